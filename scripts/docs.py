@@ -1,0 +1,66 @@
+"""Generators for the reference docs (run through cog: `cog -r docs/*.md`).
+
+Why generated: configuration, errors and audit kinds change with the code; a test runs
+`cog --check` so a stale page fails the suite (Datasette's documentation unit tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from pacsbridge import audit, errors
+from pacsbridge.messages import text
+from pacsbridge.settings import Settings
+
+
+def configuration() -> str:
+    lines = ["| setting | environment variable | default | description |", "|---|---|---|---|"]
+    for path, field in _fields(Settings):
+        env = "PACSBRIDGE_" + "__".join(p.upper() for p in path)
+        default = _default(field)
+        lines.append(f"| `{'.'.join(path)}` | `{env}` | {default} | {field.description or ''} |")
+    return "\n".join(lines)
+
+
+def _fields(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += _fields(annotation, (*prefix, name))
+        else:
+            found.append(((*prefix, name), field))
+    return found
+
+
+def _default(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+    else:
+        value = field.default
+    if value is None or repr(value) == "PydanticUndefined":
+        return "(required)"
+    return f"`{value}`" if value != [] else "`[]`"
+
+
+def error_codes() -> str:
+    lines = [
+        "| code | HTTP | retriable | Italian message | English message |",
+        "|---|---|---|---|---|",
+    ]
+    for cls in errors.all_error_classes():
+        lines.append(
+            f"| `{cls.code}` | {cls.http_status} | {'yes' if cls.retriable else 'no'} "
+            f"| {text(cls.message_key, 'it')} | {text(cls.message_key, 'en')} |"
+        )
+    return "\n".join(lines)
+
+
+def audit_kinds() -> str:
+    lines = ["| kind | meaning |", "|---|---|"]
+    lines += [f"| `{kind}` | {meaning} |" for kind, meaning in audit.KINDS.items()]
+    return "\n".join(lines)

@@ -1,0 +1,5 @@
+"""`python -m pacsbridge` is the CLI."""
+
+from pacsbridge.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""Append-only audit events: who did what, when, to which import or retrieval.
+
+This is the only place patient identity may be recorded (application logs are redacted).
+Events are never updated or deleted by the application; "previous imports" lists only attempts
+that have at least one event (seed 000 §3.B), and the monitor page shows an import's events as
+its step-by-step log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from pacsbridge.db.base import Base
+
+#: Every kind of event, with what it means (docs/audit.md is checked against this list).
+KINDS: dict[str, str] = {
+    "launch.created": "The RIS launched an import for a patient and an order.",
+    "launch.refused": "A launch request was refused (bad key or invalid data).",
+    "import.created": "An import was created under a launch token.",
+    "upload.started": "The first byte of the archive arrived.",
+    "upload.completed": "The last byte of the archive arrived.",
+    "upload.refused": "An upload part was refused (wrong offset, too large).",
+    "analysis.started": "Analysis of the archive began.",
+    "analysis.completed": "Analysis finished: patients, studies, verdicts.",
+    "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
+    "analysis.problem": "One problem found in the media (file named).",
+    "duplicates.found": "A study is already on the PACS and was removed from the import.",
+    "duplicates.conflict": "A study UID is on the PACS under another patient.",
+    "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
+    "duplicates.unreachable": "The PACS did not answer the duplicate check.",
+    "import.confirmed": "The operator confirmed the import (studies listed).",
+    "import.cancelled": "The operator cancelled; temporary files deleted.",
+    "phase.started": "A pipeline phase started an attempt.",
+    "phase.completed": "A pipeline phase completed.",
+    "phase.retry": "A pipeline phase failed with a retriable error; attempts left.",
+    "phase.failed": "A pipeline phase failed for good.",
+    "phase.skipped": "An optional phase is not configured.",
+    "store.transcoded": "An instance was decompressed because the PACS refused its syntax.",
+    "import.completed": "Every phase completed.",
+    "ris.discontinued": "The RIS was told that a cancelled or failed import stopped.",
+    "import.failed": "The import failed; reason recorded.",
+    "files.deleted": "Temporary files of an import were deleted.",
+    "retrieval.requested": "The FSE asked for accession numbers from a source.",
+    "retrieval.cache_hit": "A retrieval was answered from the cache.",
+    "retrieval.completed": "A retrieval finished (available, partial, not found).",
+    "retrieval.failed": "A retrieval failed; reason recorded.",
+    "package.downloaded": "A retrieval's zip package was downloaded.",
+    "cache.expired": "A cached study was deleted after the retention period.",
+}
+
+
+class AuditEvent(Base):
+    """One row per event; append-only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_import", "import_id"), Index("ix_audit_retr", "retrieval_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    code: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"), default=None)
+    retrieval_id: Mapped[int | None] = mapped_column(default=None)
+
+
+def record(
+    session: Session,
+    at: datetime,
+    kind: str,
+    *,
+    import_id: int | None = None,
+    retrieval_id: int | None = None,
+    actor: str = "",
+    outcome: str = "ok",
+    code: str = "",
+    message: str = "",
+    **details: Any,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits with the change it describes)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit kind {kind!r}")
+    event = AuditEvent(
+        at=at,
+        kind=kind,
+        import_id=import_id,
+        retrieval_id=retrieval_id,
+        actor=actor,
+        outcome=outcome,
+        code=code,
+        message=message[:2000],
+        details=details,
+    )
+    session.add(event)
+    return event
+
+
+def events_of_import(session: Session, import_id: int) -> list[AuditEvent]:
+    """An import's log, oldest first."""
+    query = select(AuditEvent).where(AuditEvent.import_id == import_id).order_by(AuditEvent.id)
+    return list(session.scalars(query))
+
+
+def events_of_retrieval(session: Session, retrieval_id: int) -> list[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.retrieval_id == retrieval_id)
+    return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def as_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "kind": event.kind,
+        "actor": event.actor,
+        "outcome": event.outcome,
+        "code": event.code,
+        "message": event.message,
+        "details": event.details,
+    }

@@ -1,0 +1,57 @@
+"""`pacsbridge check`: is this installation able to work? Config, PACS, sources, HL7, database."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pacsbridge.context import local_ae, pacs_peer
+from pacsbridge.db import migrate
+from pacsbridge.db.engine import make_engine
+from pacsbridge.dicomnet.echo import c_echo
+from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.errors import PeerError
+from pacsbridge.settings import Settings
+
+Result = tuple[str, bool, str]
+
+
+def run_all(settings: Settings) -> list[Result]:
+    results = [_keys(settings), _database(settings), _echo(settings, "PACS", pacs_peer(settings))]
+    for source in settings.sources:
+        peer = Peer(source.ae_title, source.host, source.port, source.name)
+        results.append(_echo(settings, f"source {source.name}", peer))
+    for name, endpoint in (("HL7 merge", settings.merge), ("HL7 RIS", settings.ris.notify)):
+        if endpoint.enabled:
+            results.append(_tcp(name, endpoint.host, endpoint.port))
+    return results
+
+
+def _keys(settings: Settings) -> Result:
+    ok = bool(settings.ris.api_keys or settings.fse.api_keys)
+    return ("API keys", ok, "configured" if ok else "no RIS or FSE key: nobody can call us")
+
+
+def _database(settings: Settings) -> Result:
+    try:
+        behind = migrate.pending(make_engine(settings.database_url))
+    except SQLAlchemyError as error:
+        return ("database", False, type(error).__name__)
+    return ("database", not behind, "pending migrations" if behind else "up to date")
+
+
+def _echo(settings: Settings, name: str, peer: Peer) -> Result:
+    try:
+        c_echo(local_ae(settings), peer)
+    except PeerError as error:
+        return (name, False, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port}: {error.code}")
+    return (name, True, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port} ok")
+
+
+def _tcp(name: str, host: str, port: int) -> Result:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        return (name, False, f"{host}:{port}: {error.strerror or error}")
+    return (name, True, f"{host}:{port} reachable")

@@ -1,0 +1,149 @@
+"""The one CLI entry point: ``pacsbridge serve | worker | demo | check | db upgrade | config show``.
+
+Each command is a few lines: build Settings once, hand them to the runtime, run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pacsbridge import __version__
+from pacsbridge.settings import Settings
+
+app = typer.Typer(help="pacsbridge: external study import and FSE retrieval.", no_args_is_help=True)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML settings file (else PACSBRIDGE_CONFIG).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+
+
+def _settings(config: Path | None, **web: object) -> Settings:
+    settings = Settings.load(config)
+    for key, value in web.items():
+        if value is not None:
+            setattr(settings.web, key, value)
+    return settings
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+    embedded_worker: Annotated[bool, typer.Option(help="Run job workers in-process.")] = True,
+) -> None:
+    """Run the web server (with an in-process worker unless --no-embedded-worker)."""
+    from pacsbridge import runtime, server
+
+    settings = _settings(config, host=host, port=port)
+    _refuse_without_keys(settings)
+    server.run(runtime.build(settings), embedded_worker=embedded_worker)
+
+
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run job workers only (scale-out: several machines on Redis + PostgreSQL)."""
+    from pacsbridge import runtime, server
+
+    server.run_worker(runtime.build(Settings.load(config)))
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(
+        "var/demo"
+    ),
+    port: Annotated[int, typer.Option(help="Web port.")] = 8000,
+    pacs_port: Annotated[int, typer.Option(help="Demo PACS DICOM port (0: any free).")] = 0,
+    run: Annotated[bool, typer.Option(help="Serve after printing the link.")] = True,
+) -> None:
+    """Everything on embedded defaults: demo PACS, sample media, web, worker, a launch link."""
+    from pacsbridge import runtime, server
+    from pacsbridge.demo import launcher
+    from pacsbridge.demo.pacs import DemoPacs
+    from pacsbridge.demo.samples import write_demo_media
+    from pacsbridge.imports import launch as launches
+
+    scp_port = launcher.free_port()
+    pacs = DemoPacs(
+        data_dir / "pacs",
+        pacs_port or launcher.free_port(),
+        move_destination=("PACSBRIDGE", scp_port),
+    )
+    pacs.start()
+    try:
+        settings = launcher.demo_settings(data_dir, port, pacs.port, scp_port)
+        media = write_demo_media(data_dir / "media")
+        built = runtime.build(settings)
+        answer = launches.launch(built.context, launcher.sample_launch(), actor="demo")
+        launcher.print_banner(settings, pacs, media.cd, media.usb, answer.url)
+        if run:
+            server.run(built)
+    finally:
+        pacs.stop()
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the configuration, C-ECHO the PACS, check migrations; exit 0 or 1."""
+    from pacsbridge import checks
+
+    results = checks.run_all(Settings.load(config))
+    for name, ok, detail in results:
+        typer.echo(f"{'OK ' if ok else 'ERR'} {name}: {detail}")
+    raise typer.Exit(0 if all(ok for _, ok, _ in results) else 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply database migrations up to the latest."""
+    from pacsbridge.db import migrate
+
+    settings = Settings.load(config)
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration (secrets masked)."""
+    typer.echo(json.dumps(Settings.load(config).masked(), indent=2))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _refuse_without_keys(settings: Settings) -> None:
+    if not settings.ris.api_keys and not settings.fse.api_keys and not settings.demo:
+        typer.echo("No RIS or FSE API key configured (ris.api_keys / fse.api_keys).", err=True)
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app()

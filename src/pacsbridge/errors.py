@@ -1,0 +1,195 @@
+"""The one exception tree of pacsbridge.
+
+Every error carries a stable ``code`` (documented in docs/errors.md, checked by a test), the
+key of its Italian/English message in :mod:`pacsbridge.messages`, and a ``retriable`` flag that
+the job ledger uses to decide between "N tentativi rimasti" and a permanent failure.
+
+::
+
+    PacsbridgeError
+    ├── InputError            422  invalid launch/API data, with the list of bad fields
+    ├── AuthError             401  "Token Not Found or Expired"
+    │   └── ApiKeyError            missing or wrong RIS/FSE API key
+    ├── CsrfError             403  state change from a page without its CSRF token
+    ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
+    ├── ConflictError         409  illegal state change
+    │   └── WrongOffset            upload part at the wrong offset
+    ├── MediaError            422  what the uploaded media cannot give us
+    │   ├── UnsafeArchive          zip-slip, links, encryption, overlapping entries
+    │   ├── ArchiveTooLarge        size, entry count or compression-ratio cap exceeded
+    │   ├── BrokenArchive          not a zip, truncated, CRC error
+    │   ├── UnreadableDicom        a file that does not parse as DICOM
+    │   └── VerificationFailed     a file fails the pipeline's full verification
+    ├── PeerError                  a DICOM or HL7 peer
+    │   ├── PeerUnavailable   [retriable]  connection refused, timeout, association aborted
+    │   ├── PeerRefused       [permanent]  association rejected, failure status
+    │   ├── IncompleteMove    [retriable]  C-MOVE ended with instances missing
+    │   ├── StoreNotConfirmed [retriable]  the PACS does not list every instance sent
+    │   └── Hl7Rejected       [permanent]  AE/AR acknowledgement
+    └── StorageFull           [retriable]  disk high-water mark reached
+
+Library exceptions are translated into this tree at the boundary, once per library
+(``dicomnet.association`` for pynetdicom, ``media.archive`` for zipfile, ``hl7v2.mllp`` for hl7).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PacsbridgeError(Exception):
+    """Base of every error pacsbridge raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    message_key: ClassVar[str] = "error.internal"
+    http_status: ClassVar[int] = 500
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, detail: str = "", **params: Any) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.params = params
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape used in API answers, audit events and phase messages."""
+        from pacsbridge.messages import text
+
+        return {
+            "code": self.code,
+            "message": text(self.message_key, **self.params),
+            "detail": self.detail,
+            "retriable": self.retriable,
+        }
+
+
+class InputError(PacsbridgeError):
+    code = "invalid_input"
+    message_key = "error.invalid_input"
+    http_status = 422
+
+    def __init__(self, detail: str = "", fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.fields = fields or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "fields": self.fields}
+
+
+class AuthError(PacsbridgeError):
+    code = "token_not_found_or_expired"
+    message_key = "error.token"
+    http_status = 401
+
+
+class ApiKeyError(AuthError):
+    code = "api_key_invalid"
+    message_key = "error.api_key"
+
+
+class CsrfError(PacsbridgeError):
+    code = "csrf_failed"
+    message_key = "error.csrf"
+    http_status = 403
+
+
+class NotFoundError(PacsbridgeError):
+    code = "not_found"
+    message_key = "error.not_found"
+    http_status = 404
+
+
+class ConflictError(PacsbridgeError):
+    code = "conflict"
+    message_key = "error.conflict"
+    http_status = 409
+
+
+class WrongOffset(ConflictError):
+    code = "upload_wrong_offset"
+    message_key = "error.upload_wrong_offset"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "received_bytes": self.params.get("received")}
+
+
+class MediaError(PacsbridgeError):
+    code = "media_error"
+    message_key = "error.media"
+    http_status = 422
+
+
+class UnsafeArchive(MediaError):
+    code = "archive_unsafe"
+    message_key = "error.archive_unsafe"
+
+
+class ArchiveTooLarge(MediaError):
+    code = "archive_too_large"
+    message_key = "error.archive_too_large"
+
+
+class BrokenArchive(MediaError):
+    code = "archive_broken"
+    message_key = "error.archive_broken"
+
+
+class UnreadableDicom(MediaError):
+    code = "dicom_unreadable"
+    message_key = "error.dicom_unreadable"
+
+
+class PeerError(PacsbridgeError):
+    code = "peer_error"
+    message_key = "error.peer"
+    http_status = 502
+
+
+class PeerUnavailable(PeerError):
+    code = "peer_unavailable"
+    message_key = "error.peer_unavailable"
+    retriable = True
+
+
+class PeerRefused(PeerError):
+    code = "peer_refused"
+    message_key = "error.peer_refused"
+
+
+class IncompleteMove(PeerError):
+    code = "move_incomplete"
+    message_key = "error.move_incomplete"
+    retriable = True
+
+
+class StoreNotConfirmed(PeerError):
+    code = "store_not_confirmed"
+    message_key = "error.store_not_confirmed"
+    retriable = True
+
+
+class VerificationFailed(MediaError):
+    code = "verification_failed"
+    message_key = "error.verification_failed"
+
+
+class Hl7Rejected(PeerError):
+    code = "hl7_rejected"
+    message_key = "error.hl7_rejected"
+
+
+class StorageFull(PacsbridgeError):
+    code = "storage_full"
+    message_key = "error.storage_full"
+    http_status = 507
+    retriable = True
+
+
+def all_error_classes() -> list[type[PacsbridgeError]]:
+    """Every class of the tree, for the documentation test and docs/errors.md."""
+    found: list[type[PacsbridgeError]] = []
+    stack: list[type[PacsbridgeError]] = [PacsbridgeError]
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return sorted(found, key=lambda c: c.code)

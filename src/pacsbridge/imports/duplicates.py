@@ -1,0 +1,43 @@
+"""Is a study already on the PACS? C-FIND by Study Instance UID (seed 000 §4.B, §6).
+
+Outcomes per study: ``absent``; ``present`` (same patient: dropped, "Già presente su PACS,
+rimosso da importazione"); ``conflict`` (the UID is on the PACS under another patient: shown,
+never silently skipped, cannot be confirmed); ``partial`` (on the PACS with fewer instances than
+the media holds); ``unknown`` (the PACS did not answer: a problem, never "absent").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pacsbridge.context import Context, local_ae, pacs_peer
+from pacsbridge.dicomnet.find import find_instance_uids, find_study
+from pacsbridge.errors import PeerError
+
+
+@dataclass(frozen=True)
+class PacsCheck:
+    status: str
+    pacs_patient: str = ""
+    on_pacs: int = 0
+    detail: str = ""
+
+
+def check_study(
+    ctx: Context, study_uid: str, media_patient_ids: set[str], instance_uids: set[str]
+) -> PacsCheck:
+    """Ask the PACS about one study; PeerError becomes ``unknown`` with the reason."""
+    local, peer = local_ae(ctx.settings), pacs_peer(ctx.settings)
+    try:
+        found = find_study(local, peer, study_uid)
+        if found is None:
+            return PacsCheck("absent")
+        if found.patient_id not in media_patient_ids:
+            return PacsCheck("conflict", f"{found.patient_name} ({found.patient_id})")
+        held = find_instance_uids(local, peer, study_uid)
+    except PeerError as error:
+        return PacsCheck("unknown", detail=error.detail or error.code)
+    missing = instance_uids - held
+    if missing:
+        return PacsCheck("partial", found.patient_id, len(instance_uids & held))
+    return PacsCheck("present", found.patient_id, len(held))

@@ -1,0 +1,81 @@
+"""What a phase receives and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from pacsbridge.context import Context
+from pacsbridge.imports import workspace
+from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
+
+
+@dataclass(frozen=True)
+class Done:
+    """A phase finished: the message shown on the monitor, with its parameters."""
+
+    message_key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An optional phase that is not configured ("non configurato")."""
+
+
+@dataclass
+class Job:
+    """One pipeline run of one import."""
+
+    ctx: Context
+    import_id: int
+    launch: Launch
+    analysis: dict[str, Any]
+    beat: Callable[[], None] = lambda: None
+
+    @property
+    def files_dir(self) -> Path:
+        return workspace.files_dir(self.ctx.data_dir, self.import_id)
+
+    @property
+    def reconciled_dir(self) -> Path:
+        return workspace.folder(self.ctx.data_dir, self.import_id) / "reconciled"
+
+    def selected_uids(self) -> list[str]:
+        with self.ctx.sessions() as session:
+            query = select(ImportStudy.study_instance_uid).where(
+                ImportStudy.import_id == self.import_id, ImportStudy.selected.is_(True)
+            )
+            return list(session.scalars(query))
+
+    def instances(self, state: str | None = None) -> list[ImportInstance]:
+        """Instances of the selected studies (optionally only those in ``state``)."""
+        uids = self.selected_uids()
+        with self.ctx.sessions() as session:
+            query = select(ImportInstance).where(
+                ImportInstance.import_id == self.import_id,
+                ImportInstance.study_instance_uid.in_(uids),
+            )
+            if state is not None:
+                query = query.where(ImportInstance.state == state)
+            return list(session.scalars(query.order_by(ImportInstance.id)))
+
+    def source_path(self, instance: ImportInstance) -> Path:
+        """The file the send phase stores: the reconciled copy when reconciliation is on."""
+        if self.ctx.settings.imports.reconcile:
+            return self.reconciled_dir / f"{instance.sop_instance_uid}.dcm"
+        return self.files_dir / instance.path
+
+    def import_row(self) -> Import:
+        with self.ctx.sessions() as session:
+            row = session.get(Import, self.import_id)
+            assert row is not None
+            return row
+
+
+Outcome = Done | Skipped
+Phase = Callable[[Job], Outcome]

@@ -1,0 +1,111 @@
+"""Invio al PACS: C-STORE every instance not yet stored, then make the PACS confirm them all.
+
+Per-instance state lives in ``import_instances``: a retry sends only what is missing. Outcomes
+that can pass (PACS down, association refused, timeout) make the phase retriable; a permanent
+refusal names the instance and its status, the others are still stored, and the phase fails.
+The phase is OK only after an IMAGE-level C-FIND per study lists every SOP Instance UID
+(a C-STORE success is the PACS's word for one instance, not proof the study is indexed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import update
+
+from pacsbridge import audit
+from pacsbridge.context import local_ae, pacs_peer
+from pacsbridge.dicomnet.find import find_instance_uids
+from pacsbridge.dicomnet.store import StoreOutcome, c_store
+from pacsbridge.errors import PeerRefused, PeerUnavailable, StoreNotConfirmed
+from pacsbridge.imports.models import ImportInstance
+from pacsbridge.imports.pipeline.base import Done, Job
+
+BATCH = 25
+
+
+def run(job: Job) -> Done:
+    pending = job.instances(state="pending")
+    if pending:
+        _store(job, pending)
+    failed = job.instances(state="failed")
+    if failed:
+        detail = "; ".join(f"{i.path}: {i.detail}" for i in failed[:5])
+        raise PeerRefused(detail, peer=job.ctx.settings.pacs.name, count=len(failed))
+    _confirm_on_pacs(job)
+    return Done("done.send", {"count": len(job.instances())})
+
+
+def _store(job: Job, pending: list[ImportInstance]) -> None:
+    by_path = {str(job.source_path(i)): i for i in pending}
+    settings = job.ctx.settings
+    outcomes = c_store(
+        local_ae(settings),
+        pacs_peer(settings),
+        [job.source_path(i) for i in pending],
+        associations=settings.dicom.store_associations,
+    )
+    retriable = _record(job, by_path, outcomes)
+    if retriable:
+        raise PeerUnavailable(retriable, peer=settings.pacs.name)
+
+
+def _record(job: Job, by_path: dict[str, ImportInstance], outcomes: Iterable[StoreOutcome]) -> str:
+    """Write outcomes in batches (and beat); return the last retriable reason, if any."""
+    batch: list[tuple[ImportInstance, StoreOutcome]] = []
+    retriable = ""
+    for outcome in outcomes:
+        batch.append((by_path[str(outcome.path)], outcome))
+        if not outcome.ok and outcome.retriable:
+            retriable = outcome.detail or "PACS non raggiungibile"
+        if len(batch) >= BATCH:
+            _write(job, batch)
+            batch = []
+    _write(job, batch)
+    return retriable
+
+
+def _write(job: Job, batch: list[tuple[ImportInstance, StoreOutcome]]) -> None:
+    if not batch:
+        return
+    now = job.ctx.clock.now()
+    with job.ctx.sessions.begin() as session:
+        for instance, outcome in batch:
+            state = "stored" if outcome.ok else ("pending" if outcome.retriable else "failed")
+            session.execute(
+                update(ImportInstance)
+                .where(ImportInstance.id == instance.id)
+                .values(state=state, status=outcome.status, detail=(outcome.detail or "")[:500])
+            )
+            if outcome.transcoded:
+                audit.record(
+                    session,
+                    now,
+                    "store.transcoded",
+                    import_id=job.import_id,
+                    sop_instance_uid=instance.sop_instance_uid,
+                    transfer_syntax_uid=instance.transfer_syntax_uid,
+                )
+    job.beat()
+
+
+def _confirm_on_pacs(job: Job) -> None:
+    """IMAGE-level C-FIND per study; whatever is missing goes back to pending."""
+    settings = job.ctx.settings
+    missing: list[int] = []
+    for study_uid in job.selected_uids():
+        held = find_instance_uids(local_ae(settings), pacs_peer(settings), study_uid)
+        missing += [
+            i.id
+            for i in job.instances()
+            if i.study_instance_uid == study_uid and i.sop_instance_uid not in held
+        ]
+        job.beat()
+    if missing:
+        with job.ctx.sessions.begin() as session:
+            session.execute(
+                update(ImportInstance)
+                .where(ImportInstance.id.in_(missing))
+                .values(state="pending", detail="non confermato dal PACS")
+            )
+        raise StoreNotConfirmed(f"{len(missing)} not listed by the PACS", missing=len(missing))

@@ -1,0 +1,152 @@
+"""Resumable archive upload: append each part at its offset, refuse a wrong offset (409).
+
+The body arrives raw (not multipart, which would spool a second copy) and goes to disk in
+chunks, so server memory does not grow with the archive. The bytes on disk are the truth about
+what was received: after a dropped connection ``GET .../archive`` answers the file's length and
+the browser resumes there (LIBRARIES.md: fixed-size parts with offsets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio
+
+from pacsbridge import audit
+from pacsbridge.context import Context
+from pacsbridge.errors import ArchiveTooLarge, ConflictError, InputError, StorageFull, WrongOffset
+from pacsbridge.imports import workspace
+from pacsbridge.imports.models import Import, Launch
+from pacsbridge.imports.scope import load_import
+
+RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+UPLOADABLE = ("created", "uploading")
+_locks: dict[int, asyncio.Lock] = {}
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where a part starts and the total announced (None: whole body, length unknown)."""
+
+    start: int
+    total: int | None
+
+
+def parse_range(header: str | None, content_length: int | None) -> Part:
+    """``Content-Range: bytes a-b/total``; without it the body is the whole archive."""
+    if not header:
+        return Part(0, content_length)
+    match = RANGE.match(header.strip())
+    if not match:
+        raise InputError("bad Content-Range", fields=[{"field": "Content-Range", "error": header}])
+    start, end, total = int(match[1]), int(match[2]), match[3]
+    size = None if total == "*" else int(total)
+    if end < start or (size is not None and end >= size):
+        raise InputError("bad Content-Range", fields=[{"field": "Content-Range", "error": header}])
+    return Part(start, size)
+
+
+def status(ctx: Context, import_id: int, launch: Launch) -> dict[str, object]:
+    """What the server holds: the resume point of an interrupted upload."""
+    with ctx.sessions() as session:
+        row = load_import(session, import_id, launch)
+        return _status(ctx, row)
+
+
+def _status(ctx: Context, row: Import) -> dict[str, object]:
+    path = workspace.archive_path(ctx.data_dir, row.id)
+    received = path.stat().st_size if path.exists() else row.received_bytes
+    return {
+        "received_bytes": received,
+        "total_bytes": row.archive_size,
+        "state": row.state,
+        "part_bytes": ctx.settings.upload.part_bytes,
+    }
+
+
+async def receive(
+    ctx: Context, import_id: int, launch: Launch, part: Part, body: AsyncIterator[bytes]
+) -> dict[str, object]:
+    """Append one part; when the last byte is in, start the analysis."""
+    lock = _locks.setdefault(import_id, asyncio.Lock())
+    async with lock:
+        received = await anyio.to_thread.run_sync(_check_part, ctx, import_id, launch, part)
+        path = workspace.archive_path(ctx.data_dir, import_id)
+        written = await _append(ctx, path, body, received, part.total)
+        return await anyio.to_thread.run_sync(_after_part, ctx, import_id, part, received + written)
+
+
+def _check_part(ctx: Context, import_id: int, launch: Launch, part: Part) -> int:
+    limit = ctx.settings.upload.max_archive_bytes
+    with ctx.sessions.begin() as session:
+        row = load_import(session, import_id, launch)
+        if row.state not in UPLOADABLE:
+            raise ConflictError(f"import is {row.state}: upload closed", state=row.state)
+        received = _status(ctx, row)["received_bytes"]
+        assert isinstance(received, int)
+        if part.start != received:
+            raise WrongOffset(f"part starts at {part.start}, stored {received}", received=received)
+        if part.total is not None and part.total > limit:
+            raise ArchiveTooLarge(f"{part.total} > {limit} bytes", reason=f"oltre {limit} byte")
+        _check_disk(ctx, (part.total or 0) - received)
+        _mark_uploading(ctx, session, row, part)
+        return received
+
+
+def _check_disk(ctx: Context, needed: int) -> None:
+    # Twice the archive: it is extracted next to itself before being deleted.
+    if workspace.free_bytes(ctx.data_dir) < 2 * max(needed, 0) + 64 * 1024**2:
+        raise StorageFull(f"need {2 * needed} bytes free")
+
+
+def _mark_uploading(ctx: Context, session, row: Import, part: Part) -> None:  # noqa: ANN001
+    if row.state == "created":
+        row.state = "uploading"
+        audit.record(
+            session, ctx.clock.now(), "upload.started", import_id=row.id, total_bytes=part.total
+        )
+    if part.total is not None:
+        row.archive_size = part.total
+    row.updated_at = ctx.clock.now()
+
+
+async def _append(
+    ctx: Context,
+    path,
+    body: AsyncIterator[bytes],
+    start: int,
+    total: int | None,  # noqa: ANN001
+) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    limit = total if total is not None else ctx.settings.upload.max_archive_bytes
+    written = 0
+    with open(path, "ab") as handle:
+        handle.truncate(start)  # drop a torn tail beyond the recorded offset
+        async for chunk in body:
+            if start + written + len(chunk) > limit:
+                raise ArchiveTooLarge("body longer than announced", reason="più lungo del previsto")
+            await anyio.to_thread.run_sync(handle.write, chunk)
+            written += len(chunk)
+    return written
+
+
+def _after_part(ctx: Context, import_id: int, part: Part, received: int) -> dict[str, object]:
+    with ctx.sessions.begin() as session:
+        row = session.get(Import, import_id)
+        assert row is not None
+        row.received_bytes = received
+        total = part.total if part.total is not None else received
+        done = received == total and total > 0
+        if done:
+            row.archive_size = total
+            row.state = "analysing"
+            audit.record(
+                session, ctx.clock.now(), "upload.completed", import_id=row.id, total_bytes=total
+            )
+        answer = _status(ctx, row)
+    if done and ctx.queue is not None:
+        ctx.queue.enqueue("imports.analyse", import_id)
+    return answer

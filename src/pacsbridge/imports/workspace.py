@@ -1,0 +1,35 @@
+"""Where an import's files live: ``<data_dir>/imports/<id>/`` with ``archive.zip`` and ``files/``.
+
+One place knows the layout so cancel, cleanup and the pipeline delete exactly what upload and
+analysis wrote, and nothing else.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def folder(data_dir: Path, import_id: int) -> Path:
+    return data_dir / "imports" / str(import_id)
+
+
+def archive_path(data_dir: Path, import_id: int) -> Path:
+    return folder(data_dir, import_id) / "archive.zip"
+
+
+def files_dir(data_dir: Path, import_id: int) -> Path:
+    return folder(data_dir, import_id) / "files"
+
+
+def delete_all(data_dir: Path, import_id: int) -> bool:
+    """Remove every temporary file of the import; True when something was there."""
+    path = folder(data_dir, import_id)
+    existed = path.exists()
+    shutil.rmtree(path, ignore_errors=True)
+    return existed
+
+
+def free_bytes(data_dir: Path) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(data_dir).free

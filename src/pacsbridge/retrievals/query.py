@@ -1,0 +1,217 @@
+"""Find Study Metadata (seed 002 §3.1): C-FIND Study Root at STUDY, then SERIES, then IMAGE level.
+
+The keys are the specification's lists, plus the counts the PACS may volunteer (Number of
+... Related ...), which we use only to cross-check, never to decide alone (LIBRARIES.md: some
+PACS return no counts, pynetdicom's qrscp returns one STUDY row per instance).
+
+Two PACS behaviours are handled here and reported to the caller as notes:
+
+- **No IMAGE level.** The source is configured with ``image_level_queries = false``, or its
+  IMAGE-level C-FIND fails, or answers nothing for a series that exists. The expected count
+  then comes from the series' Number of Series Related Instances and, after the move, from
+  the C-MOVE sub-operation counts; the receiver admits by study instead of by SOP UID.
+- **Silent caps.** Some PACS stop after N matches without a warning status. Heuristic: a level
+  answered with a count that looks like a configured limit (``looks_like_a_limit``: 50 or more
+  and a multiple of 50, or a power of two) is *capped* when the parent's reported count says
+  there are more, and *suspected* when the parent reports no count. Either way the IMAGE list
+  is not trusted to be whole: the receiver admits by study, and when the move delivers more
+  instances than the list held, the cap is confirmed (``retrieve.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom import Dataset
+
+from pacsbridge.dicomnet.find import c_find
+from pacsbridge.dicomnet.peers import LocalAE, Peer
+from pacsbridge.errors import PeerRefused
+from pacsbridge.messages import text
+
+#: seed 002 §3.1, "Livello Study" (DateOfBirth = PatientBirthDate, IdIssuer = IssuerOfPatientID)
+STUDY_KEYS = (
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientID",
+    "IssuerOfPatientID",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+#: "Livello Series"
+SERIES_KEYS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "Modality",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+)
+#: "Livello Image"
+IMAGE_KEYS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "InstanceNumber",
+)
+
+
+@dataclass
+class FoundSeries:
+    dataset: Dataset
+    #: the IMAGE-level answers; None when the PACS gave no IMAGE level for this series
+    instances: list[Dataset] | None = None
+
+    @property
+    def uid(self) -> str:
+        return str(self.dataset.SeriesInstanceUID)
+
+    @property
+    def reported(self) -> int | None:
+        return _count(self.dataset, "NumberOfSeriesRelatedInstances")
+
+
+@dataclass
+class FoundStudy:
+    dataset: Dataset
+    series: list[FoundSeries] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    #: False: the receiver must admit by study (no IMAGE level, or a capped list)
+    uid_list_complete: bool = True
+
+    @property
+    def uid(self) -> str:
+        return str(self.dataset.StudyInstanceUID)
+
+    @property
+    def image_level(self) -> bool:
+        return all(s.instances is not None for s in self.series)
+
+    @property
+    def expected_count(self) -> int:
+        """The IMAGE list, or the series' reported counts where they are larger or alone."""
+        return sum(max(len(s.instances or ()), s.reported or 0) for s in self.series)
+
+
+def looks_like_a_limit(count: int) -> bool:
+    """Counts PACS administrators pick as C-FIND limits (100, 500, 1000, 256, 1024...)."""
+    return count >= 50 and (count % 50 == 0 or count & (count - 1) == 0)
+
+
+def find_studies(
+    local: LocalAE, peer: Peer, accession_numbers: Iterable[str], patient_id: str, issuer: str
+) -> tuple[list[Dataset], list[dict[str, Any]]]:
+    """STUDY level, one C-FIND per accession number; studies de-duplicated by UID."""
+    found: dict[str, Dataset] = {}
+    notes: list[dict[str, Any]] = []
+    for accession in accession_numbers:
+        rows = c_find(local, peer, _study_query(accession, patient_id), "STUDY")
+        if looks_like_a_limit(len(rows)):
+            notes.append(_note("retrieval.cfind_cap_suspected", level="STUDY", returned=len(rows)))
+        for row in rows:
+            if _matches(row, accession, patient_id, issuer):
+                found.setdefault(str(row.StudyInstanceUID), row)
+    return list(found.values()), notes
+
+
+def _study_query(accession: str, patient_id: str) -> Dataset:
+    query = _blank(STUDY_KEYS)
+    query.AccessionNumber = accession
+    query.PatientID = patient_id
+    return query
+
+
+def _matches(row: Dataset, accession: str, patient_id: str, issuer: str) -> bool:
+    """Filter locally too: a PACS may ignore a matching key it does not index."""
+    if not row.get("StudyInstanceUID") or str(row.get("AccessionNumber", "")) != accession:
+        return False
+    if patient_id and str(row.get("PatientID", "")) != patient_id:
+        return False
+    found_issuer = str(row.get("IssuerOfPatientID", "") or "")
+    return not (issuer and found_issuer and found_issuer != issuer)
+
+
+def describe_study(local: LocalAE, peer: Peer, study: Dataset, image_level: bool) -> FoundStudy:
+    """SERIES level for the study, then IMAGE level per series (unless the PACS has none)."""
+    uid = str(study.StudyInstanceUID)
+    series_rows = c_find(local, peer, _series_query(uid), "SERIES")
+    found = FoundStudy(
+        study, [FoundSeries(row) for row in series_rows if row.get("SeriesInstanceUID")]
+    )
+    _check_cap(found, "SERIES", len(found.series), _count(study, "NumberOfStudyRelatedSeries"))
+    for series in found.series:
+        if image_level:
+            series.instances = _find_instances(local, peer, uid, series)
+        if series.instances is None:
+            found.uid_list_complete = False
+        else:
+            _check_cap(found, "IMAGE", len(series.instances), series.reported, series.uid)
+    if not found.image_level:
+        found.notes.append(_note("retrieval.no_image_level", study_instance_uid=uid))
+    return found
+
+
+def _series_query(study_uid: str) -> Dataset:
+    query = _blank(SERIES_KEYS)
+    query.StudyInstanceUID = study_uid
+    return query
+
+
+def _find_instances(
+    local: LocalAE, peer: Peer, study_uid: str, series: FoundSeries
+) -> list[Dataset] | None:
+    """IMAGE level for one series; None when the PACS refuses it or answers nothing."""
+    query = _blank(IMAGE_KEYS)
+    query.StudyInstanceUID, query.SeriesInstanceUID = study_uid, series.uid
+    try:
+        rows = c_find(local, peer, query, "IMAGE")
+    except PeerRefused:  # a PACS without IMAGE level answers a failure status
+        return None
+    rows = [row for row in rows if row.get("SOPInstanceUID")]
+    # A series the PACS listed has at least one instance: no answer means no IMAGE level.
+    return rows or None
+
+
+def _check_cap(
+    found: FoundStudy, level: str, returned: int, reported: int | None, series: str = ""
+) -> None:
+    if not looks_like_a_limit(returned) or (reported is not None and reported <= returned):
+        return
+    found.uid_list_complete = False
+    if reported is None:
+        found.notes.append(
+            _note("retrieval.cfind_cap_suspected", level=level, returned=returned, series=series)
+        )
+    else:
+        found.notes.append(
+            _note("retrieval.cfind_capped", level=level, returned=returned, reported=reported)
+        )
+
+
+def _blank(keywords: Iterable[str]) -> Dataset:
+    query = Dataset()
+    for keyword in keywords:
+        setattr(query, keyword, "")
+    return query
+
+
+def _count(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _note(key: str, **params: Any) -> dict[str, Any]:
+    return {"code": key.removeprefix("retrieval."), "message": text(key, **params), **params}

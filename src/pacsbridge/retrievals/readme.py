@@ -1,0 +1,90 @@
+"""README.TXT of a package: patient, studies, date of the package, and what is missing.
+
+Plain ASCII with CRLF line ends (an ISO 9660 medium may be opened anywhere; names are
+transliterated with anyascii). The wording lives in the message catalogue (``package.*``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from anyascii import anyascii
+from pydicom import Dataset
+from sqlalchemy import select
+
+from pacsbridge.context import Context
+from pacsbridge.messages import text as message
+from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
+
+MAX_MISSING_LISTED = 10_000
+
+
+def text(ctx: Context, studies: list[CachedStudy], files: int) -> str:
+    lines = [
+        message("package.readme_title"),
+        "",
+        message("package.readme_date", date=_date(ctx.clock.now())),
+    ]
+    datasets = [Dataset.from_json(s.study_metadata["study"]) for s in studies]
+    for patient in _patients(datasets):
+        lines.append(message("package.readme_patient", **patient))
+    lines += ["", message("package.readme_studies", files=files)]
+    for number, (study, ds) in enumerate(zip(studies, datasets, strict=True), start=1):
+        lines.append(_study_line(number, study, ds))
+    lines += ["", message("package.readme_how_to_open")]
+    lines += _missing(ctx, studies)
+    return "\r\n".join(anyascii(line) for line in lines) + "\r\n"
+
+
+def _patients(datasets: list[Dataset]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for ds in datasets:
+        key = f"{ds.get('PatientID', '')}|{ds.get('IssuerOfPatientID', '')}"
+        seen.setdefault(
+            key,
+            {
+                "name": str(ds.get("PatientName", "") or "").replace("^", " ").strip(),
+                "patient_id": str(ds.get("PatientID", "") or ""),
+                "issuer": str(ds.get("IssuerOfPatientID", "") or "-"),
+                "birth_date": _dicom_date(ds.get("PatientBirthDate")),
+                "sex": str(ds.get("PatientSex", "") or "-"),
+            },
+        )
+    return list(seen.values())
+
+
+def _study_line(number: int, study: CachedStudy, ds: Dataset) -> str:
+    return message(
+        "package.readme_study",
+        number=number,
+        date=_dicom_date(ds.get("StudyDate")),
+        description=str(ds.get("StudyDescription", "") or "-"),
+        accession=study.accession_number or "-",
+        count=study.received_count,
+        uid=study.study_instance_uid,
+    )
+
+
+def _missing(ctx: Context, studies: list[CachedStudy]) -> list[str]:
+    incomplete = [s for s in studies if s.state == "partial"]
+    if not incomplete:
+        return []
+    missing = sum(max(s.expected_count - s.received_count, 0) for s in incomplete)
+    lines = ["", message("package.readme_partial", missing=missing)]
+    query = select(ExpectedInstance.sop_instance_uid, ExpectedInstance.series_instance_uid).where(
+        ExpectedInstance.cached_study_id.in_([s.id for s in incomplete]),
+        ExpectedInstance.received.is_(False),
+    )
+    with ctx.sessions() as session:
+        rows = list(session.execute(query.limit(MAX_MISSING_LISTED)))
+    lines += [message("package.readme_missing", sop=sop, series=series) for sop, series in rows]
+    return lines
+
+
+def _date(when: datetime) -> str:
+    return when.strftime("%d/%m/%Y")
+
+
+def _dicom_date(value: object) -> str:
+    raw = str(value or "")
+    return f"{raw[6:8]}/{raw[4:6]}/{raw[0:4]}" if len(raw) == 8 and raw.isdigit() else "-"

@@ -1,0 +1,182 @@
+"""Move Images (seed 002 §3.2, IHE RAD-16): C-MOVE one study to our AE, then check what arrived.
+
+The expected instances are known before the C-MOVE (``query.py``, ADIT), because a C-MOVE
+"Success" proves nothing: some PACS answer before their C-STOREs are done, and the
+sub-operation counts are 16-bit (a study above 65,535 instances wraps). So completeness is
+checked against the IMAGE-level list on disk, after a quiet period for late arrivals. The
+missing instances are asked again with one IMAGE-level C-MOVE per series listing their SOP
+Instance UIDs (a series UID is required by hierarchical Q/R, PS3.4 C.4.2.2.1); what is still
+missing after that makes the study ``partial``.
+
+Failure statuses with nothing received raise (``statuses.move_error``: retriable or not);
+failed sub-operations with something received are kept as notes and settled by the
+completeness check. No retries here: the runner decides (STYLE.md, retries in named places).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom import Dataset
+
+from pacsbridge.context import Context, local_ae
+from pacsbridge.dicomnet.move import MoveResult, c_move
+from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.errors import PeerUnavailable
+from pacsbridge.retrievals import cache, statuses
+
+POLL_SECONDS = 0.05
+SUCCESS, WARNING_SUB_OPERATIONS_FAILED = 0x0000, 0xB000
+MAX_LISTED_UIDS = 20
+
+
+@dataclass
+class Plan:
+    """What moving one study needs, read from its cache entry."""
+
+    study_id: int
+    study_uid: str
+    folder: Path
+    #: SOP Instance UID → Series Instance UID of the IMAGE-level list
+    expected: dict[str, str]
+    #: the IMAGE list is the whole study (else the count below rules)
+    uid_list_complete: bool
+    expected_count: int
+
+
+@dataclass
+class Report:
+    """What happened: arrivals, the missing, notes for the caller, C-MOVEs issued."""
+
+    arrived: dict[str, int] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+    missing_count: int = 0
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    moves: int = 0
+    sub_operations: int = 0
+
+
+def move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
+    """STUDY-level C-MOVE, quiet period, IMAGE-level retry of the missing; never partial-silent."""
+    report = Report()
+    result = _move(ctx, peer, report, _identifier("STUDY", plan.study_uid))
+    _judge(result, source, plan, report)
+    _wait_quiet(ctx, plan, report)
+    if not report.arrived and max(plan.expected_count, len(plan.expected)) > 0:
+        raise PeerUnavailable(
+            "C-MOVE answered without any C-STORE reaching us",
+            peer=source,
+            dicom_status=f"0x{result.status:04X}",
+            explanation="retrieval.move_nothing_arrived",
+            completed=result.completed,
+        )
+    if report.missing and plan.expected:
+        _retry_missing(ctx, peer, source, plan, report)
+    return report
+
+
+def _move(ctx: Context, peer: Peer, report: Report, identifier: Dataset) -> MoveResult:
+    settings = ctx.settings
+    report.moves += 1
+    level = str(identifier.QueryRetrieveLevel)
+    return c_move(local_ae(settings), peer, settings.dicom.ae_title, identifier, level)
+
+
+def _identifier(
+    level: str, study_uid: str, series_uid: str = "", sops: list[str] | None = None
+) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    ds.StudyInstanceUID = study_uid
+    if series_uid:
+        ds.SeriesInstanceUID = series_uid
+    if sops:
+        ds.SOPInstanceUID = sops
+    return ds
+
+
+def _judge(result: MoveResult, source: str, plan: Plan, report: Report) -> None:
+    """Failure with nothing received raises; failed sub-operations become a note."""
+    report.sub_operations = max(report.sub_operations, _total(result))
+    failed_uids = [str(u) for u in (result.failed_sop_instance_uids or [])]
+    if result.failed or result.status == WARNING_SUB_OPERATIONS_FAILED:
+        report.notes.append(_sub_operations_note(result, failed_uids))
+    if _is_failure(result.status) and not cache.present(plan.folder):
+        raise statuses.move_error(
+            result.status,
+            source,
+            failed=result.failed,
+            failed_uids=", ".join(failed_uids[:MAX_LISTED_UIDS]),
+        )
+
+
+def _is_failure(status: int) -> bool:
+    return status not in (SUCCESS, WARNING_SUB_OPERATIONS_FAILED) and status & 0xFF00 != 0xFF00
+
+
+def _total(result: MoveResult) -> int:
+    return (result.completed or 0) + (result.failed or 0) + (result.warning or 0)
+
+
+def _sub_operations_note(result: MoveResult, failed_uids: list[str]) -> dict[str, Any]:
+    return statuses.note(
+        "retrieval.move_sub_operations_failed",
+        dicom_status=f"0x{result.status:04X}",
+        failed=result.failed,
+        completed=result.completed,
+        failed_uids=failed_uids[:MAX_LISTED_UIDS],
+    )
+
+
+def _wait_quiet(ctx: Context, plan: Plan, report: Report) -> None:
+    """Poll the study folder until everything is there or nothing new came for a quiet period."""
+    quiet = ctx.settings.fse.quiet_period_seconds
+    last_count, last_change = -1, time.monotonic()
+    while True:
+        arrived = cache.present(plan.folder)
+        if len(arrived) != last_count:
+            last_count, last_change = len(arrived), time.monotonic()
+        _set_missing(plan, report, arrived)
+        if report.missing_count == 0 or time.monotonic() - last_change >= quiet:
+            return
+        time.sleep(POLL_SECONDS)  # polling the disk for late C-STOREs, not waiting blindly
+
+
+def _set_missing(plan: Plan, report: Report, arrived: dict[str, int]) -> None:
+    report.arrived = arrived
+    report.missing = set(plan.expected) - set(arrived)
+    expected = max(plan.expected_count, len(plan.expected), report.sub_operations)
+    by_count = max(expected - len(arrived), 0) if not plan.uid_list_complete else 0
+    report.missing_count = max(len(report.missing), by_count)
+
+
+def _retry_missing(ctx: Context, peer: Peer, source: str, plan: Plan, report: Report) -> None:
+    """One IMAGE-level C-MOVE per series still missing instances (PS3.4 C.4.2.2.1)."""
+    by_series: dict[str, list[str]] = defaultdict(list)
+    for sop in sorted(report.missing):
+        by_series[plan.expected[sop]].append(sop)
+    for series_uid, sops in by_series.items():
+        identifier = _identifier("IMAGE", plan.study_uid, series_uid, sops)
+        try:
+            result = _move(ctx, peer, report, identifier)
+        except PeerUnavailable as error:  # the retry is best effort: the study becomes partial
+            report.notes.append(statuses.note("retrieval.image_retry_failed", detail=error.detail))
+            continue
+        if result.failed or _is_failure(result.status):
+            report.notes.append(
+                _sub_operations_note(
+                    result, [str(u) for u in result.failed_sop_instance_uids or []]
+                )
+            )
+    _wait_quiet(ctx, plan, report)
+    report.notes.append(
+        statuses.note(
+            "retrieval.image_retry",
+            asked=sum(len(s) for s in by_series.values()),
+            still_missing=report.missing_count,
+        )
+    )

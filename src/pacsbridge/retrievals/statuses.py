@@ -1,0 +1,71 @@
+"""C-MOVE outcomes → clear errors: DICOM status, retriable or not, likely cause in Italian.
+
+The hospital's PACS administrator reads these, so each explanation names what to check on
+their side (issue 5: "each with its DICOM status and an Italian explanation of the likely
+cause"). Statuses from PS3.4 C.4.2.1.5 (Study Root Q/R MOVE) and PS3.7 C.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pacsbridge.errors import PacsbridgeError, PeerRefused, PeerUnavailable
+from pacsbridge.messages import text
+from pacsbridge.settings import Settings
+
+#: status → (message key of the explanation, retriable)
+MOVE_STATUSES: dict[int, tuple[str, bool]] = {
+    0xA801: ("retrieval.move_destination_unknown", False),  # Move destination unknown
+    0xA701: ("retrieval.move_out_of_resources", True),  # Out of resources: number of matches
+    0xA702: ("retrieval.move_out_of_resources", True),  # Out of resources: sub-operations
+    0xA900: ("retrieval.move_identifier_mismatch", False),  # Identifier does not match SOP class
+    0xFE00: ("retrieval.move_cancelled", True),  # Cancel
+    0x0122: ("retrieval.move_not_supported", False),  # Refused: SOP Class not supported
+    0x0124: ("retrieval.move_not_authorised", False),  # Refused: Not authorised
+}
+UNABLE_TO_PROCESS = ("retrieval.move_unable_to_process", True)  # 0xCxxx
+
+
+def explain(status: int) -> tuple[str, bool]:
+    """The explanation key and retriable flag of a failure status."""
+    if status in MOVE_STATUSES:
+        return MOVE_STATUSES[status]
+    if status & 0xF000 == 0xC000:
+        return UNABLE_TO_PROCESS
+    return ("retrieval.move_failed", False)
+
+
+def move_error(status: int, source: str, **params: Any) -> PacsbridgeError:
+    """The error a failed C-MOVE raises: PeerUnavailable when a later attempt may pass."""
+    key, retriable = explain(status)
+    cls = PeerUnavailable if retriable else PeerRefused
+    return cls(
+        f"C-MOVE status 0x{status:04X}",
+        peer=source,
+        dicom_status=f"0x{status:04X}",
+        explanation=key,
+        **params,
+    )
+
+
+def entry(error: PacsbridgeError, at: str, settings: Settings, **context: Any) -> dict[str, Any]:
+    """An error as a retrieval shows it: code, message, DICOM status, explanation, when."""
+    params = {**our_node(settings), **error.params}
+    found = {**error.as_dict(), "at": at, **context}
+    if params.get("dicom_status"):
+        found["dicom_status"] = params["dicom_status"]
+    if params.get("explanation"):
+        found["explanation"] = text(params["explanation"], **params)
+    return found
+
+
+def our_node(settings: Settings) -> dict[str, Any]:
+    """Our AE as the hospital must register it: named in the explanations."""
+    dicom = settings.dicom
+    host = settings.fse.advertised_host or dicom.host
+    return {"our_ae": dicom.ae_title, "our_host": host, "our_port": dicom.port}
+
+
+def note(key: str, **params: Any) -> dict[str, Any]:
+    """A warning that is not an error (failed sub-operations later recovered, caps...)."""
+    return {"code": key.removeprefix("retrieval."), "message": text(key, **params), **params}

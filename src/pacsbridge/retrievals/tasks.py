@@ -1,0 +1,58 @@
+"""Thin job entry points of the retrieval gateway, registered on the queue by the runtime.
+
+``retrievals.retrieve`` runs one retrieval (``runner.run``); ``retrievals.reap`` re-enqueues
+what a killed worker dropped (Huey delivers at most once); ``retrievals.expire`` deletes cache
+entries past the retention. ``on_start`` is called by the runtime in every process that runs
+workers (serve, demo, worker): it starts our Storage SCP before any retrieval can move, then
+reaps.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from pacsbridge.context import Context
+from pacsbridge.jobs.queue import JobQueue
+from pacsbridge.retrievals import cache, receiver, runner
+from pacsbridge.retrievals.models import Retrieval
+
+
+def register(queue: JobQueue, ctx: Context) -> None:
+    queue.register(runner.TASK, lambda retrieval_id: runner.run(ctx, retrieval_id))
+    queue.periodic("retrievals.reap", lambda: reap(ctx), minutes=1)
+    queue.periodic(
+        "retrievals.expire",
+        lambda: cache.expire(ctx),
+        minutes=ctx.settings.fse.expire_every_minutes,
+    )
+
+
+def on_start(ctx: Context) -> None:
+    """Our Storage SCP first (moves must reach us), then pick up dropped retrievals."""
+    receiver.start(ctx)
+    reap(ctx)
+
+
+def on_stop(ctx: Context) -> None:
+    receiver.stop(ctx)
+
+
+def reap(ctx: Context) -> list[int]:
+    """Re-enqueue unfinished retrievals nobody holds, except those waiting for their back-off.
+
+    Always safe: the retrieval's lease lets one run at a time, a finished one ignores its task,
+    and one waiting for a study another mover holds only checks and returns.
+    """
+    now = ctx.clock.now()
+    query = (
+        select(Retrieval.id)
+        .where(Retrieval.state.in_(runner.RUNNABLE))
+        .where(or_(Retrieval.lease_until.is_(None), Retrieval.lease_until < now))
+        .where(or_(Retrieval.retry_at.is_(None), Retrieval.retry_at <= now))
+    )
+    with ctx.sessions() as session:
+        ids = list(session.scalars(query))
+    if ctx.queue is not None:
+        for retrieval_id in ids:
+            ctx.queue.enqueue(runner.TASK, retrieval_id)
+    return ids

@@ -1,0 +1,65 @@
+"""The composition root: Settings → engine, sessions, queue (with the domains' tasks), app.
+
+Everything that is built once per process is built here, in this order, and handed down; the
+domains never build their own services and never know each other (STYLE.md, Datasette's
+constructor habit).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from pacsbridge.context import Clock, Context
+from pacsbridge.db import migrate
+from pacsbridge.db.engine import make_engine, make_sessions
+from pacsbridge.imports import tasks as import_tasks
+from pacsbridge.jobs.queue import JobQueue, make_huey
+from pacsbridge.retrievals import tasks as retrieval_tasks
+from pacsbridge.settings import Settings
+from pacsbridge.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    context: Context
+
+    @property
+    def queue(self) -> JobQueue:
+        assert self.context.queue is not None
+        return self.context.queue
+
+    def app(self) -> FastAPI:
+        return create_app(self.context)
+
+    def recover(self) -> None:
+        """Pick up what a killed worker dropped (Huey delivers at most once)."""
+        import_tasks.on_start(self.context)
+        retrieval_tasks.on_start(self.context)  # starts our Storage SCP, then reaps
+
+    def start_worker(self) -> None:
+        """Start in-process workers, then recover."""
+        self.queue.start_consumer()
+        self.recover()
+
+    def close(self) -> None:
+        self.queue.stop_consumer()
+        retrieval_tasks.on_stop(self.context)
+
+
+def build(settings: Settings, clock: Clock | None = None, upgrade: bool = True) -> Runtime:
+    """Wire one process; ``upgrade`` applies pending migrations first (serve, demo, tests)."""
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    if upgrade:
+        migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    context = Context(settings=settings, sessions=make_sessions(engine), clock=clock or Clock())
+    huey = make_huey(settings.jobs, settings.storage.data_dir.resolve())
+    context.queue = JobQueue(huey, workers=settings.jobs.workers)
+    import_tasks.register(context.queue, context)
+    retrieval_tasks.register(context.queue, context)
+    return Runtime(context)

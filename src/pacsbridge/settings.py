@@ -1,0 +1,255 @@
+"""The one typed settings object: a TOML file plus ``PACSBRIDGE_<SECTION>__<FIELD>`` variables.
+
+Built once by the CLI (``Settings.load``) and passed down explicitly; nothing reads the
+environment at import time, so tests can build as many configurations as they like.
+Every field carries a description: ``docs/configuration.md`` is generated from them and a test
+fails when one is missing. Precedence: environment variables over the TOML file over defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+GiB = 1024**3
+
+
+class DicomSettings(BaseModel):
+    """Our own DICOM node: the AE that stores to the PACS and receives C-MOVEs."""
+
+    ae_title: str = Field(
+        "PACSBRIDGE", description="Our AE title (calling AE and move destination)."
+    )
+    host: str = Field("127.0.0.1", description="Address our Storage SCP listens on.")
+    port: int = Field(11112, description="Port our Storage SCP listens on.")
+    acse_timeout: float = Field(30, description="Seconds to wait for association set-up.")
+    dimse_timeout: float = Field(120, description="Seconds to wait for a DIMSE response.")
+    network_timeout: float = Field(60, description="Seconds of network silence before abort.")
+    connection_timeout: float = Field(10, description="Seconds to wait for the TCP connection.")
+    store_associations: int = Field(
+        4, ge=1, le=16, description="Parallel associations used to C-STORE one import."
+    )
+
+
+class PacsSettings(BaseModel):
+    """The hospital PACS that receives imports (C-FIND duplicates, C-STORE, IMAGE check)."""
+
+    name: str = Field("PACS", description="Name shown to users in messages.")
+    ae_title: str = Field("PACS", description="The PACS's AE title.")
+    host: str = Field("127.0.0.1", description="The PACS's host name or address.")
+    port: int = Field(4242, description="The PACS's DICOM port.")
+
+
+class SourceSettings(BaseModel):
+    """One hospital PACS the FSE gateway retrieves from (seed 002 §3)."""
+
+    name: str = Field(description="Name used in retrieval requests (`source`).")
+    ae_title: str = Field(description="The source PACS's AE title.")
+    host: str = Field(description="The source PACS's host name or address.")
+    port: int = Field(description="The source PACS's DICOM port.")
+    max_concurrent_retrievals: int = Field(
+        2, ge=1, description="Simultaneous retrievals allowed against this PACS."
+    )
+    image_level_queries: bool = Field(
+        True, description="Whether this PACS answers IMAGE-level C-FIND queries."
+    )
+    store_ae_titles: list[str] = Field(
+        default_factory=list,
+        description="Calling AE titles this PACS uses when it C-STOREs to us; empty: ae_title.",
+    )
+
+
+class Hl7Endpoint(BaseModel):
+    """An HL7 v2 MLLP listener (the PACS for merges, the RIS for order messages)."""
+
+    enabled: bool = Field(
+        False, description="Whether this phase runs; off shows 'non configurato'."
+    )
+    host: str = Field("127.0.0.1", description="MLLP listener host.")
+    port: int = Field(2575, description="MLLP listener port.")
+    receiving_application: str = Field("", description="MSH-5 receiving application.")
+    receiving_facility: str = Field("", description="MSH-6 receiving facility.")
+    timeout: float = Field(30, description="Seconds to wait for the acknowledgement.")
+
+
+class RisSettings(BaseModel):
+    """The RIS that launches imports and may be told when an order is archived."""
+
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer keys the RIS uses for POST /api/v1/launch."
+    )
+    token_lifetime_hours: float = Field(8, gt=0, description="How long a launch token is valid.")
+    notify: Hl7Endpoint = Field(
+        default_factory=Hl7Endpoint, description="'Invio ordine RIS' phase: the RIS MLLP listener."
+    )
+
+
+class MergeSettings(Hl7Endpoint):
+    """'Merge paziente' phase: ADT^A40 to the PACS's HL7 listener."""
+
+
+class Hl7Settings(BaseModel):
+    """Our identity in HL7 messages."""
+
+    sending_application: str = Field("PACSBRIDGE", description="MSH-3 sending application.")
+    sending_facility: str = Field("", description="MSH-4 sending facility.")
+
+
+class FseSettings(BaseModel):
+    """The regional health record gateway (seed 002)."""
+
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer keys the FSE uses for /api/v1/retrievals."
+    )
+    retention_days: float = Field(45, gt=0, description="Days a retrieved study stays cached.")
+    disk_high_water_percent: float = Field(
+        90, gt=0, le=100, description="Refuse new retrievals above this disk usage."
+    )
+    quiet_period_seconds: float = Field(
+        5, ge=0, description="Wait for late C-STOREs after a C-MOVE before checking completeness."
+    )
+    move_timeout_seconds: float = Field(600, gt=0, description="Give up a C-MOVE after this.")
+    expire_every_minutes: float = Field(60, gt=0, description="How often expiry runs.")
+    attempts: int = Field(
+        5, ge=1, description="Attempts a retrieval gets when a source is down or busy."
+    )
+    advertised_host: str = Field(
+        "", description="Our address as hospital PACS must register it; empty: dicom.host."
+    )
+
+
+class ImportSettings(BaseModel):
+    """What the import pipeline does to the files it stores (seed 000 §5)."""
+
+    reconcile: bool = Field(
+        True, description="Store copies carrying the RIS identity (IHE IRWF); false: as they are."
+    )
+    institution_name: str = Field("", description="Our institution, in Contributing Equipment.")
+
+
+class StorageSettings(BaseModel):
+    """Folders on disk."""
+
+    data_dir: Path = Field(Path("var"), description="Root of uploads, work folders, cache, jobs.")
+    retain_after_completion_hours: float = Field(
+        0, ge=0, description="Keep an import's files this long after the PACS confirmed it."
+    )
+
+
+class UploadSettings(BaseModel):
+    """Limits on uploaded media archives (zip-bomb and disk protection)."""
+
+    max_archive_bytes: int = Field(20 * GiB, gt=0, description="Largest archive accepted.")
+    max_uncompressed_bytes: int = Field(
+        40 * GiB, gt=0, description="Largest total size of the extracted files."
+    )
+    max_entries: int = Field(200_000, gt=0, description="Most files in one archive.")
+    max_ratio: float = Field(200, gt=1, description="Highest compression ratio of one entry.")
+    part_bytes: int = Field(8 * 1024**2, gt=0, description="Size of the browser's upload parts.")
+
+
+class JobSettings(BaseModel):
+    """The job queue (Huey) and the ledger's retry budget."""
+
+    backend: Literal["sqlite", "redis", "immediate"] = Field(
+        "sqlite",
+        description="sqlite: embedded; redis: shared by several workers; immediate: inline.",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for backend=redis.")
+    workers: int = Field(2, ge=1, description="Worker threads per worker process.")
+    attempts: int = Field(120, ge=1, description="Attempts a phase gets ('N tentativi rimasti').")
+    retry_delay_seconds: float = Field(30, ge=0, description="First delay between attempts.")
+    max_retry_delay_seconds: float = Field(600, ge=0, description="Longest delay between attempts.")
+    lease_seconds: float = Field(300, gt=0, description="A job silent this long is re-enqueued.")
+
+
+class DatabaseSettings(BaseModel):
+    """The database: SQLite by default, PostgreSQL by URL."""
+
+    url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+
+
+class WebSettings(BaseModel):
+    """The HTTP server and the pages."""
+
+    host: str = Field("127.0.0.1", description="Address the web server binds.")
+    port: int = Field(8000, description="Port the web server binds.")
+    public_url: str = Field("", description="Base URL in launch links; empty: http://host:port.")
+    language: Literal["it", "en"] = Field("it", description="Default UI language.")
+    monitor_timeout_seconds: float = Field(
+        120, gt=0, description="Monitor shows 'Timeout' after this long without news."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything pacsbridge can be told. See docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PACSBRIDGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    demo: bool = Field(False, description="Demo mode: allows the built-in demo secrets.")
+    dicom: DicomSettings = Field(default_factory=DicomSettings, description="Our DICOM node.")
+    pacs: PacsSettings = Field(default_factory=PacsSettings, description="The hospital PACS.")
+    sources: list[SourceSettings] = Field(
+        default_factory=list, description="FSE sources: hospital PACS to retrieve from."
+    )
+    ris: RisSettings = Field(default_factory=RisSettings, description="The RIS.")
+    merge: MergeSettings = Field(default_factory=MergeSettings, description="Patient merge.")
+    hl7: Hl7Settings = Field(default_factory=Hl7Settings, description="Our HL7 identity.")
+    fse: FseSettings = Field(default_factory=FseSettings, description="FSE gateway.")
+    imports: ImportSettings = Field(default_factory=ImportSettings, description="Import pipeline.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="Folders.")
+    upload: UploadSettings = Field(default_factory=UploadSettings, description="Upload limits.")
+    jobs: JobSettings = Field(default_factory=JobSettings, description="Job queue.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database.")
+    web: WebSettings = Field(default_factory=WebSettings, description="Web server and pages.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the values given (the TOML file's content)."""
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: Path | None = None, **values: Any) -> Settings:
+        """Read the TOML file (``path`` or ``PACSBRIDGE_CONFIG``) and the environment."""
+        path = path or _env_path()
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{**data, **values})
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or SQLite inside the data folder."""
+        return self.database.url or f"sqlite:///{self.storage.data_dir.resolve()}/pacsbridge.db"
+
+    @property
+    def public_url(self) -> str:
+        """Base of the links we print and send (launch URL, monitor links)."""
+        return (self.web.public_url or f"http://{self.web.host}:{self.web.port}").rstrip("/")
+
+    def source(self, name: str) -> SourceSettings | None:
+        """The FSE source with this name, if configured."""
+        return next((s for s in self.sources if s.name == name), None)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with secrets masked, for logs and `config show`."""
+        return self.model_dump(mode="json")
+
+
+def _env_path() -> Path | None:
+    value = os.environ.get("PACSBRIDGE_CONFIG")
+    return Path(value) if value else None

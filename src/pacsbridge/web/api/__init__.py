@@ -1,0 +1,1 @@
+"""/api/v1 routers: thin: parse the request, call the domain, shape the answer."""

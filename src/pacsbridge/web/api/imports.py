@@ -1,0 +1,98 @@
+"""/api/v1/imports: create, upload (resumable), read, confirm, cancel, history, events.
+
+Authenticated by the launch token (``Authorization: Bearer <token>``); every import outside the
+token's patient and order answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from pacsbridge import audit
+from pacsbridge.imports import confirmation, lifecycle, monitor, upload, views
+from pacsbridge.imports.schemas import ConfirmRequest
+from pacsbridge.imports.scope import load_import
+from pacsbridge.web.deps import Ctx, TokenLaunch
+
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+
+
+@router.post("", status_code=201)
+def create_import(ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """Create an import; its id is the "Id per assistenza"."""
+    row = lifecycle.create(ctx, launch)
+    return views.import_document(ctx, row.id, launch)
+
+
+@router.get("")
+def list_imports(ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """Previous imports of the token's patient and order (those with audit events)."""
+    return {"imports": views.history(ctx, launch)}
+
+
+@router.get("/{import_id}")
+def get_import(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    return views.import_document(ctx, import_id, launch)
+
+
+@router.put(
+    "/{import_id}/archive",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    },
+)
+async def put_archive(
+    import_id: int, request: Request, ctx: Ctx, launch: TokenLaunch
+) -> dict[str, Any]:
+    """Receive the zip: whole body, or parts with ``Content-Range: bytes a-b/total``.
+
+    A part at the wrong offset answers 409 with ``received_bytes``; streamed to disk.
+    """
+    length = request.headers.get("content-length")
+    part = upload.parse_range(request.headers.get("content-range"), int(length) if length else None)
+    return await upload.receive(ctx, import_id, launch, part, request.stream())
+
+
+@router.get("/{import_id}/archive")
+def get_archive_status(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """How many bytes the server holds: where an interrupted upload resumes."""
+    return upload.status(ctx, import_id, launch)
+
+
+@router.post("/{import_id}/confirm", status_code=202)
+async def confirm(
+    import_id: int, ctx: Ctx, launch: TokenLaunch, body: ConfirmRequest | None = None
+) -> dict[str, Any]:
+    """Confirm the selected studies (default: all not already on the PACS)."""
+    uids = body.study_instance_uids if body else None
+    await anyio.to_thread.run_sync(confirmation.confirm, ctx, import_id, launch, uids)
+    return views.import_document(ctx, import_id, launch)
+
+
+@router.post("/{import_id}/cancel")
+def cancel(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """Cancel: every temporary file is deleted at once."""
+    confirmation.cancel(ctx, import_id, launch)
+    return views.import_document(ctx, import_id, launch)
+
+
+@router.get("/{import_id}/events")
+def events(import_id: int, ctx: Ctx, launch: TokenLaunch) -> JSONResponse:
+    """The import's audit log, oldest first."""
+    with ctx.sessions() as session:
+        load_import(session, import_id, launch)
+        rows = audit.events_of_import(session, import_id)
+        return JSONResponse({"events": [audit.as_dict(e) for e in rows]})
+
+
+@router.get("/{import_id}/progress")
+def progress(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """The pipeline phases: state, times, attempts left, messages (the monitor page)."""
+    return monitor.progress(ctx, import_id, launch)

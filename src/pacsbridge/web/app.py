@@ -1,0 +1,60 @@
+"""create_app(context) → the FastAPI application: routers, pages, static files, error handler.
+
+No global app object: the composition root builds one per Context, so tests build as many
+differently configured apps as they like. The Swagger UI is off (it loads assets from a CDN,
+and hospital networks are closed); the OpenAPI schema stays at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from pacsbridge import __version__
+from pacsbridge.context import Context
+from pacsbridge.web import errors
+from pacsbridge.web.api import imports as imports_api
+from pacsbridge.web.api import launch as launch_api
+from pacsbridge.web.api import retrievals as retrievals_api
+
+HERE = Path(__file__).parent
+
+
+def create_app(context: Context) -> FastAPI:
+    app = FastAPI(
+        title="pacsbridge",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.context = context
+    app.state.templates = _templates(context)
+    errors.install(app)
+    app.include_router(launch_api.router)
+    app.include_router(imports_api.router)
+    app.include_router(retrievals_api.router)
+    for router in context.extras.get("routers", ()):
+        app.include_router(router)
+    _include_pages(app)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_api_route("/healthz", lambda: {"status": "ok", "version": __version__})
+    return app
+
+
+def _templates(context: Context) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["version"] = __version__
+    templates.env.globals["language"] = context.settings.web.language
+    return templates
+
+
+def _include_pages(app: FastAPI) -> None:
+    try:
+        from pacsbridge.web.pages import router as pages_router
+    except ImportError:  # the operator pages arrive with their own change
+        return
+    app.include_router(pages_router)

@@ -1,0 +1,73 @@
+"""One error handler: JSON under /api, the Italian error page everywhere else (Datasette).
+
+Never a traceback: an unexpected exception is logged (without patient data) and answered as
+``internal_error`` with the support hint.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pacsbridge.errors import InputError, NotFoundError, PacsbridgeError
+
+log = logging.getLogger(__name__)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(PacsbridgeError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, PacsbridgeError)
+    return answer(request, error)
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    fields = [_field(e) for e in error.errors()]
+    return answer(request, InputError("validation failed", fields=fields))
+
+
+def _field(entry: dict[str, Any]) -> dict[str, str]:
+    location = [str(p) for p in entry.get("loc", ()) if p != "body"]
+    return {"field": ".".join(location), "error": str(entry.get("msg", ""))}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 404:
+        return answer(request, NotFoundError(str(error.detail)))
+    generic = PacsbridgeError(str(error.detail))
+    return answer(request, generic, status=error.status_code)
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return answer(request, PacsbridgeError("unexpected error"))
+
+
+def answer(request: Request, error: PacsbridgeError, status: int | None = None) -> Response:
+    status = status or error.http_status
+    body = error.as_dict()
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return _page(request, body, status)
+
+
+def _page(request: Request, body: dict[str, Any], status: int) -> Response:
+    templates = getattr(request.app.state, "templates", None)
+    if templates is None:
+        return HTMLResponse(f"<h1>{status}</h1>", status_code=status)
+    return templates.TemplateResponse(
+        request, "error.html", {"error": body, "status": status}, status_code=status
+    )

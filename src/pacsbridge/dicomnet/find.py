@@ -1,0 +1,132 @@
+"""C-FIND, Study Root by default, and the two questions the import asks the PACS.
+
+PACS answer C-FIND loosely: pynetdicom's Q/R app returns one STUDY-level row per instance and no
+Number of Study Related Instances; some PACS refuse IMAGE level without a Series UID. So study
+rows are de-duplicated by their unique key, and instance lists are built SERIES by SERIES with
+the full hierarchy of unique keys, which every PACS we test (DCMTK, Orthanc, pynetdicom) answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pynetdicom.association import Association
+from pynetdicom.presentation import build_context
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
+
+from pacsbridge.dicomnet.association import associate, ensure_established, status_of
+from pacsbridge.dicomnet.peers import LocalAE, Peer
+from pacsbridge.errors import PeerRefused
+
+MODELS = {
+    "study": StudyRootQueryRetrieveInformationModelFind,
+    "patient": PatientRootQueryRetrieveInformationModelFind,
+}
+PENDING = (0xFF00, 0xFF01)
+
+
+@dataclass(frozen=True)
+class StudyOnPacs:
+    study_instance_uid: str
+    patient_id: str
+    patient_name: str
+    issuer_of_patient_id: str
+    number_of_instances: int | None
+
+
+def c_find(
+    local: LocalAE,
+    peer: Peer,
+    query: Dataset,
+    level: str,
+    model: str = "study",
+    assoc: Association | None = None,
+) -> list[Dataset]:
+    """All identifiers the peer answers; a failure status raises PeerRefused.
+
+    ``assoc`` reuses an open association (see :func:`find_session`), saving ~15 ms a query.
+    """
+    query.QueryRetrieveLevel = level
+    if assoc is not None:
+        return _find_on(assoc, peer, query, model)
+    with find_session(local, peer, model) as opened:
+        return _find_on(opened, peer, query, model)
+
+
+def find_session(local: LocalAE, peer: Peer, model: str = "study"):  # noqa: ANN201
+    """An association for several C-FINDs in a row (a context manager)."""
+    return associate(local, peer, [build_context(MODELS[model])])
+
+
+def _find_on(assoc: Association, peer: Peer, query: Dataset, model: str) -> list[Dataset]:
+    rows: list[Dataset] = []
+    for status, identifier in assoc.send_c_find(query, MODELS[model]):
+        code = status_of(status)
+        if code is None:
+            ensure_established(assoc, peer)
+        if code in PENDING:
+            if identifier is not None:
+                rows.append(identifier)
+            continue
+        if code == 0x0000:
+            return rows
+        raise PeerRefused(
+            f"C-FIND {query.QueryRetrieveLevel} status 0x{code:04X}",
+            peer=peer.label,
+            dicom_status=f"0x{code:04X}",
+        )
+    return rows
+
+
+def find_study(local: LocalAE, peer: Peer, study_uid: str) -> StudyOnPacs | None:
+    """The study with this UID on the PACS, with its patient; None when it is not there."""
+    query = Dataset()
+    query.StudyInstanceUID = study_uid
+    query.PatientID = ""
+    query.PatientName = ""
+    query.IssuerOfPatientID = ""
+    query.NumberOfStudyRelatedInstances = ""
+    rows = [r for r in c_find(local, peer, query, "STUDY") if _text(r, "StudyInstanceUID")]
+    matching = [r for r in rows if _text(r, "StudyInstanceUID") == study_uid]
+    if not matching:
+        return None
+    row = matching[0]
+    count = row.get("NumberOfStudyRelatedInstances")
+    return StudyOnPacs(
+        study_instance_uid=study_uid,
+        patient_id=_text(row, "PatientID"),
+        patient_name=_text(row, "PatientName"),
+        issuer_of_patient_id=_text(row, "IssuerOfPatientID"),
+        number_of_instances=int(count) if count not in (None, "") else None,
+    )
+
+
+def find_instance_uids(local: LocalAE, peer: Peer, study_uid: str) -> set[str]:
+    """Every SOP Instance UID the PACS lists for the study (SERIES then IMAGE level)."""
+    with find_session(local, peer) as assoc:
+        series = Dataset()
+        series.StudyInstanceUID = study_uid
+        series.SeriesInstanceUID = ""
+        series_uids = {
+            _text(r, "SeriesInstanceUID")
+            for r in c_find(local, peer, series, "SERIES", assoc=assoc)
+            if _text(r, "SeriesInstanceUID")
+        }
+        found: set[str] = set()
+        for series_uid in sorted(series_uids):
+            image = Dataset()
+            image.StudyInstanceUID = study_uid
+            image.SeriesInstanceUID = series_uid
+            image.SOPInstanceUID = ""
+            rows = c_find(local, peer, image, "IMAGE", assoc=assoc)
+            found |= {_text(r, "SOPInstanceUID") for r in rows if _text(r, "SOPInstanceUID")}
+        return found
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()

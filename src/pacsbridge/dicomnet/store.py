@@ -1,0 +1,206 @@
+"""C-STORE many files over one or more associations, one outcome per file.
+
+* Each file is sent in its own transfer syntax, straight from disk without decoding
+  (``STORE_SEND_CHUNKED_DATASET``): memory stays flat whatever the instance size.
+* Every (SOP class, transfer syntax) pair gets its own presentation context, plus one Explicit
+  VR Little Endian context per SOP class; when the PACS refuses a compressed syntax, that file is
+  decompressed and sent as Explicit VR Little Endian, and the outcome says ``transcoded``.
+* ``associations`` > 1 splits the files over parallel associations (threads: the work is mostly
+  socket I/O in pynetdicom's own threads).
+* Outcomes that may pass later (no response, association lost, out of resources 0xA7xx) are
+  ``retriable``; other failure statuses are permanent and name the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom.association import Association
+from pynetdicom.presentation import PresentationContext, build_context
+
+from pacsbridge.dicomnet.association import associate, status_of
+from pacsbridge.dicomnet.peers import LocalAE, Peer
+from pacsbridge.dicomnet.transcode import decompressed, is_compressed
+from pacsbridge.errors import PeerError
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128
+WARNINGS = {0xB000, 0xB006, 0xB007}
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    path: Path
+    sop_instance_uid: str
+    status: int | None
+    ok: bool
+    retriable: bool
+    detail: str = ""
+    transcoded: bool = False
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+
+_DONE = object()
+
+
+def c_store(
+    local: LocalAE, peer: Peer, paths: Iterable[Path], associations: int = 1
+) -> Iterator[StoreOutcome]:
+    """Yield one :class:`StoreOutcome` per path, in completion order.
+
+    Raises the association error itself (PeerUnavailable / PeerRefused) when no association
+    could be opened at all, so the caller reports "PACS non raggiungibile" once, not per file.
+    """
+    files: list[_File] = []
+    for path in paths:
+        found = _read(Path(path))
+        if isinstance(found, StoreOutcome):
+            yield found
+        else:
+            files.append(found)
+    if not files:
+        return
+    contexts = _contexts(files)
+    groups = [files[i :: max(1, associations)] for i in range(max(1, associations))]
+    groups = [g for g in groups if g]
+    yield from _run_parallel(local, peer, contexts, groups)
+
+
+def _read(path: Path) -> _File | StoreOutcome:
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        return _File(
+            path,
+            str(ds.SOPClassUID),
+            str(ds.SOPInstanceUID),
+            str(ds.file_meta.TransferSyntaxUID),
+        )
+    except (OSError, InvalidDicomError, AttributeError, ValueError) as error:
+        return StoreOutcome(path, "", None, False, False, f"unreadable file: {error}")
+
+
+def _contexts(files: Sequence[_File]) -> list[PresentationContext]:
+    pairs: dict[tuple[str, str], None] = {}
+    for f in files:
+        pairs[(f.sop_class_uid, f.transfer_syntax_uid)] = None
+    for f in files:
+        pairs[(f.sop_class_uid, ExplicitVRLittleEndian)] = None
+    if len(pairs) > MAX_CONTEXTS:
+        log.warning("more than %d presentation contexts needed; extra ones dropped", MAX_CONTEXTS)
+    return [build_context(sop, [ts]) for sop, ts in list(pairs)[:MAX_CONTEXTS]]
+
+
+def _run_parallel(
+    local: LocalAE,
+    peer: Peer,
+    contexts: list[PresentationContext],
+    groups: list[list[_File]],
+) -> Iterator[StoreOutcome]:
+    outcomes: queue.Queue[object] = queue.Queue(maxsize=256)
+    errors: list[PeerError] = []
+    threads = [
+        threading.Thread(
+            target=_worker,
+            args=(local, peer, contexts, group, outcomes, errors),
+            name=f"c-store-{n}",
+            daemon=True,
+        )
+        for n, group in enumerate(groups)
+    ]
+    for thread in threads:
+        thread.start()
+    finished, yielded = 0, 0
+    while finished < len(threads):
+        item = outcomes.get()
+        if item is _DONE:
+            finished += 1
+            continue
+        yielded += 1
+        yield item  # type: ignore[misc]
+    for thread in threads:
+        thread.join()
+    if errors and len(errors) == len(groups):
+        raise errors[0]  # no association at all: one clear error, not one per file
+
+
+def _worker(
+    local: LocalAE,
+    peer: Peer,
+    contexts: list[PresentationContext],
+    group: list[_File],
+    outcomes: queue.Queue[object],
+    errors: list[PeerError],
+) -> None:
+    try:
+        with associate(local, peer, contexts) as assoc:
+            _send_all(assoc, group, outcomes)
+    except PeerError as error:
+        errors.append(error)
+    finally:
+        outcomes.put(_DONE)
+
+
+def _send_all(assoc: Association, group: list[_File], outcomes: queue.Queue[object]) -> None:
+    accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
+    for index, file in enumerate(group):
+        if not assoc.is_established:
+            for rest in group[index:]:
+                outcomes.put(_outcome(rest, None, "association lost", retriable=True))
+            return
+        outcomes.put(_send_one(assoc, file, accepted))
+
+
+def _send_one(assoc: Association, file: _File, accepted: set[tuple[str, str]]) -> StoreOutcome:
+    if (file.sop_class_uid, file.transfer_syntax_uid) in accepted:
+        return _judge(file, status_of(assoc.send_c_store(file.path)), transcoded=False)
+    if is_compressed(file.transfer_syntax_uid) and (
+        (file.sop_class_uid, ExplicitVRLittleEndian) in accepted
+    ):
+        try:
+            dataset = decompressed(file.path)
+        except Exception as error:  # noqa: BLE001 - any decoder failure is this file's outcome
+            return _outcome(file, None, f"cannot decompress for the PACS: {error}", False)
+        return _judge(file, status_of(assoc.send_c_store(dataset)), transcoded=True)
+    return _outcome(
+        file,
+        None,
+        f"SOP class {file.sop_class_uid} / transfer syntax {file.transfer_syntax_uid} "
+        "not accepted by the PACS",
+        retriable=False,
+    )
+
+
+def _judge(file: _File, status: int | None, transcoded: bool) -> StoreOutcome:
+    if status is None:
+        return _outcome(file, None, "no response from the PACS", True, transcoded)
+    if status == 0x0000 or status in WARNINGS:
+        detail = f"warning 0x{status:04X}" if status else ""
+        return StoreOutcome(
+            file.path, file.sop_instance_uid, status, True, False, detail, transcoded
+        )
+    retriable = status & 0xFF00 == 0xA700  # out of resources: the PACS may recover
+    return _outcome(file, status, f"C-STORE status 0x{status:04X}", retriable, transcoded)
+
+
+def _outcome(
+    file: _File, status: int | None, detail: str, retriable: bool, transcoded: bool = False
+) -> StoreOutcome:
+    return StoreOutcome(
+        file.path, file.sop_instance_uid, status, False, retriable, detail, transcoded
+    )

@@ -55,7 +55,7 @@ def test_every_message_has_both_languages():
 
 KEY_PATTERN = re.compile(
     r"""["']((?:identity|study|media|pacs|error|phase|state|done|final|verify|send|page|"""
-    r"""retrieval|package|cache)\.[a-z_]+)["']"""
+    r"""retrieval|package|cache)\.(?!html["'])[a-z_]+)["']"""
 )
 
 

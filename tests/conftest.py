@@ -88,8 +88,14 @@ def pacs_settings(pacs: Any) -> dict[str, Any]:
 
 
 LAUNCH_BODY: dict[str, Any] = {
-    "patient": {"id": "IOTELU1234", "issuer": "AO17", "family_name": "TEST",
-                "given_name": "TEST", "birth_date": "1974-01-01", "sex": "M"},
+    "patient": {
+        "id": "IOTELU1234",
+        "issuer": "AO17",
+        "family_name": "TEST",
+        "given_name": "TEST",
+        "birth_date": "1974-01-01",
+        "sex": "M",
+    },
     "order": {"number": "ORD-1", "accession_number": "ACC1"},
     "operator": {"id": "op1", "name": "Operatore Uno"},
 }
@@ -97,8 +103,9 @@ LAUNCH_BODY: dict[str, Any] = {
 
 def launch(client: TestClient, body: dict[str, Any] | None = None) -> str:
     """Launch as the RIS would and return the token."""
-    answer = client.post("/api/v1/launch", json=body or LAUNCH_BODY,
-                         headers={"Authorization": f"Bearer {RIS_KEY}"})
+    answer = client.post(
+        "/api/v1/launch", json=body or LAUNCH_BODY, headers={"Authorization": f"Bearer {RIS_KEY}"}
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["token"]
 

@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "analysis.completed": "Analysis finished: patients, studies, verdicts.",
     "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
     "analysis.problem": "One problem found in the media (file named).",
+    "analysis.repeated": "The operator asked for the analysis and duplicate check again.",
     "duplicates.found": "A study is already on the PACS and was removed from the import.",
     "duplicates.conflict": "A study UID is on the PACS under another patient.",
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",

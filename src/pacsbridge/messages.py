@@ -100,7 +100,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "state.failed": {"it": "Errore: {reason}", "en": "Error: {reason}"},
     "state.skipped": {"it": "non configurato", "en": "not configured"},
     "done.verify": {"it": "Studio Verificato", "en": "Study verified"},
-    "done.reconcile": {"it": "Dati paziente dell'ordine RIS applicati", "en": "RIS identity applied"},
+    "done.reconcile": {
+        "it": "Dati paziente dell'ordine RIS applicati",
+        "en": "RIS identity applied",
+    },
     "done.reconcile_off": {"it": "File inviati come ricevuti", "en": "Files sent as received"},
     "done.send": {"it": "Studio Archiviato ({count} immagini)", "en": "Study archived ({count})"},
     "done.merge": {"it": "Paziente unificato sul PACS", "en": "Patient merged on the PACS"},
@@ -303,8 +306,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "package.readme_patient": {
         "it": "Paziente (patient): {name} - ID {patient_id} (emesso da/issuer {issuer}) - "
         "nato/a il {birth_date} - sesso {sex}",
-        "en": "Patient: {name} - ID {patient_id} (issuer {issuer}) - born {birth_date} - "
-        "sex {sex}",
+        "en": "Patient: {name} - ID {patient_id} (issuer {issuer}) - born {birth_date} - sex {sex}",
     },
     "package.readme_studies": {
         "it": "Studi (studies), {files} immagini in totale:",

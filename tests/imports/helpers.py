@@ -7,8 +7,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from conftest import bearer
 from fastapi.testclient import TestClient
+
+from conftest import bearer
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -48,3 +49,29 @@ def upload(client: TestClient, token: str, body: bytes, part: int | None = None)
             answer = client.put(url, content=chunk, headers=headers)
             assert answer.status_code == 200, answer.text
     return client.get(f"/api/v1/imports/{import_id}", headers=bearer(token)).json()
+
+
+def drain(client: TestClient) -> int:
+    """Run every queued task now, as a worker would (delayed tasks go to the schedule)."""
+    huey = client.app.state.context.queue.huey
+    count = 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        count += 1
+    return count
+
+
+def state_of(client: TestClient, token: str, import_id: int) -> str:
+    answer = client.get(f"/api/v1/imports/{import_id}", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["state"]
+
+
+def progress_of(client: TestClient, token: str, import_id: int) -> dict[str, Any]:
+    answer = client.get(f"/api/v1/imports/{import_id}/progress", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def phase_states(progress: dict[str, Any]) -> dict[str, str]:
+    return {p["phase"]: p["state"] for p in progress["phases"]}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import bearer, launch
-from imports.helpers import upload, zip_entries, zip_folder
 from sqlalchemy import select
 
+from conftest import bearer, launch
+from imports.helpers import upload, zip_entries, zip_folder
 from pacsbridge.audit import AuditEvent
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
 from pacsbridge.imports import workspace

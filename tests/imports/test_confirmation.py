@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import bearer, launch, pacs_settings
-from imports.helpers import upload, zip_folder
 from sqlalchemy import select
 
+from conftest import bearer, launch, pacs_settings
+from imports.helpers import upload, zip_folder
 from pacsbridge.audit import AuditEvent
-from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
+from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
 from pacsbridge.imports import workspace
 
 MATCHING = SamplePatient(name="TEST^TEST", patient_id="EXT1", birth_date="19740101", sex="M")
@@ -68,3 +68,25 @@ def test_history_lists_attempts_with_badges(make_client, tmp_path):
     assert kinds[0] == "import.created" and kinds[-1] == "import.cancelled"
     with client.app.state.context.sessions() as session:
         assert session.scalar(select(AuditEvent).where(AuditEvent.kind == "upload.completed"))
+
+
+def test_recheck_after_the_pacs_was_unreachable(make_client, pynetdicom_pacs, tmp_path):
+    """Duplicate check impossible → no confirm; once the PACS answers, recheck unblocks it."""
+    client = make_client()  # the PACS of make_settings does not exist
+    token = launch(client)
+    write_loose(tmp_path / "usb", [SampleStudy(series_count=1)])
+    document = upload(client, token, zip_folder(tmp_path / "usb"))
+    [study] = document["patients"][0]["studies"]
+    assert study["pacs_status"] == "unknown"
+    refused = client.post(f"/api/v1/imports/{document['id']}/confirm", headers=bearer(token))
+    assert refused.status_code == 409
+
+    ctx = client.app.state.context
+    ctx.settings.pacs.port = pacs_settings(pynetdicom_pacs)["pacs"]["port"]
+    ctx.settings.pacs.ae_title = pynetdicom_pacs.peer.ae_title
+    again = client.post(f"/api/v1/imports/{document['id']}/recheck", headers=bearer(token))
+
+    assert again.status_code == 202, again.text
+    [study] = again.json()["patients"][0]["studies"]
+    assert study["pacs_status"] == "absent"
+    assert again.json()["state"] == "awaiting_confirmation"

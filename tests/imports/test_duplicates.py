@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from conftest import bearer, launch, pacs_settings
 from imports.helpers import upload, zip_folder
-
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
 from pacsbridge.imports import workspace
 

@@ -6,9 +6,9 @@ import copy
 from datetime import date, timedelta
 
 import pytest
-from conftest import LAUNCH_BODY, RIS_KEY, bearer, launch
 from sqlalchemy import select
 
+from conftest import LAUNCH_BODY, RIS_KEY, bearer, launch
 from pacsbridge.audit import AuditEvent
 from pacsbridge.imports.models import Launch
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from conftest import bearer, launch
 from imports.helpers import upload, zip_folder
-
 from pacsbridge.demo.samples import SampleStudy, write_cd
 from pacsbridge.imports import workspace
 

@@ -14,7 +14,6 @@ from pacsbridge.errors import ConflictError, InputError
 from pacsbridge.imports import workspace
 from pacsbridge.imports.models import Import, ImportStudy, Launch
 from pacsbridge.imports.scope import load_import
-from pacsbridge.messages import text
 
 CANCELLABLE = ("created", "uploading", "analysing", "awaiting_confirmation", "failed")
 
@@ -76,6 +75,30 @@ def _check_selection(by_uid: dict[str, ImportStudy], wanted: list[str]) -> None:
                 f"duplicate check of {uid} not done",
                 reason="PACS non raggiungibile: ripetere il controllo",
             )
+
+
+def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
+    """Analyse again (the extracted files are kept): after "PACS non raggiungibile" at analysis.
+
+    Studies whose duplicate check could not be done cannot be confirmed; the operator asks
+    again once the PACS answers, without uploading the media a second time.
+    """
+    with ctx.sessions.begin() as session:
+        row = load_import(session, import_id, launch)
+        if row.state != "awaiting_confirmation":
+            raise ConflictError(f"import is {row.state}", state=row.state)
+        now = ctx.clock.now()
+        row.state, row.updated_at = "analysing", now
+        audit.record(
+            session,
+            now,
+            "analysis.repeated",
+            import_id=row.id,
+            actor=launch.operator_name or launch.operator_id,
+        )
+    if ctx.queue is not None:
+        ctx.queue.enqueue("imports.analyse", import_id)
+    return row
 
 
 def cancel(ctx: Context, import_id: int, launch: Launch) -> Import:

@@ -76,6 +76,13 @@ async def confirm(
     return views.import_document(ctx, import_id, launch)
 
 
+@router.post("/{import_id}/recheck", status_code=202)
+def recheck(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+    """Repeat the analysis and the PACS duplicate check (e.g. the PACS was unreachable)."""
+    confirmation.recheck(ctx, import_id, launch)
+    return views.import_document(ctx, import_id, launch)
+
+
 @router.post("/{import_id}/cancel")
 def cancel(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
     """Cancel: every temporary file is deleted at once."""

@@ -5,10 +5,10 @@ Revises: 872287f8a434
 Create Date: 2026-11-23 09:21:32.450166
 """
 
-from alembic import op
 import sqlalchemy as sa
-import pacsbridge.db.base
+from alembic import op
 
+import pacsbridge.db.base
 
 revision = "2802052c5022"
 down_revision = "872287f8a434"

@@ -1,0 +1,205 @@
+"""The processing pipeline end to end against real PACS (issue 3): verify → reconcile → send.
+
+Jobs run on the embedded SQLite queue and the test drains it as a worker would, so back-offs,
+retries and the reaper behave as in production while the test decides when time passes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.uid import RLELossless
+from sqlalchemy import select
+
+from conftest import bearer, launch, pacs_settings
+from imports.helpers import drain, phase_states, progress_of, state_of, upload, zip_folder
+from pacsbridge.audit import AuditEvent
+from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
+from pacsbridge.dicomnet.find import find_study
+from pacsbridge.dicomnet.peers import LocalAE
+from pacsbridge.imports import workspace
+from pacsbridge.imports.maintenance import reap
+
+EXTERNAL = SamplePatient(name="TEST^TEST", patient_id="EXT-77", birth_date="19740101", sex="M")
+LOCAL = LocalAE(ae_title="CHECKER", connection_timeout=3, acse_timeout=5)
+QUEUED = {"jobs": {"backend": "sqlite"}}
+
+
+def _kinds(client, import_id: int) -> list[str]:  # noqa: ANN001
+    with client.app.state.context.sessions() as session:
+        query = select(AuditEvent.kind).where(AuditEvent.import_id == import_id)
+        return list(session.scalars(query))
+
+
+def _analysed(client, token: str, folder: Path) -> int:  # noqa: ANN001
+    document = upload(client, token, zip_folder(folder))
+    drain(client)
+    assert state_of(client, token, document["id"]) == "awaiting_confirmation"
+    return document["id"]
+
+
+def _confirm(client, token: str, import_id: int) -> None:  # noqa: ANN001
+    answer = client.post(f"/api/v1/imports/{import_id}/confirm", headers=bearer(token), json={})
+    assert answer.status_code == 202, answer.text
+    drain(client)
+
+
+def test_import_completes_on_every_pacs(make_client, pacs, tmp_path) -> None:  # noqa: ANN001
+    client = make_client(**pacs_settings(pacs), **QUEUED)
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=2, instances_per_series=3)
+    write_cd(tmp_path / "cd", [study])
+    import_id = _analysed(client, token, tmp_path / "cd")
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    assert progress["state"] == "completed", progress
+    assert phase_states(progress) == {
+        "verify": "completed",
+        "reconcile": "completed",
+        "send": "completed",
+        "merge": "skipped",
+        "notify": "skipped",
+    }
+    sent = {str(dcmread(p).SOPInstanceUID) for p in (tmp_path / "cd").rglob("IM*")}
+    assert pacs.instance_uids(study.study_instance_uid) == sent
+    on_pacs = find_study(LOCAL, pacs.peer, study.study_instance_uid)
+    assert on_pacs is not None and on_pacs.patient_id == "IOTELU1234"  # the RIS identity
+    ctx = client.app.state.context
+    assert not workspace.files_dir(ctx.data_dir, import_id).exists()  # deleted after confirmation
+    kinds = _kinds(client, import_id)
+    assert kinds.index("import.confirmed") < kinds.index("import.completed")
+    assert "files.deleted" in kinds
+
+
+def test_files_as_received_when_reconciliation_is_off(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
+    client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED, imports={"reconcile": False})
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=2)
+    write_loose(tmp_path / "usb", [study])
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+
+    assert state_of(client, token, import_id) == "completed"
+    on_pacs = find_study(LOCAL, pynetdicom_pacs.peer, study.study_instance_uid)
+    assert on_pacs is not None and on_pacs.patient_id == "EXT-77"
+
+
+def test_pacs_down_then_up_retries_and_completes(make_client, pacs_factory, tmp_path):  # noqa: ANN001
+    first = pacs_factory("dcmqrscp")
+    client = make_client(**pacs_settings(first), **QUEUED)
+    ctx = client.app.state.context
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=3)
+    write_loose(tmp_path / "usb", [study])
+    import_id = _analysed(client, token, tmp_path / "usb")
+    first.stop()
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    send = next(p for p in progress["phases"] if p["phase"] == "send")
+    assert progress["state"] == "processing"
+    assert send["state"] == "retrying"
+    assert send["attempts_left"] == ctx.settings.jobs.attempts - 1
+    assert "tentativi rimasti" in send["message"] and "non raggiungibile" in send["message"]
+    assert reap(ctx) == []  # waiting for its back-off, not picked up early
+
+    second = pacs_factory("dcmqrscp")
+    ctx.settings.pacs.port = second.peer.port
+    ctx.clock.advance(timedelta(hours=1))
+    assert reap(ctx) == [import_id]
+    drain(client)
+
+    assert state_of(client, token, import_id) == "completed"
+    assert len(second.instance_uids(study.study_instance_uid)) == 3
+    assert "phase.retry" in _kinds(client, import_id)
+
+
+def test_refused_compressed_syntax_is_sent_decompressed(make_client, pacs_factory, tmp_path):  # noqa: ANN001
+    strict = pacs_factory("dcmqrscp", accept_compressed=False)
+    client = make_client(**pacs_settings(strict), **QUEUED)
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=2)
+    files = write_loose(tmp_path / "usb", [study], junk=False)
+    for path in files:
+        ds = dcmread(path)
+        ds.compress(RLELossless)
+        ds.save_as(path, enforce_file_format=True)
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+
+    assert state_of(client, token, import_id) == "completed"
+    assert _kinds(client, import_id).count("store.transcoded") == 2
+    assert len(strict.instance_uids(study.study_instance_uid)) == 2
+
+
+def test_verification_failure_stops_before_the_pacs(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
+    client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED)
+    ctx = client.app.state.context
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=2)
+    write_loose(tmp_path / "usb", [study], junk=False)
+    import_id = _analysed(client, token, tmp_path / "usb")
+    victim = next(workspace.files_dir(ctx.data_dir, import_id).rglob("IMG00001.dcm"))
+    victim.write_bytes(victim.read_bytes()[:-100])  # truncated after the analysis
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    assert progress["state"] == "failed"
+    assert phase_states(progress)["verify"] == "failed"
+    assert phase_states(progress)["send"] == "pending"
+    assert "IMG00001.dcm" in progress["error"]["detail"]
+    assert pynetdicom_pacs.instance_uids(study.study_instance_uid) == set()
+    assert victim.exists()  # nothing received is deleted on failure
+
+
+def test_reaper_resumes_a_pipeline_whose_worker_died(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
+    """Huey delivers at most once: a killed worker's task is gone; the ledger brings it back."""
+    client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED)
+    ctx = client.app.state.context
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=2)
+    write_loose(tmp_path / "usb", [study])
+    import_id = _analysed(client, token, tmp_path / "usb")
+    answer = client.post(f"/api/v1/imports/{import_id}/confirm", headers=bearer(token), json={})
+    assert answer.status_code == 202
+    assert ctx.queue.huey.dequeue() is not None  # the task is lost, as with kill -9
+
+    assert reap(ctx) == [import_id]
+    drain(client)
+
+    assert state_of(client, token, import_id) == "completed"
+    assert len(pynetdicom_pacs.instance_uids(study.study_instance_uid)) == 2
+
+
+@pytest.mark.parametrize("reconcile", [True])
+def test_hl7_phases_with_a_real_listener(
+    make_client, pynetdicom_pacs, mllp_listener, tmp_path, reconcile
+):  # noqa: ANN001, E501
+    pacs_hl7, ris = mllp_listener(), mllp_listener()
+    client = make_client(
+        **pacs_settings(pynetdicom_pacs),
+        **QUEUED,
+        merge={"enabled": True, "port": pacs_hl7.port},
+        ris={"notify": {"enabled": True, "port": ris.port}},
+    )
+    token = launch(client)
+    write_loose(tmp_path / "usb", [SampleStudy(patient=EXTERNAL, series_count=1)])
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    assert progress["state"] == "completed", progress
+    assert phase_states(progress)["merge"] == "completed"
+    assert phase_states(progress)["notify"] == "completed"
+    assert [m.message_type for m in pacs_hl7.received] == ["ADT^A40"]
+    assert [m.message_type for m in ris.received][0].startswith("OMI^O23")

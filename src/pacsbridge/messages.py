@@ -46,7 +46,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "study.conflict_other_patient": {
         "it": "Conflitto: lo Study UID è già sul PACS con un altro paziente ({pacs_patient})",
-        "en": "Conflict: the Study UID is already on the PACS under another patient ({pacs_patient})",
+        "en": "Conflict: the Study UID is on the PACS under another patient ({pacs_patient})",
     },
     "study.partially_on_pacs": {
         "it": "Parzialmente presente su PACS ({on_pacs} di {on_media} immagini)",

@@ -48,9 +48,9 @@ def launch_from_token(request: Request, ctx: Ctx) -> Launch:
     token = bearer(request)
     if token is None:
         token = request.cookies.get(COOKIE)
-        if token and request.method not in csrf.SAFE_METHODS:
-            if not csrf.valid(token, request.headers.get(csrf.HEADER)):
-                raise CsrfError("missing or wrong CSRF token")
+        unsafe = request.method not in csrf.SAFE_METHODS
+        if token and unsafe and not csrf.valid(token, request.headers.get(csrf.HEADER)):
+            raise CsrfError("missing or wrong CSRF token")
     with ctx.sessions() as session:
         return launches.resolve(ctx, session, token)
 

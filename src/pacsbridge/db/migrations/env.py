@@ -7,12 +7,8 @@ from sqlalchemy import engine_from_config, pool
 
 import pacsbridge.audit  # noqa: F401  (registers its table)
 import pacsbridge.imports.models  # noqa: F401
+import pacsbridge.retrievals.models  # noqa: F401
 from pacsbridge.db.base import Base
-
-try:  # the retrieval gateway's tables
-    import pacsbridge.retrievals.models  # noqa: F401
-except ImportError:  # pragma: no cover - during its first development only
-    pass
 
 config = context.config
 target_metadata = Base.metadata

@@ -47,6 +47,7 @@ KINDS: dict[str, str] = {
     "files.deleted": "Temporary files of an import were deleted.",
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
+    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",

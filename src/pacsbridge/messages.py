@@ -65,6 +65,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "it": "DICOMDIR illeggibile: cerco i file DICOM nelle cartelle",
         "en": "Unreadable DICOMDIR: looking for DICOM files in the folders",
     },
+    "media.unreadable_file": {
+        "it": "File DICOM illeggibile o troncato: escluso",
+        "en": "Unreadable or truncated DICOM file: left out",
+    },
+    "media.not_dicom": {
+        "it": "File non DICOM: ignorato",
+        "en": "Not a DICOM file: ignored",
+    },
     "media.no_dicom": {
         "it": "Nessun file DICOM trovato nel supporto",
         "en": "No DICOM file found on the media",
@@ -216,6 +224,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Possible silent PACS limit on {level}-level C-FIND answers ({returned} answers, "
         "a round number)",
     },
+    "retrieval.cfind_cancelled": {
+        "it": "Il PACS ha interrotto le risposte C-FIND a livello {level} (stato FE00: limite di "
+        "risultati configurato sul PACS): immagini contate dalla serie e accettate per studio",
+        "en": "The PACS stopped its {level}-level C-FIND answers (status FE00: a result limit "
+        "configured on the PACS): instances counted from the series and admitted by study",
+    },
     "retrieval.cfind_cap_confirmed": {
         "it": "Il C-MOVE ha inviato {extra} immagini oltre le {listed} elencate dal C-FIND: "
         "il PACS limita le risposte C-FIND",
@@ -253,8 +267,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "the PACS",
     },
     "retrieval.move_unable_to_process": {
-        "it": "Il PACS {peer} non è riuscito a elaborare il C-MOVE ({dicom_status})",
-        "en": "PACS {peer} was unable to process the C-MOVE ({dicom_status})",
+        "it": "Il PACS {peer} non è riuscito a elaborare il C-MOVE ({dicom_status}) e non ha "
+        "inviato immagini. Causa probabile: l'AE {our_ae} non è registrato sul PACS come "
+        "destinazione (host {our_host}, porta {our_port}); altrimenti un errore interno del "
+        "PACS. Nuovo tentativo più tardi",
+        "en": "PACS {peer} was unable to process the C-MOVE ({dicom_status}) and sent no "
+        "instance. Likely cause: AE {our_ae} is not registered on the PACS as a destination "
+        "(host {our_host}, port {our_port}); otherwise an internal PACS error. Trying again "
+        "later",
     },
     "retrieval.move_failed": {
         "it": "Il C-MOVE è fallito con stato {dicom_status}",
@@ -274,8 +294,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "is registered on the PACS with host {our_host} and port {our_port}",
     },
     "retrieval.move_timeout": {
-        "it": "Il PACS {peer} non ha completato il C-MOVE entro {seconds} secondi",
-        "en": "PACS {peer} did not complete the C-MOVE within {seconds} seconds",
+        "it": "Il PACS {peer} non ha più risposto al C-MOVE per {seconds} secondi: nuovo "
+        "tentativo più tardi",
+        "en": "PACS {peer} stopped answering the C-MOVE for {seconds} seconds: trying again "
+        "later",
     },
     "retrieval.source_busy": {
         "it": "Troppi recuperi in corso dal PACS {peer}: nuovo tentativo più tardi",
@@ -327,6 +349,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "it": "RECUPERO PARZIALE (partial retrieval): mancano {missing} immagini non inviate "
         "dal PACS:",
         "en": "PARTIAL RETRIEVAL: {missing} instances the PACS did not send are missing:",
+    },
+    "package.readme_absent": {
+        "it": "STUDI NON RECUPERATI (studies not retrieved): {count}, il PACS non li ha "
+        "inviati:",
+        "en": "STUDIES NOT RETRIEVED: {count}, the PACS did not send them:",
+    },
+    "package.readme_absent_study": {
+        "it": "  - {date} - accession number {accession} - Study Instance UID {uid}",
+        "en": "  - {date} - accession number {accession} - Study Instance UID {uid}",
     },
     "package.readme_missing": {
         "it": "  - SOP Instance UID {sop} (serie/series {series})",

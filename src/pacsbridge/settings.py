@@ -113,7 +113,9 @@ class FseSettings(BaseModel):
     quiet_period_seconds: float = Field(
         5, ge=0, description="Wait for late C-STOREs after a C-MOVE before checking completeness."
     )
-    move_timeout_seconds: float = Field(600, gt=0, description="Give up a C-MOVE after this.")
+    move_timeout_seconds: float = Field(
+        600, gt=0, description="Seconds a source may stay silent during a C-MOVE (then retried)."
+    )
     expire_every_minutes: float = Field(60, gt=0, description="How often expiry runs.")
     attempts: int = Field(
         5, ge=1, description="Attempts a retrieval gets when a source is down or busy."

@@ -28,7 +28,7 @@ def study_files(tmp_path: Path) -> tuple[SampleStudy, list[Path]]:
 @pytest.fixture
 def rle_file(tmp_path: Path, study_files: tuple[SampleStudy, list[Path]]) -> Path:
     ds = dcmread(study_files[1][0])
-    ds.compress(RLELossless)
+    ds.compress(RLELossless, generate_instance_uid=False)
     path = tmp_path / "rle.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path

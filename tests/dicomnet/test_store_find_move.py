@@ -86,13 +86,13 @@ def test_move_to_an_unknown_destination_reports_a_failure(pacs, study_files) -> 
     assert (result.status & 0xF000) in (0xA000, 0xC000)
 
 
-def test_unreachable_peer_is_retriable() -> None:
+def test_unreachable_peer_is_retriable(study_files) -> None:  # noqa: ANN001
     nobody = Peer("PACS", "127.0.0.1", free_port(), "PACS")
     with pytest.raises(PeerUnavailable) as caught:
         c_echo(LOCAL, nobody)
     assert caught.value.retriable
     with pytest.raises(PeerUnavailable):
-        list(c_store(LOCAL, nobody, [Path(__file__)], associations=1))
+        list(c_store(LOCAL, nobody, study_files[1], associations=2))
 
 
 def test_rejected_association_is_permanent(recording_scp, study_files) -> None:  # noqa: ANN001

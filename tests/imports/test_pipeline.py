@@ -6,7 +6,6 @@ retries and the reaper behave as in production while the test decides when time 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -112,7 +111,7 @@ def test_pacs_down_then_up_retries_and_completes(make_client, pacs_factory, tmp_
 
     second = pacs_factory("dcmqrscp")
     ctx.settings.pacs.port = second.peer.port
-    ctx.clock.advance(timedelta(hours=1))
+    ctx.clock.advance(hours=1)
     assert reap(ctx) == [import_id]
     drain(client)
 
@@ -129,7 +128,7 @@ def test_refused_compressed_syntax_is_sent_decompressed(make_client, pacs_factor
     files = write_loose(tmp_path / "usb", [study], junk=False)
     for path in files:
         ds = dcmread(path)
-        ds.compress(RLELossless)
+        ds.compress(RLELossless, generate_instance_uid=False)
         ds.save_as(path, enforce_file_format=True)
     import_id = _analysed(client, token, tmp_path / "usb")
 
@@ -201,5 +200,5 @@ def test_hl7_phases_with_a_real_listener(
     assert progress["state"] == "completed", progress
     assert phase_states(progress)["merge"] == "completed"
     assert phase_states(progress)["notify"] == "completed"
-    assert [m.message_type for m in pacs_hl7.received] == ["ADT^A40"]
+    assert [m.message_type.split("^")[:2] for m in pacs_hl7.received] == [["ADT", "A40"]]
     assert [m.message_type for m in ris.received][0].startswith("OMI^O23")

@@ -1,7 +1,8 @@
-"""Run pynetdicom's own ``qrscp`` application, unchanged, with two knobs the app lacks.
+"""Run pynetdicom's own ``qrscp`` application, unchanged, with what the app lacks.
 
-* TCP_NODELAY on every socket it accepts or opens (C-MOVE sub-associations): without it each
-  DIMSE message waits ~40 ms for the peer's delayed ACK (Nagle), which makes tests slow.
+* TCP_NODELAY and the reactor-race guard on every association (``_pynetdicom_fixes``):
+  without them each DIMSE message may wait ~40 ms, and a C-MOVE sub-operation may hang for a
+  whole DIMSE timeout.
 * ``--uncompressed-only`` (consumed here): accept only the uncompressed transfer syntaxes,
   like a PACS that refuses compressed data.
 
@@ -10,35 +11,15 @@ Usage: ``python _qrscp.py [--uncompressed-only] <qrscp arguments>`` (see ``peers
 
 from __future__ import annotations
 
-import socket
 import sys
 
-from pynetdicom import transport
+from _pynetdicom_fixes import patch_process
 
 UNCOMPRESSED = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"]
 
 
-def _nodelay(sock: socket.socket) -> socket.socket:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-_accept = transport.AssociationServer.get_request
-_create = transport.AssociationSocket._create_socket
-
-
-def _get_request(self):  # type: ignore[no-untyped-def]
-    sock, address = _accept(self)
-    return _nodelay(sock), address
-
-
-def _create_socket(self, address):  # type: ignore[no-untyped-def]
-    return _nodelay(_create(self, address))
-
-
 def main(argv: list[str]) -> None:
-    transport.AssociationServer.get_request = _get_request  # type: ignore[method-assign]
-    transport.AssociationSocket._create_socket = _create_socket  # type: ignore[method-assign]
+    patch_process()
     from pynetdicom.apps.qrscp import qrscp
 
     if "--uncompressed-only" in argv:

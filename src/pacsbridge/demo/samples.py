@@ -58,9 +58,13 @@ class SampleStudy:
     sop_class_uid: str = CTImageStorage
 
     def datasets(self) -> Iterator[Dataset]:
-        """Every instance of the study, series by series."""
+        """Every instance of the study, series by series.
+
+        UIDs derive from the study UID, so writing the same study twice (a CD and a copy already
+        on the PACS) gives the same instances, as in real life.
+        """
         for series_index in range(self.series_count):
-            series_uid = generate_uid(UID_PREFIX)
+            series_uid = generate_uid(UID_PREFIX, [self.study_instance_uid, str(series_index)])
             for number in range(1, self.instances_per_series + 1):
                 yield make_instance(self, series_uid, series_index + 1, number)
 
@@ -73,7 +77,7 @@ def make_instance(
     ds = Dataset()
     ds.SpecificCharacterSet = patient.charset
     ds.SOPClassUID = study.sop_class_uid
-    ds.SOPInstanceUID = generate_uid(UID_PREFIX)
+    ds.SOPInstanceUID = generate_uid(UID_PREFIX, [series_uid, str(instance_number)])
     ds.PatientName = patient.name
     ds.PatientID = patient.patient_id
     if patient.issuer:

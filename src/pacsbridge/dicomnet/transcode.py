@@ -28,6 +28,6 @@ def is_compressed(transfer_syntax_uid: str) -> bool:
 def decompressed(path: Path) -> Dataset:
     """The file as Explicit VR Little Endian; raises pydicom/decoder errors when impossible."""
     ds = dcmread(path)
-    ds.decompress()
+    ds.decompress(generate_instance_uid=False)  # the same instance, only re-encoded
     ds.file_meta.TransferSyntaxUID = UID(ExplicitVRLittleEndian)
     return ds

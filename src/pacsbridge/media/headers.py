@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
@@ -117,7 +118,7 @@ def check_complete(fp: BinaryIO, ds: Dataset, size: int) -> None:
 
     ``fp`` is where pydicom stopped: at the pixel data element, or at the end of the file.
     """
-    position = fp.tell()
+    position = max(fp.tell(), _end_of_values(ds))
     if position > size:
         raise UnreadableDicom(f"file ends {position - size} bytes early")
     if position == size or _transfer_syntax(ds) == DeflatedExplicitVRLittleEndian:
@@ -128,6 +129,16 @@ def check_complete(fp: BinaryIO, ds: Dataset, size: int) -> None:
         _skip_fragments(fp, little, size)
     elif fp.tell() + length > size:
         raise UnreadableDicom(f"pixel data cut short: {fp.tell() + length - size} bytes missing")
+
+
+def _end_of_values(ds: Dataset) -> int:
+    """Where the last value read ends: pydicom accepts a short read of the file's last value."""
+    ends = [
+        element.value_tell + element.length
+        for element in ds.elements()
+        if isinstance(element, RawDataElement) and element.length != _UNDEFINED
+    ]
+    return max(ends, default=0)
 
 
 def _encoding(ds: Dataset) -> tuple[bool, bool]:
@@ -200,9 +211,9 @@ def _header(ds: Dataset, rel: str, size: int) -> InstanceHeader:
 def text(ds: Dataset, keyword: str, join: str | None = None) -> str:
     """The value as text; the first value of a multi-valued one unless ``join`` is given.
 
-    Decoding uses the dataset's Specific Character Set. If pydicom refuses it (an unknown
-    charset under a strict pydicom configuration), the raw bytes are read as latin-1, which
-    never fails and keeps ASCII names exact.
+    Decoding uses the dataset's Specific Character Set; pydicom itself falls back to latin-1
+    for an unknown one. If pydicom refuses a value anyway (its strict reading mode), the raw
+    bytes are read as latin-1, which never fails and keeps ASCII text exact.
     """
     try:
         value = _value(ds, keyword)

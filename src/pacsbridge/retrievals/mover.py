@@ -9,7 +9,9 @@ requests for the same study share one C-MOVE").
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset, dcmread
@@ -19,8 +21,14 @@ from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import PacsbridgeError, PeerUnavailable
 from pacsbridge.messages import text
-from pacsbridge.retrievals import cache, leases, query, retrieve, settle, statuses
-from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, SourceSlot
+from pacsbridge.retrievals import cache, headers, leases, query, retrieve, settle, statuses
+from pacsbridge.retrievals.models import (
+    SETTLED_STUDY_STATES,
+    CachedStudy,
+    ExpectedInstance,
+    Retrieval,
+    SourceSlot,
+)
 from pacsbridge.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -40,16 +48,26 @@ class Source:
         return Peer(ae_title=s.ae_title, host=s.host, port=s.port, name=s.name)
 
 
+#: Entry states that still need a C-MOVE: ``moving`` under a free lease is a killed mover's.
+TO_MOVE = ("pending", "moving")
+
+
 def bring_in(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
-    """Move the study unless it is cached or another mover holds it (then we are linked)."""
+    """Move the study unless it is settled or another mover holds it (then we are linked).
+
+    Whatever the outcome, the retrievals waiting for this study are told once the lease is
+    released (``settle.study_settled``): a study that failed for good must fail them too,
+    not leave them ``retrieving`` until the reaper notices.
+    """
     if not leases.take_study(ctx, study_id):
         return  # another C-MOVE of this study is in flight: settle() will finish us
     try:
-        if _state(ctx, study_id) != "complete":
+        if _state(ctx, study_id) in TO_MOVE:
             _bring_in_held(ctx, retrieval_id, study_id, source)
     finally:
         leases.release(ctx, CachedStudy, study_id)
-    settle.study_settled(ctx, study_id)
+        if _state(ctx, study_id) in SETTLED_STUDY_STATES:
+            settle.study_settled(ctx, study_id)
 
 
 def _bring_in_held(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
@@ -64,7 +82,7 @@ def _bring_in_held(ctx: Context, retrieval_id: int, study_id: int, source: Sourc
             try:
                 cache.check_disk(ctx)
                 _describe_if_needed(ctx, study_id, source)
-                _move(ctx, study_id, source)
+                _move(ctx, retrieval_id, study_id, source)
             except PacsbridgeError as error:
                 _back_to_pending(ctx, study_id, error)
                 raise
@@ -95,39 +113,50 @@ def _store_description(ctx: Context, study_id: int, found: query.FoundStudy) -> 
         study = session.get_one(CachedStudy, study_id)
         study.study_metadata = {
             "study": study.study_metadata["study"],
-            "series": [dataset_json(s.dataset) for s in found.series],
+            "series": [
+                headers.as_json(headers.with_keys(s.dataset, headers.SPEC_SERIES_KEYS))
+                for s in sorted(found.series, key=_series_order)
+            ],
         }
         study.uid_list_complete = found.uid_list_complete
         study.expected_count = found.expected_count
         study.notes = [*study.notes, *found.notes]
-        session.add_all(
-            ExpectedInstance(
-                cached_study_id=study_id,
-                series_instance_uid=series.uid,
-                sop_instance_uid=str(row.SOPInstanceUID),
-                sop_class_uid=str(row.get("SOPClassUID", "") or ""),
-                instance_number=_int(row.get("InstanceNumber")),
+        session.add_all(_expected_rows(study_id, found))
+
+
+def _series_order(series: query.FoundSeries) -> tuple[int, str]:
+    """Series as a viewer lists them (by number), not in the PACS's answer order."""
+    return (_int(series.dataset.get("SeriesNumber")) or 0, series.uid)
+
+
+def _expected_rows(study_id: int, found: query.FoundStudy) -> list[ExpectedInstance]:
+    """One row per SOP Instance UID of the study, even if a PACS lists one in two series."""
+    rows: dict[str, ExpectedInstance] = {}
+    for series in found.series:
+        for row in series.instances or []:
+            sop = str(row.SOPInstanceUID)
+            rows.setdefault(
+                sop,
+                ExpectedInstance(
+                    cached_study_id=study_id,
+                    series_instance_uid=series.uid,
+                    sop_instance_uid=sop,
+                    sop_class_uid=str(row.get("SOPClassUID", "") or ""),
+                    instance_number=_int(row.get("InstanceNumber")),
+                ),
             )
-            for series in found.series
-            for row in _unique(series.instances or [])
-        )
+    return list(rows.values())
 
 
-def _unique(rows: list[Dataset]) -> list[Dataset]:
-    seen: dict[str, Dataset] = {}
-    for row in rows:
-        seen.setdefault(str(row.SOPInstanceUID), row)
-    return list(seen.values())
-
-
-def _move(ctx: Context, study_id: int, source: Source) -> None:
-    plan = _plan(ctx, study_id)
+def _move(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
+    plan = _plan(ctx, retrieval_id, study_id)
+    plan.folder.mkdir(parents=True, exist_ok=True)  # the receiver writes only into live folders
     _set(ctx, study_id, state="moving")
     report = retrieve.move_study(ctx, source.peer, source.name, plan)
     _record(ctx, plan, report)
 
 
-def _plan(ctx: Context, study_id: int) -> retrieve.Plan:
+def _plan(ctx: Context, retrieval_id: int, study_id: int) -> retrieve.Plan:
     with ctx.sessions() as session:
         study = session.get_one(CachedStudy, study_id)
         rows = session.execute(
@@ -136,6 +165,7 @@ def _plan(ctx: Context, study_id: int) -> retrieve.Plan:
             )
         )
         return retrieve.Plan(
+            retrieval_id=retrieval_id,
             study_id=study_id,
             study_uid=study.study_instance_uid,
             folder=cache.study_dir(ctx, study_id),
@@ -146,37 +176,77 @@ def _plan(ctx: Context, study_id: int) -> retrieve.Plan:
 
 
 def _record(ctx: Context, plan: retrieve.Plan, report: retrieve.Report) -> None:
-    """Arrivals into rows once (the receiver wrote only files); complete or partial."""
-    extra = {sop: size for sop, size in report.arrived.items() if sop not in plan.expected}
-    described = [_describe_file(plan, sop) for sop in extra]
+    """Arrivals into rows once (the receiver wrote only files); complete or partial.
+
+    Files are read (SOP classes the C-FIND left empty, headers of unlisted arrivals, metadata
+    keys to fill) before the write transaction, so the database lock is held briefly.
+    """
+    listed = _listed(ctx, plan.study_id)
+    updates = _received_rows(plan, listed, report.arrived)
+    extra = {sop: size for sop, size in report.arrived.items() if sop not in listed}
+    described = [row for row in (_describe_file(plan, sop) for sop in extra) if row]
+    series_of = {sop: listed[sop][1] for sop in report.arrived if sop in listed}
+    series_of.update((row["sop_instance_uid"], row["series_instance_uid"]) for row in described)
+    with ctx.sessions() as session:
+        metadata = session.get_one(CachedStudy, plan.study_id).study_metadata
+    metadata = headers.completed(metadata, _samples(plan, series_of))
     with ctx.sessions.begin() as session:
-        _mark_received(session, plan, report.arrived)
-        session.add_all(ExpectedInstance(**row) for row in described if row)
+        if updates:
+            session.execute(update(ExpectedInstance), updates)
+        session.add_all(ExpectedInstance(**row) for row in described)
         study = session.get_one(CachedStudy, plan.study_id)
-        study.received_count = len(report.arrived)
-        study.size_bytes = sum(report.arrived.values())
-        study.expected_count = max(study.expected_count, len(report.arrived) + report.missing_count)
-        study.move_count += report.moves
+        study.study_metadata = metadata
         study.notes = [*study.notes, *report.notes, *_cap_confirmed(plan, extra)]
-        study.state = "partial" if report.missing_count else "complete"
-        study.errors = _incomplete(report) if report.missing_count else []
-        study.updated_at = ctx.clock.now()
-        cache.mark_cached(ctx, study)
+        _settle_entry(ctx, study, report)
 
 
-def _mark_received(session, plan: retrieve.Plan, arrived: dict[str, int]) -> None:  # noqa: ANN001
-    rows = session.execute(
-        select(ExpectedInstance.id, ExpectedInstance.sop_instance_uid).where(
-            ExpectedInstance.cached_study_id == plan.study_id
+def _settle_entry(ctx: Context, study: CachedStudy, report: retrieve.Report) -> None:
+    """Counts, complete or partial, and the start of the retention clock."""
+    study.received_count = len(report.arrived)
+    study.size_bytes = sum(report.arrived.values())
+    study.expected_count = max(study.expected_count, len(report.arrived) + report.missing_count)
+    study.move_count += report.moves
+    study.state = "partial" if report.missing_count else "complete"
+    study.errors = _incomplete(report) if report.missing_count else []
+    study.updated_at = ctx.clock.now()
+    cache.mark_cached(ctx, study)
+
+
+def _listed(ctx: Context, study_id: int) -> dict[str, tuple[int, str, str]]:
+    """SOP Instance UID → (row id, Series Instance UID, SOP Class UID) of the IMAGE list."""
+    query_ = select(
+        ExpectedInstance.id,
+        ExpectedInstance.sop_instance_uid,
+        ExpectedInstance.series_instance_uid,
+        ExpectedInstance.sop_class_uid,
+    ).where(ExpectedInstance.cached_study_id == study_id)
+    with ctx.sessions() as session:
+        return {sop: (row_id, series, cls) for row_id, sop, series, cls in session.execute(query_)}
+
+
+def _received_rows(
+    plan: retrieve.Plan, listed: dict[str, tuple[int, str, str]], arrived: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Received flags and sizes; a SOP class the C-FIND did not give is read from the file."""
+    rows = []
+    for sop, size in arrived.items():
+        if sop not in listed:
+            continue
+        row_id, _series, sop_class = listed[sop]
+        if not sop_class:
+            sop_class = headers.sop_class_of(cache.instance_path(plan.folder, sop))
+        rows.append(
+            {"id": row_id, "received": True, "size_bytes": size, "sop_class_uid": sop_class}
         )
-    )
-    values = [
-        {"id": row_id, "received": True, "size_bytes": arrived[sop]}
-        for row_id, sop in rows
-        if sop in arrived
-    ]
-    if values:
-        session.execute(update(ExpectedInstance), values)
+    return rows
+
+
+def _samples(plan: retrieve.Plan, series_of: dict[str, str]) -> dict[str, Path]:
+    """One received file per series: where empty metadata keys are read from."""
+    samples: dict[str, Path] = {}
+    for sop, series in series_of.items():
+        samples.setdefault(series, cache.instance_path(plan.folder, sop))
+    return samples
 
 
 def _describe_file(plan: retrieve.Plan, sop: str) -> dict[str, Any] | None:
@@ -235,10 +305,13 @@ def _set(ctx: Context, study_id: int, state: str, error: dict[str, Any] | None =
             study.errors = [*study.errors, error]
         if state == "failed":
             cache.forget(session, study, ctx.clock.now())
+    if state == "failed":  # a failed entry is never served: what did arrive goes
+        shutil.rmtree(cache.study_dir(ctx, study_id), ignore_errors=True)
 
 
 def dataset_json(ds: Dataset) -> dict[str, Any]:
-    return {k: v for k, v in ds.to_json_dict().items() if k != "00080052"}  # QueryRetrieveLevel
+    """A STUDY-level C-FIND answer as stored: every spec key present, DICOM JSON."""
+    return headers.as_json(headers.with_keys(ds, headers.SPEC_STUDY_KEYS))
 
 
 def _int(value: Any) -> int | None:

@@ -45,14 +45,16 @@ class Entry:
 def build(ctx: Context, retrieval_id: int) -> Path:
     """The package's path, building it the first time."""
     target = cache.package_path(ctx, retrieval_id)
-    studies = _servable(ctx, retrieval_id)
+    linked = _servable(ctx, retrieval_id)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    studies = [s for s in linked if s.received_count]
     contents = _contents(ctx, studies)
     directory, file_ids = dicomdir.encode(m for m, _ in contents)
     entries = [Entry(path, file_ids[m.sop_instance_uid]) for m, path in contents]
-    text = readme.text(ctx, studies, len(entries))
+    absent = [s for s in linked if not s.received_count]
+    text = readme.text(ctx, studies, len(entries), absent)
     part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
     try:
         write_zip(part, directory, text, entries, ctx.clock.now())
@@ -63,13 +65,14 @@ def build(ctx: Context, retrieval_id: int) -> Path:
 
 
 def _servable(ctx: Context, retrieval_id: int) -> list[CachedStudy]:
+    """Every study of a retrieval that may be packaged (available or partial)."""
     with ctx.sessions() as session:
         retrieval = session.get(Retrieval, retrieval_id)
         if retrieval is None:
             raise NotFoundError(f"retrieval {retrieval_id}")
         if retrieval.state not in SERVABLE:
             raise ConflictError(f"package not available: retrieval is {retrieval.state}")
-        return [link.study for link in retrieval.links if link.study.received_count]
+        return [link.study for link in retrieval.links]
 
 
 def _contents(ctx: Context, studies: list[CachedStudy]) -> list[tuple[dicomdir.Member, Path]]:
@@ -85,12 +88,13 @@ def _contents(ctx: Context, studies: list[CachedStudy]) -> list[tuple[dicomdir.M
             )
             for row in sorted(session.scalars(query), key=lambda r: _order(series, r)):
                 path = cache.instance_path(folder, row.sop_instance_uid)
+                meta = read_file_meta_info(path)  # the file's own SOP class and syntax
                 member = dicomdir.Member(
                     study=study_ds,
                     series=series.get(row.series_instance_uid) or _bare_series(row),
                     sop_instance_uid=row.sop_instance_uid,
-                    sop_class_uid=row.sop_class_uid,
-                    transfer_syntax_uid=str(read_file_meta_info(path).TransferSyntaxUID),
+                    sop_class_uid=str(meta.get("MediaStorageSOPClassUID") or row.sop_class_uid),
+                    transfer_syntax_uid=str(meta.TransferSyntaxUID),
                     instance_number=row.instance_number,
                 )
                 found.append((member, path))

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from pacsbridge.dicomnet.find import c_find
+from pacsbridge.dicomnet.find import c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 from pacsbridge.messages import text
@@ -47,6 +47,8 @@ STUDY_KEYS = (
     "NumberOfStudyRelatedSeries",
     "NumberOfStudyRelatedInstances",
 )
+UID = "StudyInstanceUID"
+CANCELLED = "0xFE00"
 #: "Livello Series"
 SERIES_KEYS = (
     "StudyInstanceUID",
@@ -71,6 +73,8 @@ class FoundSeries:
     dataset: Dataset
     #: the IMAGE-level answers; None when the PACS gave no IMAGE level for this series
     instances: list[Dataset] | None = None
+    #: the PACS stopped its IMAGE-level answers (status FE00, e.g. Orthanc's LimitFindInstances)
+    cancelled: bool = False
 
     @property
     def uid(self) -> str:
@@ -95,7 +99,7 @@ class FoundStudy:
 
     @property
     def image_level(self) -> bool:
-        return all(s.instances is not None for s in self.series)
+        return all(s.instances is not None or s.cancelled for s in self.series)
 
     @property
     def expected_count(self) -> int:
@@ -115,7 +119,7 @@ def find_studies(
     found: dict[str, Dataset] = {}
     notes: list[dict[str, Any]] = []
     for accession in accession_numbers:
-        rows = c_find(local, peer, _study_query(accession, patient_id), "STUDY")
+        rows = unique(c_find(local, peer, _study_query(accession, patient_id), "STUDY"), UID)
         if looks_like_a_limit(len(rows)):
             notes.append(_note("retrieval.cfind_cap_suspected", level="STUDY", returned=len(rows)))
         for row in rows:
@@ -142,16 +146,29 @@ def _matches(row: Dataset, accession: str, patient_id: str, issuer: str) -> bool
 
 
 def describe_study(local: LocalAE, peer: Peer, study: Dataset, image_level: bool) -> FoundStudy:
-    """SERIES level for the study, then IMAGE level per series (unless the PACS has none)."""
+    """SERIES level for the study, then IMAGE level per series (unless the PACS has none).
+
+    One association for all the queries of a study: an association costs ~15 ms more than
+    a query on an open one (LIBRARIES.md), and a CT study may have dozens of series.
+    """
+    with find_session(local, peer) as assoc:
+        return _describe_on(local, peer, assoc, study, image_level)
+
+
+def _describe_on(
+    local: LocalAE, peer: Peer, assoc: Any, study: Dataset, image_level: bool
+) -> FoundStudy:
     uid = str(study.StudyInstanceUID)
-    series_rows = c_find(local, peer, _series_query(uid), "SERIES")
+    series_rows = c_find(local, peer, _series_query(uid), "SERIES", assoc=assoc)
     found = FoundStudy(
-        study, [FoundSeries(row) for row in series_rows if row.get("SeriesInstanceUID")]
+        study, [FoundSeries(row) for row in unique(series_rows, "SeriesInstanceUID")]
     )
     _check_cap(found, "SERIES", len(found.series), _count(study, "NumberOfStudyRelatedSeries"))
     for series in found.series:
         if image_level:
-            series.instances = _find_instances(local, peer, uid, series)
+            series.instances = _find_instances(local, peer, assoc, uid, series)
+        if series.cancelled:
+            found.notes.append(_note("retrieval.cfind_cancelled", level="IMAGE", series=series.uid))
         if series.instances is None:
             found.uid_list_complete = False
         else:
@@ -168,18 +185,40 @@ def _series_query(study_uid: str) -> Dataset:
 
 
 def _find_instances(
-    local: LocalAE, peer: Peer, study_uid: str, series: FoundSeries
+    local: LocalAE, peer: Peer, assoc: Any, study_uid: str, series: FoundSeries
 ) -> list[Dataset] | None:
-    """IMAGE level for one series; None when the PACS refuses it or answers nothing."""
+    """IMAGE level for one series; None when the PACS refuses it, stops it or answers nothing.
+
+    A PACS that reaches its own result limit may end with Cancel (FE00, Orthanc) instead of
+    capping silently; ``dicomnet.find.c_find`` then raises and the answers so far are lost,
+    so the series is counted from its Number of Series Related Instances and admitted by
+    study, as without IMAGE level.
+    """
     query = _blank(IMAGE_KEYS)
     query.StudyInstanceUID, query.SeriesInstanceUID = study_uid, series.uid
     try:
-        rows = c_find(local, peer, query, "IMAGE")
-    except PeerRefused:  # a PACS without IMAGE level answers a failure status
+        rows = c_find(local, peer, query, "IMAGE", assoc=assoc)
+    except PeerRefused as error:  # a PACS without IMAGE level answers a failure status
+        series.cancelled = error.params.get("dicom_status") == CANCELLED
         return None
-    rows = [row for row in rows if row.get("SOPInstanceUID")]
+    rows = unique(rows, "SOPInstanceUID")
     # A series the PACS listed has at least one instance: no answer means no IMAGE level.
     return rows or None
+
+
+def unique(rows: Iterable[Dataset], keyword: str) -> list[Dataset]:
+    """One row per unique key, first answer kept.
+
+    pynetdicom's Q/R app answers one row per stored instance at every level (LIBRARIES.md):
+    6 SERIES rows for a 2-series study, whose IMAGE queries would then list each instance 3
+    times.
+    """
+    seen: dict[str, Dataset] = {}
+    for row in rows:
+        key = str(row.get(keyword, "") or "").strip()
+        if key:
+            seen.setdefault(key, row)
+    return list(seen.values())
 
 
 def _check_cap(

@@ -19,7 +19,8 @@ from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
 MAX_MISSING_LISTED = 10_000
 
 
-def text(ctx: Context, studies: list[CachedStudy], files: int) -> str:
+def text(ctx: Context, studies: list[CachedStudy], files: int, absent: list[CachedStudy]) -> str:
+    """The README; ``absent`` are the studies of the request of which nothing arrived."""
     lines = [
         message("package.readme_title"),
         "",
@@ -33,6 +34,7 @@ def text(ctx: Context, studies: list[CachedStudy], files: int) -> str:
         lines.append(_study_line(number, study, ds))
     lines += ["", message("package.readme_how_to_open")]
     lines += _missing(ctx, studies)
+    lines += _absent(absent)
     return "\r\n".join(anyascii(line) for line in lines) + "\r\n"
 
 
@@ -78,6 +80,24 @@ def _missing(ctx: Context, studies: list[CachedStudy]) -> list[str]:
     with ctx.sessions() as session:
         rows = list(session.execute(query.limit(MAX_MISSING_LISTED)))
     lines += [message("package.readme_missing", sop=sop, series=series) for sop, series in rows]
+    return lines
+
+
+def _absent(studies: list[CachedStudy]) -> list[str]:
+    """Studies found on the PACS but not retrieved at all (their C-MOVE failed)."""
+    if not studies:
+        return []
+    lines = ["", message("package.readme_absent", count=len(studies))]
+    for study in studies:
+        ds = Dataset.from_json(study.study_metadata["study"])
+        lines.append(
+            message(
+                "package.readme_absent_study",
+                date=_dicom_date(ds.get("StudyDate")),
+                accession=study.accession_number or "-",
+                uid=study.study_instance_uid,
+            )
+        )
     return lines
 
 

@@ -85,23 +85,25 @@ class Receiver:
             return PROCESSING_FAILURE
 
     def _handle(self, request: StoreRequest) -> int:
-        sop = str(request.sop_instance_uid)
-        target = self._target(request, sop)
-        if target is None:
-            log.warning("refused an unexpected instance from %s", request.calling_ae)
-            return NOT_AUTHORISED
-        if isinstance(target, int):
-            return target
-        _write(request, target.folder, sop)
-        return SUCCESS
+        """Match in the index; on anything but a live target, reload it once and match again.
 
-    def _target(self, request: StoreRequest, sop: str) -> Target | int | None:
-        """Look in the index; on a miss, reload it once (a move may have just started)."""
+        A miss may be a move that just started. A hit may be stale: the same study retrieved
+        again after expiry has a new entry, while the index (up to ``INDEX_TTL`` old) still
+        points at the old one, whose folder expiry deleted. The mover creates a study's
+        folder before its C-MOVE and expiry or failure deletes it, so a missing folder means
+        "stale", and the receiver never creates one itself.
+        """
+        sop = str(request.sop_instance_uid)
+        found: Target | int | None = None
         for fresh in (False, True):
             found = _match(request, sop, self._current(force=fresh))
-            if found is not None:
-                return found
-        return None
+            if isinstance(found, Target) and found.folder.is_dir():
+                _write(request, found.folder, sop)
+                return SUCCESS
+        if isinstance(found, int):
+            return found
+        log.warning("refused an unexpected instance from %s", request.calling_ae)
+        return NOT_AUTHORISED
 
     def _current(self, force: bool) -> Index:
         with self._lock:
@@ -141,7 +143,6 @@ def _by_study(request: StoreRequest, index: Index) -> Target | int | None:
 
 def _write(request: StoreRequest, folder: Path, sop: str) -> None:
     """Write beside, then rename: a file in the cache is always whole (it is the receipt)."""
-    folder.mkdir(parents=True, exist_ok=True)
     final = cache.instance_path(folder, sop)
     part = folder / f"{sop}.{threading.get_ident()}{cache.PART}"
     request.write_to(part)

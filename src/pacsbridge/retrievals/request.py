@@ -29,6 +29,7 @@ def accept(ctx: Context, body: RetrievalRequest, actor: str = "fse") -> Retrieva
             f"unknown source {body.source!r}",
             fields=[{"field": "source", "error": text("retrieval.unknown_source")}],
         )
+    cache.expire(ctx)  # an entry past its retention is never served, even between expiry runs
     retrieval = _create(ctx, body, actor)
     if _answer_from_cache(ctx, retrieval.id, body):
         return _reload(ctx, retrieval.id)

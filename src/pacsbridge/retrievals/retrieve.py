@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset
 
+from pacsbridge import audit
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
@@ -38,6 +39,7 @@ MAX_LISTED_UIDS = 20
 class Plan:
     """What moving one study needs, read from its cache entry."""
 
+    retrieval_id: int
     study_id: int
     study_uid: str
     folder: Path
@@ -63,7 +65,7 @@ class Report:
 def move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
     """STUDY-level C-MOVE, quiet period, IMAGE-level retry of the missing; never partial-silent."""
     report = Report()
-    result = _move(ctx, peer, report, _identifier("STUDY", plan.study_uid))
+    result = _move(ctx, peer, plan, report, _identifier("STUDY", plan.study_uid))
     _judge(result, source, plan, report)
     _wait_quiet(ctx, plan, report)
     if not report.arrived and max(plan.expected_count, len(plan.expected)) > 0:
@@ -79,11 +81,55 @@ def move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
     return report
 
 
-def _move(ctx: Context, peer: Peer, report: Report, identifier: Dataset) -> MoveResult:
+def _move(ctx: Context, peer: Peer, plan: Plan, report: Report, identifier: Dataset) -> MoveResult:
+    """One C-MOVE to our AE, as an audit event whatever its outcome.
+
+    The DIMSE timeout of a C-MOVE is ``fse.move_timeout_seconds``: some PACS send no pending
+    responses, so a large study legitimately keeps the final response waiting for minutes.
+    A PACS silent for longer raises a retriable error that says so in Italian.
+    """
     settings = ctx.settings
     report.moves += 1
     level = str(identifier.QueryRetrieveLevel)
-    return c_move(local_ae(settings), peer, settings.dicom.ae_title, identifier, level)
+    local = replace(local_ae(settings), dimse_timeout=settings.fse.move_timeout_seconds)
+    try:
+        result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
+    except PeerUnavailable as error:
+        _audit_move(ctx, plan, level, None, error.detail)
+        raise _timeout_or(error, peer, settings.fse.move_timeout_seconds) from error
+    _audit_move(ctx, plan, level, result, "")
+    return result
+
+
+def _timeout_or(error: PeerUnavailable, peer: Peer, seconds: float) -> PeerUnavailable:
+    """An association that went silent is a move timeout; anything else stays as it was."""
+    if not error.detail.startswith("no response"):
+        return error
+    return PeerUnavailable(
+        error.detail, peer=peer.label, explanation="retrieval.move_timeout", seconds=f"{seconds:g}"
+    )
+
+
+def _audit_move(
+    ctx: Context, plan: Plan, level: str, result: MoveResult | None, failure: str
+) -> None:
+    """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request)."""
+    status = f"0x{result.status:04X}" if result is not None else ""
+    with ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            ctx.clock.now(),
+            "retrieval.moved",
+            retrieval_id=plan.retrieval_id,
+            outcome="ok" if result is not None and not _is_failure(result.status) else "error",
+            code=status,
+            message=failure,
+            study_instance_uid=plan.study_uid,
+            level=level,
+            completed=result.completed if result else None,
+            failed=result.failed if result else None,
+            warning=result.warning if result else None,
+        )
 
 
 def _identifier(
@@ -162,7 +208,7 @@ def _retry_missing(ctx: Context, peer: Peer, source: str, plan: Plan, report: Re
     for series_uid, sops in by_series.items():
         identifier = _identifier("IMAGE", plan.study_uid, series_uid, sops)
         try:
-            result = _move(ctx, peer, report, identifier)
+            result = _move(ctx, peer, plan, report, identifier)
         except PeerUnavailable as error:  # the retry is best effort: the study becomes partial
             report.notes.append(statuses.note("retrieval.image_retry_failed", detail=error.detail))
             continue

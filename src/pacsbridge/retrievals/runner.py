@@ -70,7 +70,7 @@ def _attempt(ctx: Context, retrieval_id: int) -> float | None:
     return None
 
 
-def _unexpected(ctx: Context, request: Request) -> None:
+def _unexpected(ctx: Context, request: Request) -> float | None:
     log.exception("retrieval %s failed unexpectedly", request.id)
     return _failed_attempt(ctx, request, PacsbridgeError("unexpected error"))
 
@@ -118,6 +118,7 @@ def _linked(ctx: Context, retrieval_id: int) -> list[int]:
 def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> list[int]:
     """Find Study Metadata at STUDY level, then one cache entry per study, in one transaction."""
     _set_state(ctx, request.id, "querying")
+    cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
     rows, notes = query.find_studies(
         local_ae(ctx.settings),
         source.peer,
@@ -155,6 +156,8 @@ def _link(ctx: Context, session, retrieval: Retrieval, request: Request, row: Da
     study = cache.entry_for(ctx, session, found)
     if not study.study_metadata:
         study.study_metadata = {"study": mover.dataset_json(row)}
+    if study.state == "partial":  # a new request asks again for what the PACS did not send
+        study.state = "pending"
     session.add(
         RetrievalStudy(retrieval=retrieval, study=study, from_cache=study.state == "complete")
     )

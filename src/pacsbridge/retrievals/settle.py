@@ -9,6 +9,7 @@ linked all its studies yet and finishes itself.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
+from pacsbridge.retrievals import cache
 from pacsbridge.retrievals.models import (
     SETTLED_STUDY_STATES,
     CachedStudy,
@@ -44,7 +46,8 @@ def finish_if_settled(ctx: Context, retrieval_id: int) -> bool:
     """Set the final state when all studies are settled; True when the retrieval is final."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        retrieval = session.get_one(Retrieval, retrieval_id)
+        # locked: the retrieval's own task and another's mover may both get here at once
+        retrieval = session.get_one(Retrieval, retrieval_id, with_for_update=True)
         if retrieval.state in FINAL:
             return True
         studies = [link.study for link in retrieval.links]
@@ -56,10 +59,14 @@ def finish_if_settled(ctx: Context, retrieval_id: int) -> bool:
 
 
 def _final_state(studies: list[CachedStudy]) -> str:
+    """A study that expired before this retrieval finished (a race with the expiry job) is
+    no study at all: nothing of it can be served."""
     states = {s.state for s in studies}
     if states == {"complete"}:
         return "available"
-    if states <= {"failed"}:
+    if states <= {"expired"}:
+        return "expired"
+    if states <= {"failed", "expired"}:
         return "failed"
     return "partial"
 
@@ -108,24 +115,41 @@ def not_found(ctx: Context, retrieval_id: int) -> None:
 
 
 def fail(ctx: Context, retrieval_id: int, entry: dict[str, Any]) -> None:
-    """Final failure of the request itself (source down after every attempt, refused...)."""
+    """The request gives up (source down after every attempt, refused...).
+
+    Studies it was to move and nobody moves fail with its reason; studies that did arrive
+    stay served, so the retrieval ends ``partial`` rather than ``failed`` when there are any.
+    """
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        retrieval = session.get_one(Retrieval, retrieval_id)
-        retrieval.state, retrieval.updated_at, retrieval.finished_at = "failed", now, now
+        retrieval = session.get_one(Retrieval, retrieval_id, with_for_update=True)
+        if retrieval.state in FINAL:
+            return
         abandoned = _abandon_studies(retrieval, entry)
-        audit.record(
-            session,
-            now,
-            "retrieval.failed",
-            retrieval_id=retrieval_id,
-            outcome="error",
-            code=str(entry.get("code", "")),
-            message=str(entry.get("explanation") or entry.get("message", "")),
-            attempts=len(retrieval.errors),
-        )
+        studies = [link.study for link in retrieval.links]
+        if any(s.state in ("complete", "partial") for s in studies):
+            _finish(session, retrieval, "partial", now, studies)
+        else:
+            _fail_request(session, retrieval, entry, now)
     for study_id in abandoned:  # retrievals waiting for those studies fail with the reason
+        shutil.rmtree(cache.study_dir(ctx, study_id), ignore_errors=True)
         study_settled(ctx, study_id)
+
+
+def _fail_request(
+    session: Session, retrieval: Retrieval, entry: dict[str, Any], now: datetime
+) -> None:
+    retrieval.state, retrieval.updated_at, retrieval.finished_at = "failed", now, now
+    audit.record(
+        session,
+        now,
+        "retrieval.failed",
+        retrieval_id=retrieval.id,
+        outcome="error",
+        code=str(entry.get("code", "")),
+        message=str(entry.get("explanation") or entry.get("message", "")),
+        attempts=len(retrieval.errors),
+    )
 
 
 def _abandon_studies(retrieval: Retrieval, entry: dict[str, Any]) -> list[int]:

@@ -36,8 +36,15 @@ def explain(status: int) -> tuple[str, bool]:
 
 
 def move_error(status: int, source: str, **params: Any) -> PacsbridgeError:
-    """The error a failed C-MOVE raises: PeerUnavailable when a later attempt may pass."""
+    """The error a failed C-MOVE raises: PeerUnavailable when a later attempt may pass.
+
+    With failed sub-operations the status says less than the counts: dcmqrscp answers A702
+    ("out of resources") when every C-STORE to us failed, so the explanation is then about
+    the sub-operations (our AE unreachable or refusing), whatever the status.
+    """
     key, retriable = explain(status)
+    if params.get("failed"):
+        key = "retrieval.move_sub_operations_failed"
     cls = PeerUnavailable if retriable else PeerRefused
     return cls(
         f"C-MOVE status 0x{status:04X}",

@@ -40,10 +40,21 @@ def document(ctx: Context, retrieval_id: int) -> dict[str, Any]:
             "attempts_left": retrieval.attempts_left,
             "expected_instances": sum(s["expected_instances"] for s in studies),
             "received_instances": sum(s["received_instances"] for s in studies),
-            "errors": [*retrieval.errors, *(e for s in studies for e in s.pop("errors"))],
+            "errors": _merged(retrieval.errors, [e for s in studies for e in s.pop("errors")]),
             "notes": [*retrieval.notes, *(n for s in studies for n in s.pop("notes"))],
             "studies": studies,
         }
+
+
+def _merged(own: list[dict[str, Any]], of_studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The request's errors, then its studies' not already listed.
+
+    A request that fails for good hands its last error to the studies it leaves behind
+    (``settle.fail``), so the same entry would otherwise show twice.
+    """
+    seen = {(e.get("code"), e.get("at"), e.get("detail")) for e in own}
+    extra = [e for e in of_studies if (e.get("code"), e.get("at"), e.get("detail")) not in seen]
+    return [*own, *extra]
 
 
 def metadata(ctx: Context, retrieval_id: int) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from pacsbridge.web import errors
 from pacsbridge.web.api import imports as imports_api
 from pacsbridge.web.api import launch as launch_api
 from pacsbridge.web.api import retrievals as retrievals_api
+from pacsbridge.web.pages import router as pages_router
+from pacsbridge.web.pages import templating
 
 HERE = Path(__file__).parent
 
@@ -39,22 +41,19 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(retrievals_api.router)
     for router in context.extras.get("routers", ()):
         app.include_router(router)
-    _include_pages(app)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_api_route("/healthz", lambda: {"status": "ok", "version": __version__})
     return app
 
 
 def _templates(context: Context) -> Jinja2Templates:
-    templates = Jinja2Templates(directory=HERE / "templates")
+    """Jinja with gettext (jinja2.ext.i18n): ``lang`` per request, from Accept-Language or
+    the ``web.language`` setting (web/pages/i18n.py)."""
+    templates = Jinja2Templates(
+        directory=HERE / "templates", context_processors=[templating.context_processor]
+    )
+    templating.configure(templates.env)
     templates.env.globals["version"] = __version__
     templates.env.globals["language"] = context.settings.web.language
     return templates
-
-
-def _include_pages(app: FastAPI) -> None:
-    try:
-        from pacsbridge.web.pages import router as pages_router
-    except ImportError:  # the operator pages arrive with their own change
-        return
-    app.include_router(pages_router)

@@ -1,1 +1,17 @@
-"""TODO"""
+"""The operator pages (seed 000 §3-§6), server-rendered with Jinja2 and small ES modules.
+
+Flow: ``/imports/start?token=`` (cookie, clean URL) → ``/imports`` (patient, history, folder,
+zip and upload in the browser) → ``/imports/{id}/confirm`` (CONFERMA IMPORT STUDI) →
+``/imports/{id}/monitor`` (phases, live) or ``/imports/{id}/cancelled``. The pages read the
+domain's read models; their JavaScript changes state only through the JSON API.
+"""
+
+from fastapi import APIRouter
+
+from pacsbridge.web.pages import imports, thumbnails
+
+router = APIRouter(include_in_schema=False)
+router.include_router(imports.router)
+router.include_router(thumbnails.router)
+
+__all__ = ["router"]

@@ -1,0 +1,311 @@
+"""Safe extraction of an uploaded ZIP archive.
+
+The archive comes from outside the hospital, so everything it declares is checked before the
+first byte is written: names that would escape the destination (zip-slip), links, encryption,
+entries that share compressed data (David Fifield's "better zip bomb", see
+https://www.bamsoftware.com/hacks/zipbomb/), duplicates, and the entry count, total size and
+compression ratio caps. Declared sizes can lie, so the bytes actually written are counted as
+well. Whatever goes wrong after writing started, the files this call wrote are removed again:
+a half-extracted study must never be mistaken for a complete one.
+
+zipfile's exceptions are translated here, once, into pacsbridge.errors (see that module).
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+import shutil
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, UnsafeArchive
+
+CHUNK = 1024 * 1024
+#: Below this uncompressed size the ratio is not checked: tiny text files compress very well.
+RATIO_FLOOR = 1024 * 1024
+SUPPORTED_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_DECOMPRESSION_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_total_bytes: int
+    max_entries: int
+    max_ratio: float
+
+
+@dataclass(frozen=True)
+class _Entry:
+    info: zipfile.ZipInfo
+    target: PurePosixPath
+
+    @property
+    def is_dir(self) -> bool:
+        return self.info.is_dir()
+
+
+def extract(zip_path: Path, dest: Path, limits: ArchiveLimits) -> list[str]:
+    """Extract ``zip_path`` under ``dest``; returns the files written, as POSIX relative paths."""
+    with _open(zip_path) as archive:
+        entries = check(archive, zip_path, limits)
+        dest.mkdir(parents=True, exist_ok=True)
+        written = _Written(dest)
+        try:
+            return _extract_all(archive, entries, written, limits)
+        except BaseException:
+            written.remove()
+            raise
+
+
+@contextmanager
+def _open(zip_path: Path) -> Iterator[zipfile.ZipFile]:
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, EOFError, struct.error, ValueError) as error:
+        raise BrokenArchive(
+            f"not a readable zip: {error}", reason="non è un archivio ZIP o è incompleto"
+        ) from error
+    with archive:
+        yield archive
+
+
+# --- checks before writing -------------------------------------------------------------------
+
+
+def check(archive: zipfile.ZipFile, zip_path: Path, limits: ArchiveLimits) -> list[_Entry]:
+    """Every check that needs no extraction; returns the entries with their safe targets."""
+    infos = archive.infolist()
+    _check_count(infos, limits)
+    entries = [_Entry(info, safe_target(info.orig_filename)) for info in infos]
+    for entry in entries:
+        _check_entry(entry.info)
+    _check_duplicates(entries)
+    _check_sizes(infos, limits)
+    _check_overlaps(infos, zip_path, archive.start_dir)
+    return entries
+
+
+def _check_count(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
+    if len(infos) > limits.max_entries:
+        raise ArchiveTooLarge(
+            f"{len(infos)} entries, limit {limits.max_entries}",
+            reason=f"troppi file ({len(infos)}, massimo {limits.max_entries})",
+        )
+
+
+def safe_target(name: str) -> PurePosixPath:
+    """The relative path an entry may be written to; UnsafeArchive for any escape attempt.
+
+    Backslashes are treated as separators: Windows tools write them, and on a Windows share
+    ``..\\x`` would escape just like ``../x``.
+    """
+    unified = name.replace("\\", "/")
+    parts = [part for part in unified.split("/") if part not in ("", ".")]
+    escapes = (
+        unified.startswith("/")
+        or ".." in parts
+        or bool(_DRIVE.match(unified))
+        or "\x00" in unified
+        or not parts
+    )
+    if escapes:
+        reason = f"percorso non consentito: {name}"
+        raise UnsafeArchive(f"unsafe entry name {name!r}", reason=reason)
+    return PurePosixPath(*parts)
+
+
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    name = info.orig_filename
+    if stat.S_ISLNK(info.external_attr >> 16):
+        reason = f"collegamento non consentito: {name}"
+        raise UnsafeArchive(f"symbolic link {name!r}", reason=reason)
+    if info.flag_bits & 0x1:
+        raise UnsafeArchive(f"encrypted entry {name!r}", reason="file cifrati non supportati")
+    if info.compress_type not in SUPPORTED_METHODS:
+        method = zipfile.compressor_names.get(info.compress_type, str(info.compress_type))
+        raise BrokenArchive(
+            f"unsupported compression method {method} for {name!r}",
+            reason=f"metodo di compressione non supportato ({method})",
+        )
+
+
+def _check_duplicates(entries: list[_Entry]) -> None:
+    """Two entries for one file, or a file where a folder must go.
+
+    Compared without case: the inspection matches DICOMDIR names case-insensitively, and on a
+    case-insensitive disk the second entry would overwrite the first.
+    """
+    files: set[str] = set()
+    folders: set[str] = set()
+    for entry in entries:
+        key = str(entry.target).casefold()
+        folders.update(str(parent).casefold() for parent in entry.target.parents)
+        if entry.is_dir:
+            folders.add(key)
+        elif key in files:
+            raise _duplicate(entry)
+        else:
+            files.add(key)
+    clash = next((e for e in entries if str(e.target).casefold() in files & folders), None)
+    if clash is not None:
+        raise _duplicate(clash)
+
+
+def _duplicate(entry: _Entry) -> UnsafeArchive:
+    name = entry.info.orig_filename
+    return UnsafeArchive(f"duplicate entry {name!r}", reason=f"nome duplicato: {name}")
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_bytes:
+        raise ArchiveTooLarge(
+            f"declared {total} bytes, limit {limits.max_total_bytes}",
+            reason=f"contenuto di {_mb(total)} oltre il limite di {_mb(limits.max_total_bytes)}",
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR and ratio > limits.max_ratio:
+            raise ArchiveTooLarge(
+                f"{info.orig_filename!r} compression ratio {ratio:.0f}, limit {limits.max_ratio}",
+                reason=f"compressione sospetta ({ratio:.0f}:1): {info.orig_filename}",
+            )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.0f} MB"
+
+
+def _check_overlaps(infos: list[zipfile.ZipInfo], zip_path: Path, end: int) -> None:
+    """Each entry's local header and data must end before the next entry (or the directory).
+
+    Overlapping entries let a few kilobytes of compressed data be extracted thousands of times.
+    The local header is read because its name and extra fields may differ in length from the
+    central directory's copy.
+    """
+    ordered = sorted(infos, key=lambda info: info.header_offset)
+    with zip_path.open("rb") as fp:
+        for info, following in zip(ordered, [*ordered[1:], None], strict=True):
+            limit = end if following is None else following.header_offset
+            if _data_end(fp, info) > limit:
+                raise UnsafeArchive(
+                    f"entry {info.orig_filename!r} overlaps the next one",
+                    reason="voci sovrapposte (zip bomb)",
+                )
+
+
+def _data_end(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
+    fp.seek(info.header_offset)
+    raw = fp.read(_LOCAL_HEADER.size)
+    if len(raw) < _LOCAL_HEADER.size or raw[:4] != _LOCAL_SIGNATURE:
+        raise BrokenArchive(
+            f"bad local header for {info.orig_filename!r}",
+            reason=f"intestazione danneggiata: {info.orig_filename}",
+        )
+    fields = _LOCAL_HEADER.unpack(raw)
+    name_length, extra_length = fields[-2], fields[-1]
+    return info.header_offset + _LOCAL_HEADER.size + name_length + extra_length + info.compress_size
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class _Written:
+    """What this call created under ``dest``, so that a failure can take it all back."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.paths: list[Path] = []
+
+    def folder(self, rel: PurePosixPath) -> Path:
+        path = self.dest
+        for part in rel.parts:
+            path = path / part
+            if path.is_symlink():
+                raise FileExistsError(f"{path} is a link")
+            if not path.is_dir():
+                path.mkdir()  # FileExistsError when a file is in the way
+                self.paths.append(path)
+        return path
+
+    def file(self, path: Path) -> BinaryIO:
+        handle = path.open("xb")  # never overwrite, never follow a link planted before us
+        self.paths.append(path)
+        return handle
+
+    def remove(self) -> None:
+        for path in reversed(self.paths):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+class _CountingWriter:
+    """Counts what is really written and stops at the budget: declared sizes can lie."""
+
+    def __init__(self, out: BinaryIO, budget: int, name: str) -> None:
+        self.out, self.budget, self.name, self.count = out, budget, name, 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        if self.count > self.budget:
+            raise ArchiveTooLarge(
+                f"{self.name!r} expands beyond its declared size or the total limit",
+                reason=f"contenuto più grande del dichiarato: {self.name}",
+            )
+        return self.out.write(data)
+
+
+def _extract_all(
+    archive: zipfile.ZipFile, entries: list[_Entry], written: _Written, limits: ArchiveLimits
+) -> list[str]:
+    extracted: list[str] = []
+    remaining = limits.max_total_bytes
+    for entry in entries:
+        if entry.is_dir:
+            _make_folder(written, entry)
+            continue
+        remaining -= _extract_one(archive, entry, written, remaining)
+        extracted.append(str(entry.target))
+    return extracted
+
+
+def _make_folder(written: _Written, entry: _Entry) -> None:
+    try:
+        written.folder(entry.target)
+    except FileExistsError as error:
+        raise _in_the_way(entry.info.orig_filename) from error
+
+
+def _in_the_way(name: str) -> UnsafeArchive:
+    """Only possible when ``dest`` already held something: the entries were checked."""
+    return UnsafeArchive(f"{name!r} already exists", reason=f"file già presente: {name}")
+
+
+def _extract_one(archive: zipfile.ZipFile, entry: _Entry, written: _Written, remaining: int) -> int:
+    name = entry.info.orig_filename
+    budget = min(entry.info.file_size, remaining)
+    try:
+        folder = written.folder(entry.target.parent)
+        with archive.open(entry.info) as source, written.file(folder / entry.target.name) as out:
+            counter = _CountingWriter(out, budget, name)
+            shutil.copyfileobj(source, counter, CHUNK)
+    except FileExistsError as error:
+        raise _in_the_way(name) from error
+    except _DECOMPRESSION_ERRORS as error:
+        raise BrokenArchive(f"{name!r}: {error}", reason=f"dati danneggiati: {name}") from error
+    return counter.count

@@ -75,6 +75,7 @@ def demo(
     run: Annotated[bool, typer.Option(help="Serve after printing the link.")] = True,
 ) -> None:
     """Everything on embedded defaults: demo PACS, sample media, web, worker, a launch link."""
+    data_dir = data_dir.resolve()  # the demo PACS runs in a child process
     from pacsbridge import runtime, server
     from pacsbridge.demo import launcher
     from pacsbridge.demo.pacs import DemoPacs

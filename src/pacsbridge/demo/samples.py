@@ -121,9 +121,10 @@ def _add_pixels(ds: Dataset, rows: int, columns: int, seed: int) -> None:
     ds.PixelRepresentation = 0
     ds.RescaleIntercept = -1024
     ds.RescaleSlope = 1
-    ds.WindowCenter = 40
-    ds.WindowWidth = 400
-    gradient = np.add.outer(np.arange(rows), np.arange(columns)) * 8 + seed
+    ds.WindowCenter = 1024  # the whole 12-bit range: the gradient is visible in thumbnails
+    ds.WindowWidth = 4096
+    step = max(1, 4095 // max(1, rows + columns - 2))
+    gradient = np.add.outer(np.arange(rows), np.arange(columns)) * step + seed
     ds.PixelData = (gradient % 4096).astype("<u2").tobytes()
 
 

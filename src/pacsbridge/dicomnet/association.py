@@ -38,6 +38,17 @@ _config.LOG_RESPONSE_IDENTIFIERS = False
 logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 
+class _TranslatedFailures(logging.Filter):
+    """Drop pynetdicom's ERROR lines for failures we raise as PeerUnavailable ourselves."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(("Association request failed", "TCP Initialisation Error"))
+
+
+logging.getLogger("pynetdicom.transport").addFilter(_TranslatedFailures())
+
+
 def make_ae(local: LocalAE) -> AE:
     """A pynetdicom AE configured from our settings (a new one per use: AEs hold threads)."""
     ae = AE(ae_title=local.ae_title)

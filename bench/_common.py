@@ -1,0 +1,209 @@
+"""Shared helpers for the bench scripts (not a benchmark itself).
+
+Every measured run happens in its own child process, reaped with ``os.wait4`` so that its peak
+RSS (``ru_maxrss``) belongs to that run alone. Our code runs in a child ``python`` that times
+only the work (imports excluded) and prints one JSON line; DCMTK tools are timed as whole
+processes (their start-up is a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+REPO = BENCH.parent
+
+# Absolute paths: pynetdicom's console scripts shadow storescp/storescu/movescu in PATH.
+STORESCP = "/usr/bin/storescp"
+STORESCU = "/usr/bin/storescu"
+DCMQRSCP = "/usr/bin/dcmqrscp"
+MOVESCU = "/usr/bin/movescu"
+DCMDUMP = "/usr/bin/dcmdump"
+
+HOST = "127.0.0.1"
+
+
+def tool_env() -> dict[str, str]:
+    """DCMTK (and Orthanc) read TCP_NODELAY=1; without it they run 10-100x slower."""
+    env = dict(os.environ)
+    env["TCP_NODELAY"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{proc.args[0]} did not listen on {port}")
+
+
+def make_study_files(folder: Path, count: int, rows: int, columns: int) -> list[Path]:
+    """``count`` CT-like 16-bit instances as loose Part 10 files, series of up to 100."""
+    sys.path.insert(0, str(REPO / "src"))
+    from pacsbridge.demo.samples import SampleStudy, write_loose
+
+    per_series = min(100, count)
+    series = -(-count // per_series)
+    study = SampleStudy(
+        series_count=series, instances_per_series=per_series, rows=rows, columns=columns
+    )
+    paths = write_loose(folder, [study], junk=False)
+    for extra in paths[count:]:  # the last series may overshoot
+        extra.unlink()
+    return paths[:count]
+
+
+def study_uid_of(path: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+class _RssPopen(subprocess.Popen):
+    """Popen that reaps with os.wait4 and keeps the child's own ru_maxrss."""
+
+    _bench_rss: float = float("nan")
+
+    def _try_wait(self, wait_flags):  # type: ignore[override]
+        try:
+            pid, sts, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            pid, sts = self.pid, 0
+        else:
+            if pid == self.pid:
+                self._bench_rss = usage.ru_maxrss / 1024  # Linux: KiB
+        return (pid, sts)
+
+
+def popen(argv: list[str], **kwargs) -> _RssPopen:
+    return _RssPopen(argv, **kwargs)
+
+
+def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    start = time.perf_counter()
+    proc = _RssPopen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise RuntimeError(f"timeout: {argv[:3]}...\n{err.decode(errors='replace')[-2000:]}")
+    wall = time.perf_counter() - start
+    return {
+        "wall": wall,
+        "rc": proc.returncode,
+        "stdout": out.decode(errors="replace"),
+        "stderr": err.decode(errors="replace"),
+        "maxrss_mb": proc._bench_rss,
+    }
+
+
+def stop(proc: _RssPopen) -> float:
+    """Terminate a server started with :func:`popen`; its peak RSS in MB."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc._bench_rss
+
+
+def child_json(result: dict) -> dict:
+    """The last JSON line a child of ours printed (its own timing)."""
+    if result["rc"] != 0:
+        raise RuntimeError(f"child failed ({result['rc']}):\n{result['stderr'][-3000:]}")
+    for line in reversed(result["stdout"].splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON from child:\n{result['stdout'][-2000:]}\n{result['stderr'][-2000:]}")
+
+
+def row(name: str, seconds: float, instances: int, megabytes: float, rss_mb: float,
+        reference: float | None, **extra) -> dict:
+    return {
+        "run": name,
+        "seconds": round(seconds, 3),
+        "instances": instances,
+        "instances_per_s": round(instances / seconds, 1) if seconds else None,
+        "mb_per_s": round(megabytes / seconds, 1) if seconds else None,
+        "peak_rss_mb": round(rss_mb, 1),
+        "ratio_to_dcmtk": round(seconds / reference, 2) if reference else None,
+        **extra,
+    }
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    head = f"{'run':<34} {'seconds':>8} {'inst/s':>8} {'MB/s':>7} {'RSS MB':>7} {'ours/DCMTK':>10}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = "" if r["ratio_to_dcmtk"] is None else f"{r['ratio_to_dcmtk']:.2f}x"
+        mbs = "" if r["mb_per_s"] is None else f"{r['mb_per_s']:.1f}"
+        print(
+            f"{r['run']:<34} {r['seconds']:>8.3f} {r['instances_per_s']:>8.1f} {mbs:>7} "
+            f"{r['peak_rss_mb']:>7.1f} {ratio:>10}"
+        )
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "dcmtk": _first_line([STORESCU, "--version"]),
+    }
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5).stdout
+        return out.strip().splitlines()[0] if out.strip() else ""
+    except OSError:
+        return ""
+
+
+def write_results(name: str, params: dict, rows: list[dict], notes: list[str] | None = None) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    now = _dt.datetime.now()
+    path = RESULTS / f"{name}-{now:%Y-%m-%d}.json"
+    path.write_text(
+        json.dumps(
+            {"benchmark": name, "when": now.isoformat(timespec="seconds"),
+             "machine": machine(), "params": params, "results": rows, "notes": notes or []},
+            indent=2,
+        )
+    )
+    print(f"\nresults: {path.relative_to(REPO)}")
+    return path
+
+
+def du_mb(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths) / 1e6
+
+
+def count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file())

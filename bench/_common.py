@@ -12,9 +12,11 @@ import datetime as _dt
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,17 +47,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+def wait_listening(port: int, proc: "_Timed", timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+            raise RuntimeError(f"{proc.argv[0]} exited with {proc.poll()} while starting")
         try:
             with socket.create_connection((HOST, port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{proc.args[0]} did not listen on {port}")
+    raise RuntimeError(f"{proc.argv[0]} did not listen on {port}")
 
 
 def make_study_files(folder: Path, count: int, rows: int, columns: int) -> list[Path]:
@@ -80,55 +82,82 @@ def study_uid_of(path: Path) -> str:
     return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)
 
 
-class _RssPopen(subprocess.Popen):
-    """Popen that reaps with os.wait4 and keeps the child's own ru_maxrss."""
+TIME = "/usr/bin/time"  # GNU time: %M is the peak RSS of the command alone
 
-    _bench_rss: float = float("nan")
 
-    def _try_wait(self, wait_flags):  # type: ignore[override]
+class _Timed:
+    """A command run under GNU ``time`` (so its peak RSS is its own, not inherited from this
+    Python process, as ``ru_maxrss`` after fork+exec would be)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None, **kwargs) -> None:
+        fd, self.rss_file = tempfile.mkstemp(prefix="bench-rss-")
+        os.close(fd)
+        self.argv = argv
+        self.proc = subprocess.Popen([TIME, "-f", "%M", "-o", self.rss_file, *argv], env=env,
+                                     **kwargs)
+
+    def rss_mb(self) -> float:
         try:
-            pid, sts, usage = os.wait4(self.pid, wait_flags)
-        except ChildProcessError:
-            pid, sts = self.pid, 0
-        else:
-            if pid == self.pid:
-                self._bench_rss = usage.ru_maxrss / 1024  # Linux: KiB
-        return (pid, sts)
+            text = Path(self.rss_file).read_text().strip().splitlines()
+            return int(text[-1]) / 1024
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+        finally:
+            Path(self.rss_file).unlink(missing_ok=True)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
 
 
-def popen(argv: list[str], **kwargs) -> _RssPopen:
-    return _RssPopen(argv, **kwargs)
+def popen(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> _Timed:
+    """Start a server (its output to ``log``)."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    return _Timed(argv, env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    """Run ``argv`` to the end: wall seconds, peak RSS (MB), return code, output."""
     start = time.perf_counter()
-    proc = _RssPopen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    timed = _Timed(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = timed.proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+        _signal_children(timed.proc.pid, signal.SIGKILL)
+        out, err = timed.proc.communicate()
         raise RuntimeError(f"timeout: {argv[:3]}...\n{err.decode(errors='replace')[-2000:]}")
     wall = time.perf_counter() - start
     return {
         "wall": wall,
-        "rc": proc.returncode,
+        "rc": timed.proc.returncode,
         "stdout": out.decode(errors="replace"),
         "stderr": err.decode(errors="replace"),
-        "maxrss_mb": proc._bench_rss,
+        "maxrss_mb": timed.rss_mb(),
     }
 
 
-def stop(proc: _RssPopen) -> float:
-    """Terminate a server started with :func:`popen`; its peak RSS in MB."""
-    if proc.poll() is None:
-        proc.terminate()
+def _signal_children(pid: int, sig: int) -> None:
+    """Signal the command GNU time runs (time itself would die and orphan it)."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    for kid in kids:
         try:
-            proc.wait(timeout=5)
+            os.kill(int(kid), sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(timed: _Timed) -> float:
+    """Stop a server started with :func:`popen`; its peak RSS in MB."""
+    if timed.proc.poll() is None:
+        _signal_children(timed.proc.pid, signal.SIGTERM)
+        try:
+            timed.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc._bench_rss
+            _signal_children(timed.proc.pid, signal.SIGKILL)
+            timed.proc.wait()
+    return timed.rss_mb()
 
 
 def child_json(result: dict) -> dict:

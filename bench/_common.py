@@ -170,6 +170,21 @@ def child_json(result: dict) -> dict:
     raise RuntimeError(f"no JSON from child:\n{result['stdout'][-2000:]}\n{result['stderr'][-2000:]}")
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def busy_warning() -> str:
+    """Other work on the machine distorts every figure: say so."""
+    load1 = os.getloadavg()[0]
+    if load1 > 0.5:
+        return (f"WARNING: 1-minute load average {load1:.2f} on {os.cpu_count()} CPUs before the "
+                "run: other work is running, figures are pessimistic and noisy.")
+    return ""
+
+
 def row(name: str, seconds: float, instances: int, megabytes: float, rss_mb: float,
         reference: float | None, **extra) -> dict:
     return {
@@ -204,6 +219,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "dcmtk": _first_line([STORESCU, "--version"]),
+        "loadavg_at_end": os.getloadavg(),
     }
 
 

@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=300)
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--columns", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
     parser.add_argument("--associations", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -71,39 +72,55 @@ def main() -> None:
               f"(made in {time.perf_counter() - t0:.1f} s)")
         list_file = tmp / "paths.txt"
         list_file.write_text("\n".join(str(p) for p in paths))
-        measured: list[tuple[str, float, float, dict]] = []
-        notes: list[str] = []
+        notes: list[str] = [w for w in [c.busy_warning()] if w]
+        if notes:
+            print(notes[0])
+        samples: dict[str, list[tuple[float, float, dict]]] = {}
 
-        # DCMTK reference first: storescu, one association, files on the command line.
-        recv = tmp / "recv-dcmtk"
-        server, port = start_storescp(recv, tmp / "storescp-dcmtk.log")
-        run = c.run_child([c.STORESCU, "-aet", "BENCH", "-aec", "STORESCP", c.HOST, str(port),
-                           *map(str, paths)], env=c.tool_env())
-        scp_rss = c.stop(server)
-        got = c.count_files(recv)
-        if run["rc"] != 0 or got != len(paths):
-            raise SystemExit(f"storescu failed (rc {run['rc']}, {got} received):\n{run['stderr'][-2000:]}")
-        measured.append(("DCMTK storescu, 1 assoc", run["wall"], run["maxrss_mb"],
-                         {"receiver_rss_mb": round(scp_rss, 1)}))
+        def dcmtk(rep: int) -> None:
+            recv = tmp / f"recv-dcmtk-{rep}"
+            server, port = start_storescp(recv, tmp / f"storescp-dcmtk-{rep}.log")
+            run = c.run_child([c.STORESCU, "-aet", "BENCH", "-aec", "STORESCP", c.HOST,
+                               str(port), *map(str, paths)], env=c.tool_env())
+            scp_rss = c.stop(server)
+            got = c.count_files(recv)
+            if run["rc"] != 0 or got != len(paths):
+                raise SystemExit(f"storescu failed (rc {run['rc']}, {got} received):\n"
+                                 f"{run['stderr'][-2000:]}")
+            samples.setdefault("DCMTK storescu, 1 assoc", []).append(
+                (run["wall"], run["maxrss_mb"], {"receiver_rss_mb": scp_rss}))
 
-        for k in args.associations:
-            recv = tmp / f"recv-ours-{k}"
-            server, port = start_storescp(recv, tmp / f"storescp-ours-{k}.log")
+        def ours(rep: int, k: int) -> None:
+            recv = tmp / f"recv-ours-{k}-{rep}"
+            server, port = start_storescp(recv, tmp / f"storescp-ours-{k}-{rep}.log")
             run = c.run_child([sys.executable, __file__, "--worker", "--port", str(port),
                                "--k", str(k), "--list-file", str(list_file)])
             scp_rss = c.stop(server)
             child = c.child_json(run)
             got = c.count_files(recv)
             if child["failed"] or got != len(paths):
-                raise SystemExit(f"ours k={k}: {child['failed']} failed ({child['first_failure']}),"
-                                 f" {got}/{len(paths)} received")
-            measured.append((f"pacsbridge c_store, {k} assoc", child["seconds"], run["maxrss_mb"],
-                             {"receiver_rss_mb": round(scp_rss, 1),
-                              "process_wall_s": round(run["wall"], 3)}))
+                raise SystemExit(f"ours k={k}: {child['failed']} failed "
+                                 f"({child['first_failure']}), {got}/{len(paths)} received")
+            samples.setdefault(f"pacsbridge c_store, {k} assoc", []).append(
+                (child["seconds"], run["maxrss_mb"],
+                 {"receiver_rss_mb": scp_rss, "process_wall_s": run["wall"]}))
 
+        for rep in range(args.repeat):  # interleaved, so drifting load hits every run alike
+            dcmtk(rep)
+            for k in args.associations:
+                ours(rep, k)
+
+    measured = []
+    for name, runs in samples.items():
+        extra_keys = runs[0][2].keys()
+        measured.append((name, c.median([r[0] for r in runs]), max(r[1] for r in runs),
+                         {**{key: round(c.median([r[2][key] for r in runs]), 3)
+                             for key in extra_keys},
+                          "all_seconds": [round(r[0], 3) for r in runs]}))
     reference = measured[0][1]
     rows = [c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
             for i, (name, sec, rss, extra) in enumerate(measured)]
+    notes.append(f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.")
     notes.append("ours: seconds = c_store loop only (imports excluded); process_wall_s adds "
                  "interpreter start and imports. storescu: whole process.")
     notes.append("peak RSS = the sender process (GNU time %M); receiver_rss_mb = storescp.")

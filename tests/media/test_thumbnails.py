@@ -28,6 +28,7 @@ def ct_image(stored: np.ndarray, **attributes: object) -> Dataset:
     """A 16-bit CT image (rescale -1024, window 40/400 unless overridden) with these values."""
     ds = one_instance(rows=stored.shape[-2], columns=stored.shape[-1])
     ds.BitsStored, ds.HighBit = 16, 15
+    ds.WindowCenter, ds.WindowWidth = 40, 400
     ds.PixelData = stored.astype("<u2").tobytes()
     for keyword, value in attributes.items():
         if value is None:

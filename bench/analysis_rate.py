@@ -38,7 +38,17 @@ def worker(args: argparse.Namespace) -> None:
                       "problems": len(report.problems)}))
 
 
+REPEAT = 3
+
+
 def run_inspect(folder: Path, expected: int) -> tuple[float, float, float]:
+    """Median seconds, max RSS, median process wall over REPEAT runs."""
+    runs = [_inspect_once(folder, expected) for _ in range(REPEAT)]
+    return (c.median([r[0] for r in runs]), max(r[1] for r in runs),
+            c.median([r[2] for r in runs]))
+
+
+def _inspect_once(folder: Path, expected: int) -> tuple[float, float, float]:
     run = c.run_child([sys.executable, __file__, "--worker", "--folder", str(folder)])
     child = c.child_json(run)
     if child["instances"] != expected:
@@ -48,6 +58,11 @@ def run_inspect(folder: Path, expected: int) -> tuple[float, float, float]:
 
 
 def run_dcmdump(folder: Path) -> tuple[float, float]:
+    runs = [_dcmdump_once(folder) for _ in range(REPEAT)]
+    return c.median([r[0] for r in runs]), max(r[1] for r in runs)
+
+
+def _dcmdump_once(folder: Path) -> tuple[float, float]:
     run = c.run_child([c.DCMDUMP, "-q", "-M", "+sd", "+r", str(folder)])
     if run["rc"] != 0:
         raise SystemExit(f"dcmdump failed ({run['rc']}): {run['stderr'][-2000:]}")
@@ -60,13 +75,19 @@ def main() -> None:
     parser.add_argument("--small-size", type=int, default=64)
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--large-size", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)
 
+    global REPEAT
+    REPEAT = args.repeat
     rows: list[dict] = []
+    warning = c.busy_warning()
+    if warning:
+        print(warning)
     with tempfile.TemporaryDirectory(prefix="bench-analysis-") as tmp_name:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
@@ -101,6 +122,7 @@ def main() -> None:
 
     growth = rss_l - rss_f
     notes = [
+        f"seconds: median of {args.repeat} runs; peak RSS: max.",
         "ours: seconds = inspect() only; process_wall_s adds interpreter start and imports. "
         "dcmdump: whole process (its start-up included), output discarded.",
         f"peak RSS of inspect: {rss_f:.1f} MB on {len(few_small)} small files vs {rss_l:.1f} MB "
@@ -109,7 +131,8 @@ def main() -> None:
         "MB/s counts whole file sizes, though neither reads the pixel data.",
     ]
     c.print_table("Media analysis (headers only), page cache warm", rows)
-    for note in notes[1:2]:
+    notes += [warning] if warning else []
+    for note in notes[2:3]:
         print(note)
     c.write_results(NAME, vars(args) | {"mb_small": round(mb_small, 1),
                                         "mb_large": round(mb_large, 1),

@@ -1,0 +1,184 @@
+"""C-MOVE of one study out of DCMTK dcmqrscp: into pacsbridge's StorageSCP (our c_move) vs
+DCMTK movescu into DCMTK storescp.
+
+    python bench/move_vs_movescu.py [--instances 300] [--rows 512] [--columns 512]
+
+dcmqrscp (TCP_NODELAY=1, uncompressed only) is loaded once with /usr/bin/storescu over one
+association (it loses instances stored in parallel), then the study is moved twice:
+
+* DCMTK: ``movescu -S`` (study root) with destination STORESCP = ``storescp +uf``; timed as the
+  movescu process; RSS = movescu and, separately, the receiving storescp.
+* ours: a child Python starts ``dicomnet.scp.StorageSCP`` (on_store -> request.write_to into
+  a folder) and runs ``dicomnet.move.c_move`` with destination PACSBRIDGE; timed c_move only;
+  RSS = that one process (receiver and mover together).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+NAME = "move_vs_movescu"
+
+DCMQRSCP_CFG = """\
+NetworkTCPPort  = {port}
+MaxPDUSize      = 65536
+MaxAssociations = 16
+
+HostTable BEGIN
+ours = (PACSBRIDGE, {host}, {our_port})
+dcmtk = (STORESCP, {host}, {storescp_port})
+HostTable END
+
+VendorTable BEGIN
+VendorTable END
+
+AETable BEGIN
+DCMQRSCP  {storage}  RW  (500, 4096mb)  ANY
+AETable END
+"""
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Child: our Storage SCP + c_move of the study; prints seconds and counts."""
+    sys.path.insert(0, str(c.REPO / "src"))
+    from pydicom.dataset import Dataset
+
+    from pacsbridge.dicomnet.move import c_move
+    from pacsbridge.dicomnet.peers import LocalAE, Peer
+    from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def on_store(request: StoreRequest) -> int:
+        request.write_to(out / f"{request.sop_instance_uid}.dcm")
+        return 0x0000
+
+    scp = StorageSCP(LocalAE(), c.HOST, args.our_port, on_store)
+    scp.start()
+    try:
+        identifier = Dataset()
+        identifier.StudyInstanceUID = args.study
+        start = time.perf_counter()
+        result = c_move(LocalAE(), Peer("DCMQRSCP", c.HOST, args.port, "bench dcmqrscp"),
+                        "PACSBRIDGE", identifier, "STUDY")
+        seconds = time.perf_counter() - start
+    finally:
+        scp.stop()
+    print(json.dumps({"seconds": seconds, "status": result.status,
+                      "received": sum(1 for _ in out.iterdir()), "result": repr(result)}))
+
+
+def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples) -> None:
+    recv = tmp / f"recv-dcmtk-{rep}"
+    recv.mkdir()
+    scp = c.popen([c.STORESCP, "--aetitle", "STORESCP", "+uf", "-od", str(recv),
+                   "--disable-host-lookup", str(scp_port)], env=c.tool_env(),
+                  log=tmp / f"storescp-{rep}.log")
+    c.wait_listening(scp_port, scp)
+    move = c.run_child([c.MOVESCU, "-S", "-aet", "BENCH", "-aec", "DCMQRSCP",
+                        "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
+                        "-k", f"StudyInstanceUID={study}", c.HOST, str(qr_port)],
+                       env=c.tool_env())
+    scp_rss = c.stop(scp)
+    got = c.count_files(recv)
+    if move["rc"] != 0 or got != len(paths):
+        raise SystemExit(f"movescu: rc {move['rc']}, {got}/{len(paths)} received\n"
+                         f"{move['stderr'][-2000:]}")
+    samples.setdefault("DCMTK movescu -> storescp", []).append(
+        (move["wall"], move["maxrss_mb"], {"receiver_rss_mb": scp_rss}))
+
+
+def ours_move(tmp, rep, paths, study, qr_port, our_port, samples) -> None:
+    run = c.run_child([sys.executable, __file__, "--worker", "--port", str(qr_port),
+                       "--our-port", str(our_port), "--study", study,
+                       "--out", str(tmp / f"recv-ours-{rep}")])
+    child = c.child_json(run)
+    if child["status"] != 0 or child["received"] != len(paths):
+        raise SystemExit(f"ours: {child}")
+    samples.setdefault("pacsbridge c_move -> StorageSCP", []).append(
+        (child["seconds"], run["maxrss_mb"], {"process_wall_s": run["wall"]}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--columns", type=int, default=512)
+    for hidden in ("--port", "--our-port"):
+        parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--study", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    warning = c.busy_warning()
+    if warning:
+        print(warning)
+    with tempfile.TemporaryDirectory(prefix="bench-move-") as tmp_name:
+        tmp = Path(tmp_name)
+        t0 = time.perf_counter()
+        paths = c.make_study_files(tmp / "data", args.instances, args.rows, args.columns)
+        mb = c.du_mb(paths)
+        study = c.study_uid_of(paths[0])
+        print(f"data: {len(paths)} instances {args.rows}x{args.columns} 16-bit, {mb:.0f} MB "
+              f"(made in {time.perf_counter() - t0:.1f} s)")
+
+        qr_port, our_port, scp_port = c.free_port(), c.free_port(), c.free_port()
+        storage = tmp / "dcmqrscp-db"
+        storage.mkdir()
+        config = tmp / "dcmqrscp.cfg"
+        config.write_text(DCMQRSCP_CFG.format(port=qr_port, host=c.HOST, our_port=our_port,
+                                              storescp_port=scp_port, storage=storage))
+        qr = c.popen([c.DCMQRSCP, "-c", str(config), "--disable-host-lookup"],
+                     env=c.tool_env(), log=tmp / "dcmqrscp.log")
+        try:
+            c.wait_listening(qr_port, qr)
+            t0 = time.perf_counter()
+            load = c.run_child([c.STORESCU, "-aet", "LOADER", "-aec", "DCMQRSCP", c.HOST,
+                                str(qr_port), *map(str, paths)], env=c.tool_env())
+            if load["rc"] != 0:
+                raise SystemExit(f"loading dcmqrscp failed: {load['stderr'][-2000:]}")
+            print(f"dcmqrscp loaded in {time.perf_counter() - t0:.2f} s")
+
+            samples: dict[str, list[tuple[float, float, dict]]] = {}
+            for rep in range(args.repeat):  # interleaved
+                dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples)
+                ours_move(tmp, rep, paths, study, qr_port, our_port, samples)
+        finally:
+            c.stop(qr)
+
+    measured = []
+    for name, runs in samples.items():
+        measured.append((name, c.median([r[0] for r in runs]), max(r[1] for r in runs),
+                         {**{key: round(c.median([r[2][key] for r in runs]), 3)
+                             for key in runs[0][2]},
+                          "all_seconds": [round(r[0], 3) for r in runs]}))
+    reference = measured[0][1]
+    rows = [c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
+            for i, (name, sec, rss, extra) in enumerate(measured)]
+    notes = [w for w in [warning] if w] + [
+        f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.",
+        "ours: seconds = c_move only (SCP already listening, imports excluded); "
+        "movescu: whole process.",
+        "RSS: DCMTK row = movescu (receiver_rss_mb = storescp); ours = mover + receiver in one "
+        "process. dcmqrscp (the sender, same for both) not counted.",
+    ]
+    c.print_table(f"C-MOVE of {len(paths)} instances ({mb:.0f} MB) from dcmqrscp, loopback",
+                  rows)
+    c.write_results(NAME, vars(args) | {"megabytes": round(mb, 1)}, rows, notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -296,8 +296,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "retrieval.move_timeout": {
         "it": "Il PACS {peer} non ha più risposto al C-MOVE per {seconds} secondi: nuovo "
         "tentativo più tardi",
-        "en": "PACS {peer} stopped answering the C-MOVE for {seconds} seconds: trying again "
-        "later",
+        "en": "PACS {peer} stopped answering the C-MOVE for {seconds} seconds: trying again later",
     },
     "retrieval.source_busy": {
         "it": "Troppi recuperi in corso dal PACS {peer}: nuovo tentativo più tardi",
@@ -351,8 +350,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "PARTIAL RETRIEVAL: {missing} instances the PACS did not send are missing:",
     },
     "package.readme_absent": {
-        "it": "STUDI NON RECUPERATI (studies not retrieved): {count}, il PACS non li ha "
-        "inviati:",
+        "it": "STUDI NON RECUPERATI (studies not retrieved): {count}, il PACS non li ha inviati:",
         "en": "STUDIES NOT RETRIEVED: {count}, the PACS did not send them:",
     },
     "package.readme_absent_study": {

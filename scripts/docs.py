@@ -38,10 +38,7 @@ def _fields(
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is None or repr(value) == "PydanticUndefined":
         return "(required)"
     return f"`{value}`" if value != [] else "`[]`"

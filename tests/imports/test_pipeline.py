@@ -6,6 +6,10 @@ retries and the reaper behave as in production while the test decides when time 
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -202,3 +206,131 @@ def test_hl7_phases_with_a_real_listener(
     assert phase_states(progress)["notify"] == "completed"
     assert [m.message_type.split("^")[:2] for m in pacs_hl7.received] == [["ADT", "A40"]]
     assert [m.message_type for m in ris.received][0].startswith("OMI^O23")
+
+
+def test_a_refused_instance_is_named_and_the_others_stored(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
+    client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED)
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=3)
+    files = write_loose(tmp_path / "usb", [study], junk=False)
+    odd = dcmread(files[0])
+    odd.SOPClassUID = odd.file_meta.MediaStorageSOPClassUID = "1.2.826.0.1.3680043.8.498.9.9"
+    odd.save_as(files[0], enforce_file_format=True)  # a SOP class no PACS supports
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    assert progress["state"] == "failed"
+    assert phase_states(progress)["send"] == "failed"
+    assert "IMG00001.dcm" in progress["error"]["detail"]
+    assert "not accepted by the PACS" in progress["error"]["detail"]
+    held = pynetdicom_pacs.instance_uids(study.study_instance_uid)
+    assert held == {str(dcmread(p).SOPInstanceUID) for p in files[1:]}
+
+
+def test_hl7_peer_down_then_up_delivers_once(make_client, pynetdicom_pacs, mllp_listener, tmp_path):  # noqa: ANN001
+    ris = mllp_listener(start=False)
+    client = make_client(
+        **pacs_settings(pynetdicom_pacs),
+        **QUEUED,
+        ris={"notify": {"enabled": True, "port": ris.port}},
+    )
+    ctx = client.app.state.context
+    token = launch(client)
+    write_loose(tmp_path / "usb", [SampleStudy(patient=EXTERNAL, series_count=1)])
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+    assert phase_states(progress_of(client, token, import_id))["notify"] == "retrying"
+    assert phase_states(progress_of(client, token, import_id))["send"] == "completed"
+
+    ris.start()
+    ctx.clock.advance(hours=1)
+    assert reap(ctx) == [import_id]
+    drain(client)
+
+    assert state_of(client, token, import_id) == "completed"
+    assert len(ris.received) == 1
+    sends = [k for k in _kinds(client, import_id) if k == "phase.started"]
+    assert len(sends) == 6  # five phases, notify twice: nothing before it ran again
+
+
+def test_hl7_negative_acknowledgement_fails_with_its_text(
+    make_client, pynetdicom_pacs, mllp_listener, tmp_path
+):  # noqa: ANN001, E501
+    from peers.mllp import Reply
+
+    pacs_hl7 = mllp_listener()
+    pacs_hl7.script(Reply.error("Patient ID sconosciuto"))
+    client = make_client(
+        **pacs_settings(pynetdicom_pacs), **QUEUED, merge={"enabled": True, "port": pacs_hl7.port}
+    )
+    token = launch(client)
+    write_loose(tmp_path / "usb", [SampleStudy(patient=EXTERNAL, series_count=1)])
+    import_id = _analysed(client, token, tmp_path / "usb")
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    assert progress["state"] == "failed"
+    assert phase_states(progress)["merge"] == "failed"
+    assert "Patient ID sconosciuto" in json.dumps(progress["error"])
+    assert len(pacs_hl7.received) == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 80 MiB tmpfs: a real file system that fills up (needs root, as CI and scripts/test)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=80m", "tmpfs", str(mount)], capture_output=True
+    )
+    assert done.returncode == 0, f"cannot mount a tmpfs (run as root): {done.stderr!r}"
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_disk_full_during_the_pipeline_is_clear_and_recoverable(
+    make_client,
+    pynetdicom_pacs,
+    small_disk,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    client = make_client(
+        **pacs_settings(pynetdicom_pacs),
+        **QUEUED,
+        storage={"data_dir": str(small_disk)},
+        database={"url": f"sqlite:///{tmp_path / 'pacsbridge.db'}"},
+    )
+    ctx = client.app.state.context
+    token = launch(client)
+    study = SampleStudy(
+        patient=EXTERNAL, series_count=1, instances_per_series=4, rows=256, columns=256
+    )
+    write_loose(tmp_path / "usb", [study], junk=False)
+    import_id = _analysed(client, token, tmp_path / "usb")
+    originals = {
+        p: p.read_bytes() for p in workspace.files_dir(ctx.data_dir, import_id).rglob("*.dcm")
+    }
+    filler = small_disk / "filler"
+    with filler.open("wb") as handle:  # leave ~200 KB: the jobs database still fits, the copies not
+        handle.write(b"\0" * (shutil.disk_usage(small_disk).free - 200 * 1024))
+
+    _confirm(client, token, import_id)
+
+    progress = progress_of(client, token, import_id)
+    reconcile = next(p for p in progress["phases"] if p["phase"] == "reconcile")
+    assert progress["state"] == "processing"
+    assert reconcile["state"] == "retrying"
+    assert "Spazio su disco esaurito" in reconcile["message"]
+    assert {p: p.read_bytes() for p in originals} == originals  # nothing received is damaged
+
+    filler.unlink()
+    ctx.clock.advance(hours=1)
+    assert reap(ctx) == [import_id]
+    drain(client)
+
+    assert state_of(client, token, import_id) == "completed"
+    assert len(pynetdicom_pacs.instance_uids(study.study_instance_uid)) == 4

@@ -52,7 +52,11 @@ def reconcile_file(
         ds.decode()
     apply_identity(ds, launch, now, institution)
     temporary = target.with_suffix(".part")
-    ds.save_as(temporary, enforce_file_format=True)
+    try:
+        ds.save_as(temporary, enforce_file_format=True)
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a half-written copy only takes space (disk full)
+        raise
     os.replace(temporary, target)
 
 

@@ -102,11 +102,20 @@ def _attempt(job: Job, name: str, phase: Phase) -> bool:
     except PacsbridgeError as error:
         return _failed_attempt(job, name, error)
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        if not disk_full(error):
             raise
         return _failed_attempt(job, name, StorageFull(str(error)))
     _finish(job, name, outcome)
     return True
+
+
+def disk_full(error: BaseException | None) -> bool:
+    """ENOSPC anywhere in the chain: pydicom re-raises write errors without their errno."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **details) -> PhaseRun:  # noqa: ANN003

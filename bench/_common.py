@@ -8,6 +8,7 @@ processes (their start-up is a few milliseconds).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -47,7 +48,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(port: int, proc: "_Timed", timeout: float = 10) -> None:
+def wait_listening(port: int, proc: _Timed, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -93,8 +94,9 @@ class _Timed:
         fd, self.rss_file = tempfile.mkstemp(prefix="bench-rss-")
         os.close(fd)
         self.argv = argv
-        self.proc = subprocess.Popen([TIME, "-f", "%M", "-o", self.rss_file, *argv], env=env,
-                                     **kwargs)
+        self.proc = subprocess.Popen(
+            [TIME, "-f", "%M", "-o", self.rss_file, *argv], env=env, **kwargs
+        )
 
     def rss_mb(self) -> float:
         try:
@@ -111,8 +113,10 @@ class _Timed:
 
 def popen(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> _Timed:
     """Start a server (its output to ``log``)."""
-    out = open(log, "wb") if log else subprocess.DEVNULL
-    return _Timed(argv, env, stdout=out, stderr=subprocess.STDOUT)
+    if log is None:
+        return _Timed(argv, env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return _Timed(argv, env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> dict:
@@ -121,10 +125,12 @@ def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float
     timed = _Timed(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = timed.proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as error:
         _signal_children(timed.proc.pid, signal.SIGKILL)
         out, err = timed.proc.communicate()
-        raise RuntimeError(f"timeout: {argv[:3]}...\n{err.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"timeout: {argv[:3]}...\n{err.decode(errors='replace')[-2000:]}"
+        ) from error
     wall = time.perf_counter() - start
     return {
         "wall": wall,
@@ -142,10 +148,8 @@ def _signal_children(pid: int, sig: int) -> None:
     except OSError:
         kids = []
     for kid in kids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(kid), sig)
-        except ProcessLookupError:
-            pass
 
 
 def stop(timed: _Timed) -> float:
@@ -167,7 +171,9 @@ def child_json(result: dict) -> dict:
     for line in reversed(result["stdout"].splitlines()):
         if line.startswith("{"):
             return json.loads(line)
-    raise RuntimeError(f"no JSON from child:\n{result['stdout'][-2000:]}\n{result['stderr'][-2000:]}")
+    raise RuntimeError(
+        f"no JSON from child:\n{result['stdout'][-2000:]}\n{result['stderr'][-2000:]}"
+    )
 
 
 def median(values: list[float]) -> float:
@@ -180,13 +186,22 @@ def busy_warning() -> str:
     """Other work on the machine distorts every figure: say so."""
     load1 = os.getloadavg()[0]
     if load1 > 0.5:
-        return (f"WARNING: 1-minute load average {load1:.2f} on {os.cpu_count()} CPUs before the "
-                "run: other work is running, figures are pessimistic and noisy.")
+        return (
+            f"WARNING: 1-minute load average {load1:.2f} on {os.cpu_count()} CPUs before the "
+            "run: other work is running, figures are pessimistic and noisy."
+        )
     return ""
 
 
-def row(name: str, seconds: float, instances: int, megabytes: float, rss_mb: float,
-        reference: float | None, **extra) -> dict:
+def row(
+    name: str,
+    seconds: float,
+    instances: int,
+    megabytes: float,
+    rss_mb: float,
+    reference: float | None,
+    **extra,
+) -> dict:
     return {
         "run": name,
         "seconds": round(seconds, 3),
@@ -231,14 +246,22 @@ def _first_line(argv: list[str]) -> str:
         return ""
 
 
-def write_results(name: str, params: dict, rows: list[dict], notes: list[str] | None = None) -> Path:
+def write_results(
+    name: str, params: dict, rows: list[dict], notes: list[str] | None = None
+) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now()
     path = RESULTS / f"{name}-{now:%Y-%m-%d}.json"
     path.write_text(
         json.dumps(
-            {"benchmark": name, "when": now.isoformat(timespec="seconds"),
-             "machine": machine(), "params": params, "results": rows, "notes": notes or []},
+            {
+                "benchmark": name,
+                "when": now.isoformat(timespec="seconds"),
+                "machine": machine(),
+                "params": params,
+                "results": rows,
+                "notes": notes or [],
+            },
             indent=2,
         )
     )

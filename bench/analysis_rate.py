@@ -34,8 +34,15 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     report = inspect(Path(args.folder))
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "instances": len(report.instances),
-                      "problems": len(report.problems)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "instances": len(report.instances),
+                "problems": len(report.problems),
+            }
+        )
+    )
 
 
 REPEAT = 3
@@ -44,16 +51,17 @@ REPEAT = 3
 def run_inspect(folder: Path, expected: int) -> tuple[float, float, float]:
     """Median seconds, max RSS, median process wall over REPEAT runs."""
     runs = [_inspect_once(folder, expected) for _ in range(REPEAT)]
-    return (c.median([r[0] for r in runs]), max(r[1] for r in runs),
-            c.median([r[2] for r in runs]))
+    return (c.median([r[0] for r in runs]), max(r[1] for r in runs), c.median([r[2] for r in runs]))
 
 
 def _inspect_once(folder: Path, expected: int) -> tuple[float, float, float]:
     run = c.run_child([sys.executable, __file__, "--worker", "--folder", str(folder)])
     child = c.child_json(run)
     if child["instances"] != expected:
-        raise SystemExit(f"inspect found {child['instances']} of {expected} "
-                         f"({child['problems']} problems) in {folder}")
+        raise SystemExit(
+            f"inspect found {child['instances']} of {expected} "
+            f"({child['problems']} problems) in {folder}"
+        )
     return child["seconds"], run["maxrss_mb"], run["wall"]
 
 
@@ -92,33 +100,74 @@ def main() -> None:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
         small = c.make_study_files(tmp / "small", args.instances, args.small_size, args.small_size)
-        few_small = c.make_study_files(tmp / "few-small", args.large, args.small_size,
-                                       args.small_size)
+        few_small = c.make_study_files(
+            tmp / "few-small", args.large, args.small_size, args.small_size
+        )
         large = c.make_study_files(tmp / "large", args.large, args.large_size, args.large_size)
         mb_small, mb_few, mb_large = c.du_mb(small), c.du_mb(few_small), c.du_mb(large)
-        print(f"data: {len(small)} small ({mb_small:.0f} MB), {len(large)} large "
-              f"{args.large_size}x{args.large_size} ({mb_large:.0f} MB) "
-              f"(made in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"data: {len(small)} small ({mb_small:.0f} MB), {len(large)} large "
+            f"{args.large_size}x{args.large_size} ({mb_large:.0f} MB) "
+            f"(made in {time.perf_counter() - t0:.1f} s)"
+        )
 
         # 1. rate on many small files (DCMTK first, then ours; page cache warm for both:
         #    the files were just written).
         ref, ref_rss = run_dcmdump(tmp / "small")
-        rows.append(c.row(f"dcmdump -M +sd +r, {len(small)} small", ref, len(small), mb_small,
-                          ref_rss, None))
+        rows.append(
+            c.row(
+                f"dcmdump -M +sd +r, {len(small)} small", ref, len(small), mb_small, ref_rss, None
+            )
+        )
         sec, rss, wall = run_inspect(tmp / "small", len(small))
-        rows.append(c.row(f"inspect, {len(small)} small", sec, len(small), mb_small, rss, ref,
-                          process_wall_s=round(wall, 3)))
+        rows.append(
+            c.row(
+                f"inspect, {len(small)} small",
+                sec,
+                len(small),
+                mb_small,
+                rss,
+                ref,
+                process_wall_s=round(wall, 3),
+            )
+        )
 
         # 2. memory: same count of small vs large files.
         ref_l, ref_l_rss = run_dcmdump(tmp / "large")
-        rows.append(c.row(f"dcmdump -M +sd +r, {len(large)} large", ref_l, len(large), mb_large,
-                          ref_l_rss, None))
+        rows.append(
+            c.row(
+                f"dcmdump -M +sd +r, {len(large)} large",
+                ref_l,
+                len(large),
+                mb_large,
+                ref_l_rss,
+                None,
+            )
+        )
         sec_f, rss_f, wall_f = run_inspect(tmp / "few-small", len(few_small))
-        rows.append(c.row(f"inspect, {len(few_small)} small", sec_f, len(few_small), mb_few,
-                          rss_f, None, process_wall_s=round(wall_f, 3)))
+        rows.append(
+            c.row(
+                f"inspect, {len(few_small)} small",
+                sec_f,
+                len(few_small),
+                mb_few,
+                rss_f,
+                None,
+                process_wall_s=round(wall_f, 3),
+            )
+        )
         sec_l, rss_l, wall_l = run_inspect(tmp / "large", len(large))
-        rows.append(c.row(f"inspect, {len(large)} large", sec_l, len(large), mb_large, rss_l,
-                          ref_l, process_wall_s=round(wall_l, 3)))
+        rows.append(
+            c.row(
+                f"inspect, {len(large)} large",
+                sec_l,
+                len(large),
+                mb_large,
+                rss_l,
+                ref_l,
+                process_wall_s=round(wall_l, 3),
+            )
+        )
 
     growth = rss_l - rss_f
     notes = [
@@ -134,9 +183,17 @@ def main() -> None:
     notes += [warning] if warning else []
     for note in notes[2:3]:
         print(note)
-    c.write_results(NAME, vars(args) | {"mb_small": round(mb_small, 1),
-                                        "mb_large": round(mb_large, 1),
-                                        "rss_growth_mb": round(growth, 1)}, rows, notes)
+    c.write_results(
+        NAME,
+        vars(args)
+        | {
+            "mb_small": round(mb_small, 1),
+            "mb_large": round(mb_large, 1),
+            "rss_growth_mb": round(growth, 1),
+        },
+        rows,
+        notes,
+    )
 
 
 if __name__ == "__main__":

@@ -68,44 +68,98 @@ def worker(args: argparse.Namespace) -> None:
         identifier = Dataset()
         identifier.StudyInstanceUID = args.study
         start = time.perf_counter()
-        result = c_move(LocalAE(), Peer("DCMQRSCP", c.HOST, args.port, "bench dcmqrscp"),
-                        "PACSBRIDGE", identifier, "STUDY")
+        result = c_move(
+            LocalAE(),
+            Peer("DCMQRSCP", c.HOST, args.port, "bench dcmqrscp"),
+            "PACSBRIDGE",
+            identifier,
+            "STUDY",
+        )
         seconds = time.perf_counter() - start
     finally:
         scp.stop()
-    print(json.dumps({"seconds": seconds, "status": result.status,
-                      "received": sum(1 for _ in out.iterdir()), "result": repr(result)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "status": result.status,
+                "received": sum(1 for _ in out.iterdir()),
+                "result": repr(result),
+            }
+        )
+    )
 
 
 def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples) -> None:
     recv = tmp / f"recv-dcmtk-{rep}"
     recv.mkdir()
-    scp = c.popen([c.STORESCP, "--aetitle", "STORESCP", "+uf", "-od", str(recv),
-                   "--disable-host-lookup", str(scp_port)], env=c.tool_env(),
-                  log=tmp / f"storescp-{rep}.log")
+    scp = c.popen(
+        [
+            c.STORESCP,
+            "--aetitle",
+            "STORESCP",
+            "+uf",
+            "-od",
+            str(recv),
+            "--disable-host-lookup",
+            str(scp_port),
+        ],
+        env=c.tool_env(),
+        log=tmp / f"storescp-{rep}.log",
+    )
     c.wait_listening(scp_port, scp)
-    move = c.run_child([c.MOVESCU, "-S", "-aet", "BENCH", "-aec", "DCMQRSCP",
-                        "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
-                        "-k", f"StudyInstanceUID={study}", c.HOST, str(qr_port)],
-                       env=c.tool_env())
+    move = c.run_child(
+        [
+            c.MOVESCU,
+            "-S",
+            "-aet",
+            "BENCH",
+            "-aec",
+            "DCMQRSCP",
+            "-aem",
+            "STORESCP",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={study}",
+            c.HOST,
+            str(qr_port),
+        ],
+        env=c.tool_env(),
+    )
     scp_rss = c.stop(scp)
     got = c.count_files(recv)
     if move["rc"] != 0 or got != len(paths):
-        raise SystemExit(f"movescu: rc {move['rc']}, {got}/{len(paths)} received\n"
-                         f"{move['stderr'][-2000:]}")
+        raise SystemExit(
+            f"movescu: rc {move['rc']}, {got}/{len(paths)} received\n{move['stderr'][-2000:]}"
+        )
     samples.setdefault("DCMTK movescu -> storescp", []).append(
-        (move["wall"], move["maxrss_mb"], {"receiver_rss_mb": scp_rss}))
+        (move["wall"], move["maxrss_mb"], {"receiver_rss_mb": scp_rss})
+    )
 
 
 def ours_move(tmp, rep, paths, study, qr_port, our_port, samples) -> None:
-    run = c.run_child([sys.executable, __file__, "--worker", "--port", str(qr_port),
-                       "--our-port", str(our_port), "--study", study,
-                       "--out", str(tmp / f"recv-ours-{rep}")])
+    run = c.run_child(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--port",
+            str(qr_port),
+            "--our-port",
+            str(our_port),
+            "--study",
+            study,
+            "--out",
+            str(tmp / f"recv-ours-{rep}"),
+        ]
+    )
     child = c.child_json(run)
     if child["status"] != 0 or child["received"] != len(paths):
         raise SystemExit(f"ours: {child}")
     samples.setdefault("pacsbridge c_move -> StorageSCP", []).append(
-        (child["seconds"], run["maxrss_mb"], {"process_wall_s": run["wall"]}))
+        (child["seconds"], run["maxrss_mb"], {"process_wall_s": run["wall"]})
+    )
 
 
 def main() -> None:
@@ -132,22 +186,45 @@ def main() -> None:
         paths = c.make_study_files(tmp / "data", args.instances, args.rows, args.columns)
         mb = c.du_mb(paths)
         study = c.study_uid_of(paths[0])
-        print(f"data: {len(paths)} instances {args.rows}x{args.columns} 16-bit, {mb:.0f} MB "
-              f"(made in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"data: {len(paths)} instances {args.rows}x{args.columns} 16-bit, {mb:.0f} MB "
+            f"(made in {time.perf_counter() - t0:.1f} s)"
+        )
 
         qr_port, our_port, scp_port = c.free_port(), c.free_port(), c.free_port()
         storage = tmp / "dcmqrscp-db"
         storage.mkdir()
         config = tmp / "dcmqrscp.cfg"
-        config.write_text(DCMQRSCP_CFG.format(port=qr_port, host=c.HOST, our_port=our_port,
-                                              storescp_port=scp_port, storage=storage))
-        qr = c.popen([c.DCMQRSCP, "-c", str(config), "--disable-host-lookup"],
-                     env=c.tool_env(), log=tmp / "dcmqrscp.log")
+        config.write_text(
+            DCMQRSCP_CFG.format(
+                port=qr_port,
+                host=c.HOST,
+                our_port=our_port,
+                storescp_port=scp_port,
+                storage=storage,
+            )
+        )
+        qr = c.popen(
+            [c.DCMQRSCP, "-c", str(config), "--disable-host-lookup"],
+            env=c.tool_env(),
+            log=tmp / "dcmqrscp.log",
+        )
         try:
             c.wait_listening(qr_port, qr)
             t0 = time.perf_counter()
-            load = c.run_child([c.STORESCU, "-aet", "LOADER", "-aec", "DCMQRSCP", c.HOST,
-                                str(qr_port), *map(str, paths)], env=c.tool_env())
+            load = c.run_child(
+                [
+                    c.STORESCU,
+                    "-aet",
+                    "LOADER",
+                    "-aec",
+                    "DCMQRSCP",
+                    c.HOST,
+                    str(qr_port),
+                    *map(str, paths),
+                ],
+                env=c.tool_env(),
+            )
             if load["rc"] != 0:
                 raise SystemExit(f"loading dcmqrscp failed: {load['stderr'][-2000:]}")
             print(f"dcmqrscp loaded in {time.perf_counter() - t0:.2f} s")
@@ -161,13 +238,22 @@ def main() -> None:
 
     measured = []
     for name, runs in samples.items():
-        measured.append((name, c.median([r[0] for r in runs]), max(r[1] for r in runs),
-                         {**{key: round(c.median([r[2][key] for r in runs]), 3)
-                             for key in runs[0][2]},
-                          "all_seconds": [round(r[0], 3) for r in runs]}))
+        measured.append(
+            (
+                name,
+                c.median([r[0] for r in runs]),
+                max(r[1] for r in runs),
+                {
+                    **{key: round(c.median([r[2][key] for r in runs]), 3) for key in runs[0][2]},
+                    "all_seconds": [round(r[0], 3) for r in runs],
+                },
+            )
+        )
     reference = measured[0][1]
-    rows = [c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
-            for i, (name, sec, rss, extra) in enumerate(measured)]
+    rows = [
+        c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
+        for i, (name, sec, rss, extra) in enumerate(measured)
+    ]
     notes = [w for w in [warning] if w] + [
         f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.",
         "ours: seconds = c_move only (SCP already listening, imports excluded); "
@@ -175,8 +261,7 @@ def main() -> None:
         "RSS: DCMTK row = movescu (receiver_rss_mb = storescp); ours = mover + receiver in one "
         "process. dcmqrscp (the sender, same for both) not counted.",
     ]
-    c.print_table(f"C-MOVE of {len(paths)} instances ({mb:.0f} MB) from dcmqrscp, loopback",
-                  rows)
+    c.print_table(f"C-MOVE of {len(paths)} instances ({mb:.0f} MB) from dcmqrscp, loopback", rows)
     c.write_results(NAME, vars(args) | {"megabytes": round(mb, 1)}, rows, notes)
 
 

@@ -35,15 +35,35 @@ def worker(args: argparse.Namespace) -> None:
     outcomes = list(c_store(LocalAE(), peer, paths, associations=args.k))
     seconds = time.perf_counter() - start
     bad = [o for o in outcomes if not o.ok]
-    print(json.dumps({"seconds": seconds, "ok": len(outcomes) - len(bad), "failed": len(bad),
-                      "first_failure": bad[0].detail if bad else ""}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "ok": len(outcomes) - len(bad),
+                "failed": len(bad),
+                "first_failure": bad[0].detail if bad else "",
+            }
+        )
+    )
 
 
 def start_storescp(folder: Path, log: Path):
     folder.mkdir(parents=True)
     port = c.free_port()
-    proc = c.popen([c.STORESCP, "--aetitle", "STORESCP", "+uf", "-od", str(folder),
-                    "--disable-host-lookup", str(port)], env=c.tool_env(), log=log)
+    proc = c.popen(
+        [
+            c.STORESCP,
+            "--aetitle",
+            "STORESCP",
+            "+uf",
+            "-od",
+            str(folder),
+            "--disable-host-lookup",
+            str(port),
+        ],
+        env=c.tool_env(),
+        log=log,
+    )
     c.wait_listening(port, proc)
     return proc, port
 
@@ -68,8 +88,10 @@ def main() -> None:
         t0 = time.perf_counter()
         paths = c.make_study_files(tmp / "data", args.instances, args.rows, args.columns)
         mb = c.du_mb(paths)
-        print(f"data: {len(paths)} instances {args.rows}x{args.columns} 16-bit, {mb:.0f} MB "
-              f"(made in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"data: {len(paths)} instances {args.rows}x{args.columns} 16-bit, {mb:.0f} MB "
+            f"(made in {time.perf_counter() - t0:.1f} s)"
+        )
         list_file = tmp / "paths.txt"
         list_file.write_text("\n".join(str(p) for p in paths))
         notes: list[str] = [w for w in [c.busy_warning()] if w]
@@ -80,30 +102,60 @@ def main() -> None:
         def dcmtk(rep: int) -> None:
             recv = tmp / f"recv-dcmtk-{rep}"
             server, port = start_storescp(recv, tmp / f"storescp-dcmtk-{rep}.log")
-            run = c.run_child([c.STORESCU, "-aet", "BENCH", "-aec", "STORESCP", c.HOST,
-                               str(port), *map(str, paths)], env=c.tool_env())
+            run = c.run_child(
+                [
+                    c.STORESCU,
+                    "-aet",
+                    "BENCH",
+                    "-aec",
+                    "STORESCP",
+                    c.HOST,
+                    str(port),
+                    *map(str, paths),
+                ],
+                env=c.tool_env(),
+            )
             scp_rss = c.stop(server)
             got = c.count_files(recv)
             if run["rc"] != 0 or got != len(paths):
-                raise SystemExit(f"storescu failed (rc {run['rc']}, {got} received):\n"
-                                 f"{run['stderr'][-2000:]}")
+                raise SystemExit(
+                    f"storescu failed (rc {run['rc']}, {got} received):\n{run['stderr'][-2000:]}"
+                )
             samples.setdefault("DCMTK storescu, 1 assoc", []).append(
-                (run["wall"], run["maxrss_mb"], {"receiver_rss_mb": scp_rss}))
+                (run["wall"], run["maxrss_mb"], {"receiver_rss_mb": scp_rss})
+            )
 
         def ours(rep: int, k: int) -> None:
             recv = tmp / f"recv-ours-{k}-{rep}"
             server, port = start_storescp(recv, tmp / f"storescp-ours-{k}-{rep}.log")
-            run = c.run_child([sys.executable, __file__, "--worker", "--port", str(port),
-                               "--k", str(k), "--list-file", str(list_file)])
+            run = c.run_child(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--port",
+                    str(port),
+                    "--k",
+                    str(k),
+                    "--list-file",
+                    str(list_file),
+                ]
+            )
             scp_rss = c.stop(server)
             child = c.child_json(run)
             got = c.count_files(recv)
             if child["failed"] or got != len(paths):
-                raise SystemExit(f"ours k={k}: {child['failed']} failed "
-                                 f"({child['first_failure']}), {got}/{len(paths)} received")
+                raise SystemExit(
+                    f"ours k={k}: {child['failed']} failed "
+                    f"({child['first_failure']}), {got}/{len(paths)} received"
+                )
             samples.setdefault(f"pacsbridge c_store, {k} assoc", []).append(
-                (child["seconds"], run["maxrss_mb"],
-                 {"receiver_rss_mb": scp_rss, "process_wall_s": run["wall"]}))
+                (
+                    child["seconds"],
+                    run["maxrss_mb"],
+                    {"receiver_rss_mb": scp_rss, "process_wall_s": run["wall"]},
+                )
+            )
 
         for rep in range(args.repeat):  # interleaved, so drifting load hits every run alike
             dcmtk(rep)
@@ -113,16 +165,27 @@ def main() -> None:
     measured = []
     for name, runs in samples.items():
         extra_keys = runs[0][2].keys()
-        measured.append((name, c.median([r[0] for r in runs]), max(r[1] for r in runs),
-                         {**{key: round(c.median([r[2][key] for r in runs]), 3)
-                             for key in extra_keys},
-                          "all_seconds": [round(r[0], 3) for r in runs]}))
+        measured.append(
+            (
+                name,
+                c.median([r[0] for r in runs]),
+                max(r[1] for r in runs),
+                {
+                    **{key: round(c.median([r[2][key] for r in runs]), 3) for key in extra_keys},
+                    "all_seconds": [round(r[0], 3) for r in runs],
+                },
+            )
+        )
     reference = measured[0][1]
-    rows = [c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
-            for i, (name, sec, rss, extra) in enumerate(measured)]
+    rows = [
+        c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
+        for i, (name, sec, rss, extra) in enumerate(measured)
+    ]
     notes.append(f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.")
-    notes.append("ours: seconds = c_store loop only (imports excluded); process_wall_s adds "
-                 "interpreter start and imports. storescu: whole process.")
+    notes.append(
+        "ours: seconds = c_store loop only (imports excluded); process_wall_s adds "
+        "interpreter start and imports. storescu: whole process."
+    )
     notes.append("peak RSS = the sender process (GNU time %M); receiver_rss_mb = storescp.")
     c.print_table(f"C-STORE {len(paths)} instances ({mb:.0f} MB) to storescp +uf, loopback", rows)
     c.write_results(NAME, vars(args) | {"megabytes": round(mb, 1)}, rows, notes)

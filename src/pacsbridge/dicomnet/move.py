@@ -34,6 +34,8 @@ class MoveResult:
     remaining: int | None = None
     failed_sop_instance_uids: list[str] = field(default_factory=list)
     responses: int = 0
+    #: Error Comment (0000,0902) of the last response: the PACS's own words, for support
+    error_comment: str = ""
 
 
 def c_move(
@@ -64,6 +66,9 @@ def c_move(
 def _count(result: MoveResult, status: Dataset, code: int) -> None:
     result.status = code
     result.responses += 1
+    comment = status.get("ErrorComment")
+    if comment:
+        result.error_comment = str(comment)
     for attr, keyword in (
         ("completed", "NumberOfCompletedSuboperations"),
         ("failed", "NumberOfFailedSuboperations"),

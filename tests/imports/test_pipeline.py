@@ -79,8 +79,8 @@ def test_import_completes_on_every_pacs(make_client, pacs, tmp_path) -> None:  #
     assert "files.deleted" in kinds
 
 
-def test_files_as_received_when_reconciliation_is_off(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
-    client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED, imports={"reconcile": False})
+def test_files_as_received_when_reconciliation_is_off(make_client, pacs, tmp_path):  # noqa: ANN001
+    client = make_client(**pacs_settings(pacs), **QUEUED, imports={"reconcile": False})
     token = launch(client)
     study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=2)
     write_loose(tmp_path / "usb", [study])
@@ -89,7 +89,7 @@ def test_files_as_received_when_reconciliation_is_off(make_client, pynetdicom_pa
     _confirm(client, token, import_id)
 
     assert state_of(client, token, import_id) == "completed"
-    on_pacs = find_study(LOCAL, pynetdicom_pacs.peer, study.study_instance_uid)
+    on_pacs = find_study(LOCAL, pacs.peer, study.study_instance_uid)
     assert on_pacs is not None and on_pacs.patient_id == "EXT-77"
 
 

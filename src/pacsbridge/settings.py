@@ -32,7 +32,10 @@ class DicomSettings(BaseModel):
     network_timeout: float = Field(60, description="Seconds of network silence before abort.")
     connection_timeout: float = Field(10, description="Seconds to wait for the TCP connection.")
     store_associations: int = Field(
-        4, ge=1, le=16, description="Parallel associations used to C-STORE one import."
+        2,
+        ge=1,
+        le=16,
+        description="Parallel associations used to C-STORE one import (bench/: 2 beat 1 and 4).",
     )
 
 

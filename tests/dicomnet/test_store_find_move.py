@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,16 @@ def _uids(paths: list[Path]) -> set[str]:
     return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
 
 
+def _listed_soon(peer: Peer, study_uid: str, expected: set[str]) -> set[str]:
+    """A PACS may answer C-STORE before its index lists the instance: ask a few times."""
+    for _ in range(10):
+        listed = find_instance_uids(LOCAL, peer, study_uid)
+        if listed == expected:
+            break
+        time.sleep(0.3)
+    return listed
+
+
 def test_echo_store_and_find_on_every_pacs(pacs, study_files) -> None:  # noqa: ANN001
     study, files = study_files
     assert c_echo(LOCAL, pacs.peer) == 0
@@ -39,7 +50,7 @@ def test_echo_store_and_find_on_every_pacs(pacs, study_files) -> None:  # noqa: 
     found = find_study(LOCAL, pacs.peer, study.study_instance_uid)
     assert found is not None
     assert found.patient_id == study.patient.patient_id
-    assert find_instance_uids(LOCAL, pacs.peer, study.study_instance_uid) == _uids(files)
+    assert _listed_soon(pacs.peer, study.study_instance_uid, _uids(files)) == _uids(files)
     assert pacs.instance_uids(study.study_instance_uid) == _uids(files)
 
 

@@ -9,6 +9,7 @@ The phase is OK only after an IMAGE-level C-FIND per study lists every SOP Insta
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import update
@@ -22,6 +23,8 @@ from pacsbridge.imports.models import ImportInstance
 from pacsbridge.imports.pipeline.base import Done, Job
 
 BATCH = 25
+CONFIRM_QUERIES = 4  # IMAGE-level C-FINDs before instances count as not confirmed
+CONFIRM_PAUSE_SECONDS = 0.5
 
 
 def run(job: Job) -> Done:
@@ -90,17 +93,14 @@ def _write(job: Job, batch: list[tuple[ImportInstance, StoreOutcome]]) -> None:
 
 
 def _confirm_on_pacs(job: Job) -> None:
-    """IMAGE-level C-FIND per study; whatever is missing goes back to pending."""
-    settings = job.ctx.settings
+    """IMAGE-level C-FIND per study; whatever is still missing goes back to pending.
+
+    Many PACS answer C-STORE before their index lists the instance (seen once in CI with
+    Orthanc under load), so a study is asked again a few times before anything is re-sent.
+    """
     missing: list[int] = []
     for study_uid in job.selected_uids():
-        held = find_instance_uids(local_ae(settings), pacs_peer(settings), study_uid)
-        missing += [
-            i.id
-            for i in job.instances()
-            if i.study_instance_uid == study_uid and i.sop_instance_uid not in held
-        ]
-        job.beat()
+        missing += _missing_after_settling(job, study_uid)
     if missing:
         with job.ctx.sessions.begin() as session:
             session.execute(
@@ -109,3 +109,16 @@ def _confirm_on_pacs(job: Job) -> None:
                 .values(state="pending", detail="non confermato dal PACS")
             )
         raise StoreNotConfirmed(f"{len(missing)} not listed by the PACS", missing=len(missing))
+
+
+def _missing_after_settling(job: Job, study_uid: str) -> list[int]:
+    settings = job.ctx.settings
+    expected = [i for i in job.instances() if i.study_instance_uid == study_uid]
+    for attempt in range(CONFIRM_QUERIES):
+        held = find_instance_uids(local_ae(settings), pacs_peer(settings), study_uid)
+        missing = [i.id for i in expected if i.sop_instance_uid not in held]
+        job.beat()
+        if not missing or attempt == CONFIRM_QUERIES - 1:
+            return missing
+        time.sleep(CONFIRM_PAUSE_SECONDS * (attempt + 1))
+    return []

@@ -275,3 +275,20 @@ def du_mb(paths: list[Path]) -> float:
 
 def count_files(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.is_file())
+
+
+def summarise(samples: dict[str, list], instances: int, mb: float) -> list[dict]:
+    """Table rows from repeated runs ``(seconds, peak_rss, extra)``: median seconds, max RSS.
+
+    The first entry of ``samples`` is the reference (DCMTK); the others get its ratio.
+    """
+    measured = []
+    for name, runs in samples.items():
+        extra = {key: round(median([r[2][key] for r in runs]), 3) for key in runs[0][2]}
+        extra["all_seconds"] = [round(r[0], 3) for r in runs]
+        measured.append((name, median([r[0] for r in runs]), max(r[1] for r in runs), extra))
+    reference = measured[0][1]
+    return [
+        row(name, sec, instances, mb, rss, None if i == 0 else reference, **extra)
+        for i, (name, sec, rss, extra) in enumerate(measured)
+    ]

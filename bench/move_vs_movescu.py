@@ -236,24 +236,7 @@ def main() -> None:
         finally:
             c.stop(qr)
 
-    measured = []
-    for name, runs in samples.items():
-        measured.append(
-            (
-                name,
-                c.median([r[0] for r in runs]),
-                max(r[1] for r in runs),
-                {
-                    **{key: round(c.median([r[2][key] for r in runs]), 3) for key in runs[0][2]},
-                    "all_seconds": [round(r[0], 3) for r in runs],
-                },
-            )
-        )
-    reference = measured[0][1]
-    rows = [
-        c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
-        for i, (name, sec, rss, extra) in enumerate(measured)
-    ]
+    rows = c.summarise(samples, len(paths), mb)
     notes = [w for w in [warning] if w] + [
         f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.",
         "ours: seconds = c_move only (SCP already listening, imports excluded); "

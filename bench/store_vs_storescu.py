@@ -1,4 +1,4 @@
-"""C-STORE of N instances to DCMTK storescp: pacsbridge c_store (1 and 4 associations) vs
+"""C-STORE of N instances to DCMTK storescp: pacsbridge c_store over 1, 2 and 4 associations vs
 DCMTK storescu (one association), same files, same receiver settings.
 
     python bench/store_vs_storescu.py [--instances 300] [--rows 512] [--columns 512]
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--columns", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
-    parser.add_argument("--associations", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--associations", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=1, help=argparse.SUPPRESS)
@@ -162,25 +162,7 @@ def main() -> None:
             for k in args.associations:
                 ours(rep, k)
 
-    measured = []
-    for name, runs in samples.items():
-        extra_keys = runs[0][2].keys()
-        measured.append(
-            (
-                name,
-                c.median([r[0] for r in runs]),
-                max(r[1] for r in runs),
-                {
-                    **{key: round(c.median([r[2][key] for r in runs]), 3) for key in extra_keys},
-                    "all_seconds": [round(r[0], 3) for r in runs],
-                },
-            )
-        )
-    reference = measured[0][1]
-    rows = [
-        c.row(name, sec, len(paths), mb, rss, None if i == 0 else reference, **extra)
-        for i, (name, sec, rss, extra) in enumerate(measured)
-    ]
+    rows = c.summarise(samples, len(paths), mb)
     notes.append(f"seconds: median of {args.repeat} interleaved runs; peak RSS: max.")
     notes.append(
         "ours: seconds = c_store loop only (imports excluded); process_wall_s adds "

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
@@ -137,7 +137,7 @@ def _raise_for(assoc: Association, peer: Peer) -> None:
     raise PeerUnavailable("connection failed or timed out", peer=peer.label)
 
 
-def ensure_established(assoc: Association, peer: Peer) -> None:
+def raise_no_response(assoc: Association, peer: Peer) -> NoReturn:
     """After a DIMSE call that returned no status: the link broke or timed out."""
     raise PeerUnavailable(
         "no response (timeout or association aborted)"

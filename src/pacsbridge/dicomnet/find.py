@@ -18,7 +18,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
 )
 
-from pacsbridge.dicomnet.association import associate, ensure_established, status_of
+from pacsbridge.dicomnet.association import associate, raise_no_response, status_of
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 
@@ -67,7 +67,7 @@ def _find_on(assoc: Association, peer: Peer, query: Dataset, model: str) -> list
     for status, identifier in assoc.send_c_find(query, MODELS[model]):
         code = status_of(status)
         if code is None:
-            ensure_established(assoc, peer)
+            raise_no_response(assoc, peer)
         if code in PENDING:
             if identifier is not None:
                 rows.append(identifier)
@@ -82,7 +82,9 @@ def _find_on(assoc: Association, peer: Peer, query: Dataset, model: str) -> list
     return rows
 
 
-def find_study(local: LocalAE, peer: Peer, study_uid: str) -> StudyOnPacs | None:
+def find_study(
+    local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
+) -> StudyOnPacs | None:
     """The study with this UID on the PACS, with its patient; None when it is not there."""
     query = Dataset()
     query.StudyInstanceUID = study_uid
@@ -90,7 +92,9 @@ def find_study(local: LocalAE, peer: Peer, study_uid: str) -> StudyOnPacs | None
     query.PatientName = ""
     query.IssuerOfPatientID = ""
     query.NumberOfStudyRelatedInstances = ""
-    rows = [r for r in c_find(local, peer, query, "STUDY") if _text(r, "StudyInstanceUID")]
+    rows = [
+        r for r in c_find(local, peer, query, "STUDY", assoc=assoc) if _text(r, "StudyInstanceUID")
+    ]
     matching = [r for r in rows if _text(r, "StudyInstanceUID") == study_uid]
     if not matching:
         return None
@@ -105,26 +109,30 @@ def find_study(local: LocalAE, peer: Peer, study_uid: str) -> StudyOnPacs | None
     )
 
 
-def find_instance_uids(local: LocalAE, peer: Peer, study_uid: str) -> set[str]:
+def find_instance_uids(
+    local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
+) -> set[str]:
     """Every SOP Instance UID the PACS lists for the study (SERIES then IMAGE level)."""
-    with find_session(local, peer) as assoc:
-        series = Dataset()
-        series.StudyInstanceUID = study_uid
-        series.SeriesInstanceUID = ""
-        series_uids = {
-            _text(r, "SeriesInstanceUID")
-            for r in c_find(local, peer, series, "SERIES", assoc=assoc)
-            if _text(r, "SeriesInstanceUID")
-        }
-        found: set[str] = set()
-        for series_uid in sorted(series_uids):
-            image = Dataset()
-            image.StudyInstanceUID = study_uid
-            image.SeriesInstanceUID = series_uid
-            image.SOPInstanceUID = ""
-            rows = c_find(local, peer, image, "IMAGE", assoc=assoc)
-            found |= {_text(r, "SOPInstanceUID") for r in rows if _text(r, "SOPInstanceUID")}
-        return found
+    if assoc is None:
+        with find_session(local, peer) as opened:
+            return find_instance_uids(local, peer, study_uid, opened)
+    series = Dataset()
+    series.StudyInstanceUID = study_uid
+    series.SeriesInstanceUID = ""
+    series_uids = {
+        _text(r, "SeriesInstanceUID")
+        for r in c_find(local, peer, series, "SERIES", assoc=assoc)
+        if _text(r, "SeriesInstanceUID")
+    }
+    found: set[str] = set()
+    for series_uid in sorted(series_uids):
+        image = Dataset()
+        image.StudyInstanceUID = study_uid
+        image.SeriesInstanceUID = series_uid
+        image.SOPInstanceUID = ""
+        rows = c_find(local, peer, image, "IMAGE", assoc=assoc)
+        found |= {_text(r, "SOPInstanceUID") for r in rows if _text(r, "SOPInstanceUID")}
+    return found
 
 
 def _text(ds: Dataset, keyword: str) -> str:

@@ -16,7 +16,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from pacsbridge.dicomnet.association import associate, ensure_established, status_of
+from pacsbridge.dicomnet.association import associate, raise_no_response, status_of
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 
 MODELS = {
@@ -53,8 +53,7 @@ def c_move(
         for status, answer in assoc.send_c_move(identifier, destination_ae, MODELS[model]):
             code = status_of(status)
             if code is None:
-                ensure_established(assoc, peer)
-            assert code is not None
+                raise_no_response(assoc, peer)
             _count(result, status, code)
             if answer is not None and "FailedSOPInstanceUIDList" in answer:
                 result.failed_sop_instance_uids = _uids(answer.FailedSOPInstanceUIDList)

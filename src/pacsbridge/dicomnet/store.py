@@ -125,13 +125,12 @@ def _run_parallel(
     ]
     for thread in threads:
         thread.start()
-    finished, yielded = 0, 0
+    finished = 0
     while finished < len(threads):
         item = outcomes.get()
         if item is _DONE:
             finished += 1
             continue
-        yielded += 1
         yield item  # type: ignore[misc]
     for thread in threads:
         thread.join()

@@ -21,9 +21,7 @@ CANCELLABLE = ("created", "uploading", "analysing", "awaiting_confirmation", "fa
 def confirm(ctx: Context, import_id: int, launch: Launch, uids: list[str] | None) -> Import:
     """Select the studies to send and hand the import to the pipeline."""
     with ctx.sessions.begin() as session:
-        row = load_import(session, import_id, launch)
-        if row.state != "awaiting_confirmation":
-            raise ConflictError(f"import is {row.state}", state=row.state)
+        row = _in_state(session, import_id, launch, ("awaiting_confirmation",))
         chosen = _select(row, uids)
         now = ctx.clock.now()
         row.state, row.confirmed_at, row.updated_at = "confirmed", now, now
@@ -32,12 +30,24 @@ def confirm(ctx: Context, import_id: int, launch: Launch, uids: list[str] | None
             now,
             "import.confirmed",
             import_id=row.id,
-            actor=launch.operator_name or launch.operator_id,
+            actor=_actor(launch),
             study_instance_uids=[s.study_instance_uid for s in chosen],
         )
     if ctx.queue is not None:
         ctx.queue.enqueue("imports.run_pipeline", import_id)
     return row
+
+
+def _in_state(session, import_id: int, launch: Launch, states: tuple[str, ...]) -> Import:  # noqa: ANN001
+    """The import within the launch's scope, or 409 when its state does not allow the action."""
+    row = load_import(session, import_id, launch)
+    if row.state not in states:
+        raise ConflictError(f"import is {row.state}", state=row.state)
+    return row
+
+
+def _actor(launch: Launch) -> str:
+    return launch.operator_name or launch.operator_id
 
 
 def _select(row: Import, uids: list[str] | None) -> list[ImportStudy]:
@@ -84,9 +94,7 @@ def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
     again once the PACS answers, without uploading the media a second time.
     """
     with ctx.sessions.begin() as session:
-        row = load_import(session, import_id, launch)
-        if row.state != "awaiting_confirmation":
-            raise ConflictError(f"import is {row.state}", state=row.state)
+        row = _in_state(session, import_id, launch, ("awaiting_confirmation",))
         now = ctx.clock.now()
         row.state, row.updated_at = "analysing", now
         audit.record(
@@ -94,7 +102,7 @@ def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
             now,
             "analysis.repeated",
             import_id=row.id,
-            actor=launch.operator_name or launch.operator_id,
+            actor=_actor(launch),
         )
     if ctx.queue is not None:
         ctx.queue.enqueue("imports.analyse", import_id)
@@ -104,9 +112,7 @@ def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
 def cancel(ctx: Context, import_id: int, launch: Launch) -> Import:
     """Delete every temporary file now and mark the import cancelled."""
     with ctx.sessions.begin() as session:
-        row = load_import(session, import_id, launch)
-        if row.state not in CANCELLABLE:
-            raise ConflictError(f"import is {row.state}", state=row.state)
+        row = _in_state(session, import_id, launch, CANCELLABLE)
         deleted = workspace.delete_all(ctx.data_dir, import_id)
         now = ctx.clock.now()
         row.state, row.updated_at, row.finished_at, row.files_deleted = "cancelled", now, now, True
@@ -115,7 +121,7 @@ def cancel(ctx: Context, import_id: int, launch: Launch) -> Import:
             now,
             "import.cancelled",
             import_id=row.id,
-            actor=launch.operator_name or launch.operator_id,
+            actor=_actor(launch),
             files_deleted=deleted,
         )
     return row

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacsbridge.context import Context, local_ae, pacs_peer
-from pacsbridge.dicomnet.find import find_instance_uids, find_study
+from pacsbridge.dicomnet.find import find_instance_uids, find_session, find_study
 from pacsbridge.errors import PeerError
 
 
@@ -29,12 +29,13 @@ def check_study(
     """Ask the PACS about one study; PeerError becomes ``unknown`` with the reason."""
     local, peer = local_ae(ctx.settings), pacs_peer(ctx.settings)
     try:
-        found = find_study(local, peer, study_uid)
-        if found is None:
-            return PacsCheck("absent")
-        if found.patient_id not in media_patient_ids:
-            return PacsCheck("conflict", f"{found.patient_name} ({found.patient_id})")
-        held = find_instance_uids(local, peer, study_uid)
+        with find_session(local, peer) as assoc:  # one association for both questions
+            found = find_study(local, peer, study_uid, assoc)
+            if found is None:
+                return PacsCheck("absent")
+            if found.patient_id not in media_patient_ids:
+                return PacsCheck("conflict", f"{found.patient_name} ({found.patient_id})")
+            held = find_instance_uids(local, peer, study_uid, assoc)
     except PeerError as error:
         return PacsCheck("unknown", detail=error.detail or error.code)
     missing = instance_uids - held

@@ -30,42 +30,24 @@ from pacsbridge.dicomnet.find import c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 from pacsbridge.messages import text
+from pacsbridge.retrievals.headers import SPEC_IMAGE_KEYS, SPEC_SERIES_KEYS, SPEC_STUDY_KEYS
 
-#: seed 002 §3.1, "Livello Study" (DateOfBirth = PatientBirthDate, IdIssuer = IssuerOfPatientID)
+#: the specification's keys (``headers``) plus what we cross-check counts and times with
 STUDY_KEYS = (
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientID",
-    "IssuerOfPatientID",
-    "StudyInstanceUID",
-    "StudyID",
-    "StudyDate",
+    *SPEC_STUDY_KEYS,
     "StudyTime",
-    "AccessionNumber",
-    "StudyDescription",
     "NumberOfStudyRelatedSeries",
     "NumberOfStudyRelatedInstances",
 )
 UID = "StudyInstanceUID"
 CANCELLED = "0xFE00"
-#: "Livello Series"
 SERIES_KEYS = (
     "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "Modality",
+    *SPEC_SERIES_KEYS,
     "SeriesDescription",
     "NumberOfSeriesRelatedInstances",
 )
-#: "Livello Image"
-IMAGE_KEYS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "SOPClassUID",
-    "InstanceNumber",
-)
+IMAGE_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", *SPEC_IMAGE_KEYS)
 
 
 @dataclass

@@ -84,16 +84,7 @@ def _finish(
     if state == "failed":
         errors = [e for s in studies for e in s.errors]
         last = errors[-1] if errors else {}
-        audit.record(
-            session,
-            now,
-            "retrieval.failed",
-            retrieval_id=retrieval.id,
-            outcome="error",
-            code=str(last.get("code", "")),
-            message=str(last.get("explanation") or last.get("message", "")),
-            **details,
-        )
+        _audit_failed(session, now, retrieval.id, last, **details)
     else:
         audit.record(session, now, "retrieval.completed", retrieval_id=retrieval.id, **details)
 
@@ -140,15 +131,22 @@ def _fail_request(
     session: Session, retrieval: Retrieval, entry: dict[str, Any], now: datetime
 ) -> None:
     retrieval.state, retrieval.updated_at, retrieval.finished_at = "failed", now, now
+    _audit_failed(session, now, retrieval.id, entry, attempts=len(retrieval.errors))
+
+
+def _audit_failed(
+    session: Session, now: datetime, retrieval_id: int, entry: dict[str, Any], **details: Any
+) -> None:
+    """``retrieval.failed`` with the error's code and its explanation (or message)."""
     audit.record(
         session,
         now,
         "retrieval.failed",
-        retrieval_id=retrieval.id,
+        retrieval_id=retrieval_id,
         outcome="error",
         code=str(entry.get("code", "")),
         message=str(entry.get("explanation") or entry.get("message", "")),
-        attempts=len(retrieval.errors),
+        **details,
     )
 
 

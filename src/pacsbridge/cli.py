@@ -123,6 +123,20 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo("database is up to date")
 
 
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the change is.")],
+    config: ConfigOption = None,
+) -> None:
+    """Autogenerate a migration from the models (for developers; review it before committing)."""
+    from pacsbridge import runtime
+    from pacsbridge.db import migrate
+
+    settings = Settings.load(config)
+    migrate.upgrade(settings.database_url)
+    migrate.new_revision(settings.database_url, message, runtime.metadata())
+
+
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the effective configuration (secrets masked)."""

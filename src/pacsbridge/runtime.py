@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from sqlalchemy import MetaData
 
 from pacsbridge.context import Clock, Context
 from pacsbridge.db import migrate
@@ -49,6 +50,19 @@ class Runtime:
     def close(self) -> None:
         self.queue.stop_consumer()
         retrieval_tasks.on_stop(self.context)
+
+
+def metadata() -> MetaData:
+    """Every table of every domain: what Alembic compares the migrations with.
+
+    Lives here, in the composition root, so that ``db`` never imports a domain.
+    """
+    import pacsbridge.audit  # noqa: F401 - each import registers its tables
+    import pacsbridge.imports.models  # noqa: F401
+    import pacsbridge.retrievals.models  # noqa: F401
+    from pacsbridge.db.base import Base
+
+    return Base.metadata
 
 
 def build(settings: Settings, clock: Clock | None = None, upgrade: bool = True) -> Runtime:

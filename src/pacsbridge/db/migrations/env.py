@@ -1,17 +1,18 @@
-"""Alembic environment: the metadata of every domain's tables."""
+"""Alembic environment.
+
+The domains' table metadata is handed in by the composition root
+(``pacsbridge.runtime.metadata()``, through ``Config.attributes["target_metadata"]``) so that
+``db`` never imports a domain: the layer contract in pyproject.toml covers this file too.
+Upgrades need no metadata; ``pacsbridge db revision`` (autogenerate) passes it.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import pacsbridge.audit  # noqa: F401  (registers its table)
-import pacsbridge.imports.models  # noqa: F401
-import pacsbridge.retrievals.models  # noqa: F401
-from pacsbridge.db.base import Base
-
 config = context.config
-target_metadata = Base.metadata
+target_metadata = config.attributes.get("target_metadata")
 
 
 def run_migrations_online() -> None:

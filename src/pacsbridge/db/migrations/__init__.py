@@ -1,0 +1,1 @@
+"""Alembic migrations; one per schema change (see docs/architecture.md)."""

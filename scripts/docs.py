@@ -61,3 +61,39 @@ def audit_kinds() -> str:
     lines = ["| kind | meaning |", "|---|---|"]
     lines += [f"| `{kind}` | {meaning} |" for kind, meaning in audit.KINDS.items()]
     return "\n".join(lines)
+
+
+def import_lifecycle() -> str:
+    """The import states, what each means, and where each may go (imports.lifecycle)."""
+    from pacsbridge.imports import lifecycle
+
+    lines = [
+        "| state | meaning | may move to | confirmable | cancellable |",
+        "|---|---|---|---|---|",
+    ]
+    for state in lifecycle.ImportState:
+        targets = ", ".join(
+            f"`{t}`" for t in lifecycle.ImportState if t in lifecycle.TRANSITIONS[state]
+        )
+        lines.append(
+            f"| `{state}` | {lifecycle.MEANING[state]} | {targets or '(final)'} "
+            f"| {_yes(lifecycle.confirmable(state))} | {_yes(lifecycle.cancellable(state))} |"
+        )
+    return "\n".join(lines)
+
+
+def study_lifecycle() -> str:
+    """Study states and the PACS statuses a study may be sent with."""
+    from pacsbridge.imports import lifecycle
+
+    lines = ["| study state | may move to |", "|---|---|"]
+    for state in lifecycle.StudyState:
+        targets = ", ".join(f"`{t}`" for t in lifecycle.STUDY_TRANSITIONS[state])
+        lines.append(f"| `{state}` | {targets or '(final)'} |")
+    lines += ["", "| PACS status | sendable |", "|---|---|"]
+    lines += [f"| `{s}` | {_yes(lifecycle.sendable(s))} |" for s in lifecycle.PacsStatus]
+    return "\n".join(lines)
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"

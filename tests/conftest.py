@@ -7,7 +7,9 @@ reads the developer's environment: PACSBRIDGE_* variables are cleared for each t
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,9 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for one test: its own data folder, immediate jobs, test API keys."""
+def make_settings(tmp_path: Path, database: dict[str, Any]) -> Callable[..., Settings]:
+    """Settings for one test: its own data folder, immediate jobs, test API keys, and the
+    test's ``database`` (SQLite in the data folder unless the test also runs on PostgreSQL)."""
 
     def make(**overrides: Any) -> Settings:
         base: dict[str, Any] = {
@@ -54,9 +57,109 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "jobs": {"backend": "immediate"},
             "pacs": {"host": "127.0.0.1", "port": 1, "ae_title": "NOPACS"},
         }
+        if database:
+            base["database"] = database
         return Settings(**deep_merge(base, overrides))
 
     return make
+
+
+# --------------------------------------------------------------------------------------------
+# The database: SQLite for every test; PostgreSQL too for the integration tests listed below.
+# --------------------------------------------------------------------------------------------
+
+#: Integration tests of imports and retrievals that run twice, ``[sqlite]`` and
+#: ``[postgresql]``: one per flow and per kind of concurrency the database must arbitrate
+#: (leases, the shared C-MOVE, retries, expiry). Kept small: each PostgreSQL run costs a fresh
+#: database and its migrations (about a second). A name listed here that its module no longer
+#: has fails the collection, so a rename cannot silently drop the PostgreSQL run.
+ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
+    "imports/test_analysis.py": frozenset({"test_matching_patient_from_a_cd"}),
+    "imports/test_confirmation.py": frozenset({"test_confirm_twice_is_a_conflict"}),
+    "imports/test_pipeline.py": frozenset(
+        {
+            "test_pacs_down_then_up_retries_and_completes",
+            "test_reaper_resumes_a_pipeline_whose_worker_died",
+        }
+    ),
+    "retrievals/test_cache.py": frozenset(
+        {
+            "test_simultaneous_requests_share_one_move",
+            "test_expiry_deletes_and_a_new_request_retrieves_again",
+        }
+    ),
+    "retrievals/test_failures.py": frozenset(
+        {"test_source_down_is_retried_then_fails_or_recovers"}
+    ),
+    "retrievals/test_flow.py": frozenset({"test_package_answers_range_requests"}),
+    "retrievals/test_source_faults.py": frozenset(
+        {"test_gaps_a_source_never_sends_make_the_retrieval_partial_with_their_uids"}
+    ),
+}
+TESTS = Path(__file__).parent
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+_seen_on_postgresql: dict[str, set[str]] = {}
+
+
+def _listed_module(metafunc: pytest.Metafunc) -> str | None:
+    path = Path(metafunc.definition.path)
+    module = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else None
+    return module if module in ALSO_ON_POSTGRESQL else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``database`` over sqlite and postgresql for the tests listed above."""
+    module = _listed_module(metafunc)
+    if module is None:
+        return
+    name = metafunc.definition.originalname
+    _seen_on_postgresql.setdefault(module, set()).add(name)
+    if name in ALSO_ON_POSTGRESQL[module] and "database" in metafunc.fixturenames:
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for module, seen in _seen_on_postgresql.items():
+        gone = sorted(ALSO_ON_POSTGRESQL[module] - seen)
+        if gone:
+            raise pytest.UsageError(f"ALSO_ON_POSTGRESQL names tests {module} lacks: {gone}")
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """``{}`` (SQLite in the data folder), or ``{"url": ...}`` of a fresh PostgreSQL database
+    created for this test and dropped after it (``[postgresql]`` runs, see above)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield {}
+        return
+    with fresh_postgresql("pacsbridge_it") as url:
+        yield {"url": url}
+
+
+@contextmanager
+def fresh_postgresql(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database on 127.0.0.1:5432, dropped on exit; fails loudly if none.
+
+    Connects as ``postgres`` with libpq's own password lookup (``PGPASSWORD``, ``~/.pgpass``),
+    as ``scripts/install-test-deps`` configures it.
+    """
+    import psycopg2
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg2.connect(**PG_ADMIN)
+    except psycopg2.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL must accept postgres@127.0.0.1 (scripts/install-test-deps): {error}"
+        )
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        yield PG_URL.format(name=name)
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture

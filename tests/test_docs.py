@@ -22,7 +22,7 @@ SRC = ROOT / "src" / "pacsbridge"
 
 def test_generated_docs_are_current():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
-    pages = ["configuration.md", "errors.md", "audit.md"]
+    pages = ["configuration.md", "errors.md", "audit.md", "lifecycle.md"]
     result = subprocess.run(
         [sys.executable, "-m", "cogapp", "--check", *pages],
         cwd=ROOT / "docs",

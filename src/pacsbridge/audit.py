@@ -2,7 +2,7 @@
 
 This is the only place patient identity may be recorded (application logs are redacted).
 Events are never updated or deleted by the application; "previous imports" lists only attempts
-that have at least one event (seed 000 §3.B), and the monitor page shows an import's events as
+that have at least one event (manual §3.B), and the monitor page shows an import's events as
 its step-by-step log.
 """
 
@@ -34,17 +34,20 @@ KINDS: dict[str, str] = {
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
     "duplicates.unreachable": "The PACS did not answer the duplicate check.",
     "import.confirmed": "The operator confirmed the import (studies listed).",
-    "import.cancelled": "The operator cancelled; temporary files deleted.",
+    "import.cancelled": "The operator cancelled (was: the state left); files.deleted follows.",
+    "identity.acknowledged": "The operator confirmed a differing patient at the second prompt.",
     "phase.started": "A pipeline phase started an attempt.",
     "phase.completed": "A pipeline phase completed.",
     "phase.retry": "A pipeline phase failed with a retriable error; attempts left.",
     "phase.failed": "A pipeline phase failed for good.",
     "phase.skipped": "An optional phase is not configured.",
+    "phase.cancelled": "A pipeline phase stopped because the import was cancelled.",
     "store.transcoded": "An instance was decompressed because the PACS refused its syntax.",
     "import.completed": "Every phase completed.",
     "ris.discontinued": "The RIS was told that a cancelled or failed import stopped.",
     "import.failed": "The import failed; reason recorded.",
-    "files.deleted": "Temporary files of an import were deleted.",
+    "files.deleted": "Temporary files of an import were deleted (written once they are gone).",
+    "files.swept": "Folders that no live import owned were removed (ids listed).",
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
     "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
@@ -52,6 +55,9 @@ KINDS: dict[str, str] = {
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",
     "cache.expired": "A cached study was deleted after the retention period.",
+    "cache.disk_short": "A study was not moved: free disk space less the margin would not hold it.",
+    "scp.intruder": "Our Storage SCP refused an association or a C-STORE nobody expected "
+    "(calling AE, address, reason, retrieval when known); nothing was written.",
 }
 
 

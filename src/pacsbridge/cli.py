@@ -6,17 +6,19 @@ Each command is a few lines: build Settings once, hand them to the runtime, run.
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pacsbridge import __version__
+from pacsbridge import __version__, logs
 from pacsbridge.settings import Settings
 
-app = typer.Typer(help="pacsbridge: external study import and FSE retrieval.", no_args_is_help=True)
+app = typer.Typer(
+    help="pacsbridge: external study import and FSE retrieval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # crashes go through pacsbridge.logs, value-free
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -40,6 +42,15 @@ def _settings(config: Path | None, **web: object) -> Settings:
         if value is not None:
             setattr(settings.web, key, value)
     return settings
+
+
+@app.callback()
+def _logging(
+    log_level: Annotated[
+        str, typer.Option(help="Log level (DEBUG, INFO, WARNING); lines stay value-free.")
+    ] = "INFO",
+) -> None:
+    logs.configure(log_level)
 
 
 @app.command()
@@ -82,6 +93,7 @@ def demo(
     from pacsbridge.demo.samples import write_demo_media
     from pacsbridge.imports import launch as launches
 
+    launcher.exit_on_sigterm()
     scp_port = launcher.free_port()
     pacs = DemoPacs(
         data_dir / "pacs",
@@ -139,8 +151,16 @@ def db_revision(
 
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
-    """Print the effective configuration (secrets masked)."""
-    typer.echo(json.dumps(Settings.load(config).masked(), indent=2))
+    """Print the effective configuration (secrets masked) and the sources' store addresses.
+
+    ``resolved_store_addresses``: what each source's ``host`` and ``store_addresses`` resolve
+    to now, the only addresses our Storage SCP accepts that source's associations from.
+    """
+    from pacsbridge.retrievals.intruders import store_addresses
+
+    settings = Settings.load(config)
+    shown = {**settings.masked(), "resolved_store_addresses": store_addresses(settings)}
+    typer.echo(json.dumps(shown, indent=2))
 
 
 @app.command()
@@ -156,9 +176,9 @@ def _refuse_without_keys(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    app()
+    logs.configure()  # value-free log lines only (docs/logging.md)
+    try:
+        app()
+    except Exception as error:  # a crash is logged without its message (it may quote media paths)
+        logs.log_crash("the command", type(error), error)
+        raise SystemExit(1) from None

@@ -12,8 +12,11 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     │   └── ApiKeyError            missing or wrong RIS/FSE API key
     ├── CsrfError             403  state change from a page without its CSRF token
     ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
+    ├── RequestTooLarge       413  a request body over its limit (refused before parsing)
+    ├── RequestTimeout        408  a request body that stopped arriving
     ├── ConflictError         409  illegal state change
-    │   └── WrongOffset            upload part at the wrong offset
+    │   ├── WrongOffset            upload part at the wrong offset
+    │   └── IdentityNotAcknowledged  confirm of a differing patient without the acknowledgement
     ├── MediaError            422  what the uploaded media cannot give us
     │   ├── UnsafeArchive          zip-slip, links, encryption, overlapping entries
     │   ├── ArchiveTooLarge        size, entry count or compression-ratio cap exceeded
@@ -26,7 +29,8 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     │   ├── IncompleteMove    [retriable]  C-MOVE ended with instances missing
     │   ├── StoreNotConfirmed [retriable]  the PACS does not list every instance sent
     │   └── Hl7Rejected       [permanent]  AE/AR acknowledgement
-    └── StorageFull           [retriable]  disk high-water mark reached
+    ├── StorageFull           [retriable]  disk high-water mark reached
+    └── AnalysisFailed        [permanent]  the analysis crashed or was interrupted too often
 
 Library exceptions are translated into this tree at the boundary, once per library
 (``dicomnet.association`` for pynetdicom, ``media.archive`` for zipfile, ``hl7v2.mllp`` for hl7).
@@ -98,6 +102,18 @@ class NotFoundError(PacsbridgeError):
     http_status = 404
 
 
+class RequestTooLarge(PacsbridgeError):
+    code = "request_too_large"
+    message_key = "error.request_too_large"
+    http_status = 413
+
+
+class RequestTimeout(PacsbridgeError):
+    code = "request_timeout"
+    message_key = "error.request_timeout"
+    http_status = 408
+
+
 class ConflictError(PacsbridgeError):
     code = "conflict"
     message_key = "error.conflict"
@@ -110,6 +126,11 @@ class WrongOffset(ConflictError):
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "received_bytes": self.params.get("received")}
+
+
+class IdentityNotAcknowledged(ConflictError):
+    code = "identity_not_acknowledged"
+    message_key = "error.identity_not_acknowledged"
 
 
 class MediaError(PacsbridgeError):
@@ -182,6 +203,11 @@ class StorageFull(PacsbridgeError):
     message_key = "error.storage_full"
     http_status = 507
     retriable = True
+
+
+class AnalysisFailed(PacsbridgeError):
+    code = "analysis_failed"
+    message_key = "error.analysis_failed"
 
 
 def all_error_classes() -> list[type[PacsbridgeError]]:

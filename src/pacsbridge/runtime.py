@@ -1,7 +1,7 @@
 """The composition root: Settings → engine, sessions, queue (with the domains' tasks), app.
 
 Everything that is built once per process is built here, in this order, and handed down; the
-domains never build their own services and never know each other (STYLE.md, Datasette's
+domains never build their own services and never know each other (docs/architecture.md, Datasette's
 constructor habit).
 """
 

@@ -46,10 +46,17 @@ class PacsSettings(BaseModel):
     ae_title: str = Field("PACS", description="The PACS's AE title.")
     host: str = Field("127.0.0.1", description="The PACS's host name or address.")
     port: int = Field(4242, description="The PACS's DICOM port.")
+    store_associations: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Parallel C-STORE associations to this PACS; 0: dicom.store_associations."
+        " 1 for a PACS that loses instances stored in parallel (docs/pacs-setup.md).",
+    )
 
 
 class SourceSettings(BaseModel):
-    """One hospital PACS the FSE gateway retrieves from (seed 002 §3)."""
+    """One hospital PACS the FSE gateway retrieves from (FSE spec §3)."""
 
     name: str = Field(description="Name used in retrieval requests (`source`).")
     ae_title: str = Field(description="The source PACS's AE title.")
@@ -64,6 +71,11 @@ class SourceSettings(BaseModel):
     store_ae_titles: list[str] = Field(
         default_factory=list,
         description="Calling AE titles this PACS uses when it C-STOREs to us; empty: ae_title.",
+    )
+    store_addresses: list[str] = Field(
+        default_factory=list,
+        description="Other hosts (names or addresses) this PACS C-STOREs to us from, besides "
+        "`host`; resolved at start-up. Associations from any other address are rejected.",
     )
 
 
@@ -104,7 +116,7 @@ class Hl7Settings(BaseModel):
 
 
 class FseSettings(BaseModel):
-    """The regional health record gateway (seed 002)."""
+    """The regional health record gateway (the FSE spec)."""
 
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Bearer keys the FSE uses for /api/v1/retrievals."
@@ -112,6 +124,15 @@ class FseSettings(BaseModel):
     retention_days: float = Field(45, gt=0, description="Days a retrieved study stays cached.")
     disk_high_water_percent: float = Field(
         90, gt=0, le=100, description="Refuse new retrievals above this disk usage."
+    )
+    disk_free_margin_bytes: int = Field(
+        2 * GiB,
+        ge=0,
+        description="Free space always left on the cache disk: a study is moved only when free "
+        "space less this margin covers its estimated size (else retried, then failed).",
+    )
+    estimated_instance_bytes: int = Field(
+        1024**2, ge=0, description="Size assumed per expected instance when checking free space."
     )
     quiet_period_seconds: float = Field(
         5, ge=0, description="Wait for late C-STOREs after a C-MOVE before checking completeness."
@@ -129,12 +150,18 @@ class FseSettings(BaseModel):
 
 
 class ImportSettings(BaseModel):
-    """What the import pipeline does to the files it stores (seed 000 §5)."""
+    """What the import pipeline does to the files it stores (manual §5)."""
 
     reconcile: bool = Field(
         True, description="Store copies carrying the RIS identity (IHE IRWF); false: as they are."
     )
     institution_name: str = Field("", description="Our institution, in Contributing Equipment.")
+    thumbnail_max_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="Largest frame (Rows x Columns) a preview decodes; a larger one, or a "
+        "header that does not say, gets the grey placeholder without decoding.",
+    )
 
 
 class StorageSettings(BaseModel):
@@ -143,6 +170,14 @@ class StorageSettings(BaseModel):
     data_dir: Path = Field(Path("var"), description="Root of uploads, work folders, cache, jobs.")
     retain_after_completion_hours: float = Field(
         0, ge=0, description="Keep an import's files this long after the PACS confirmed it."
+    )
+    free_margin_bytes: int = Field(
+        64 * 1024**2,
+        ge=0,
+        description="Disk space left free: an archive that would eat it is refused.",
+    )
+    sweep_every_minutes: float = Field(
+        5, gt=0, description="How often folders that no live import owns are removed."
     )
 
 
@@ -154,8 +189,15 @@ class UploadSettings(BaseModel):
         40 * GiB, gt=0, description="Largest total size of the extracted files."
     )
     max_entries: int = Field(200_000, gt=0, description="Most files in one archive.")
-    max_ratio: float = Field(200, gt=1, description="Highest compression ratio of one entry.")
+    max_ratio: float = Field(
+        200, gt=1, description="Highest compression ratio of one entry and of the whole archive."
+    )
     part_bytes: int = Field(8 * 1024**2, gt=0, description="Size of the browser's upload parts.")
+    max_part_bytes: int = Field(
+        1 * GiB,
+        gt=0,
+        description="Largest body of one archive PUT (a part, or a whole archive at once): 413.",
+    )
 
 
 class JobSettings(BaseModel):
@@ -168,6 +210,9 @@ class JobSettings(BaseModel):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for backend=redis.")
     workers: int = Field(2, ge=1, description="Worker threads per worker process.")
     attempts: int = Field(120, ge=1, description="Attempts a phase gets ('N tentativi rimasti').")
+    analysis_attempts: int = Field(
+        3, ge=1, description="Starts an analysis gets (a worker killed mid-way) before it fails."
+    )
     retry_delay_seconds: float = Field(30, ge=0, description="First delay between attempts.")
     max_retry_delay_seconds: float = Field(600, ge=0, description="Longest delay between attempts.")
     lease_seconds: float = Field(300, gt=0, description="A job silent this long is re-enqueued.")
@@ -188,6 +233,20 @@ class WebSettings(BaseModel):
     language: Literal["it", "en"] = Field("it", description="Default UI language.")
     monitor_timeout_seconds: float = Field(
         120, gt=0, description="Monitor shows 'Timeout' after this long without news."
+    )
+    max_body_bytes: int = Field(
+        128 * 1024,
+        gt=0,
+        description="Largest JSON request body (confirm, retrieval); larger answers 413 unparsed.",
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="Seconds a client has to send a request's headers; then closed."
+    )
+    keep_alive_seconds: float = Field(
+        5, gt=0, description="Seconds an idle keep-alive connection stays open."
+    )
+    body_idle_seconds: float = Field(
+        30, gt=0, description="Seconds of silence allowed while a request body arrives (408)."
     )
 
 

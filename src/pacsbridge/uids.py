@@ -14,6 +14,7 @@ leaf: every package may import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 MAX_LENGTH = 64
 _GRAMMAR = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
@@ -31,6 +32,23 @@ def is_valid(value: object) -> bool:
 def clean(value: object) -> str:
     """The UID as a DICOM element holds it: trailing NUL/space padding removed (PS3.5 §6.2)."""
     return str(value or "").rstrip("\x00 ")
+
+
+#: How many bad positions a refusal names: the answer stays small however long the list.
+NAMED_POSITIONS = 5
+
+
+def require_valid(values: Sequence[object]) -> None:
+    """ValueError naming the positions of the entries that are not valid UIDs.
+
+    For API input (a pydantic validator turns it into a 422 naming the field). Positions,
+    not values, are named: a hostile value may be long or shaped to mislead whoever reads it.
+    """
+    bad = [index for index, value in enumerate(values) if not is_valid(value)]
+    if bad:
+        shown = ", ".join(str(index) for index in bad[:NAMED_POSITIONS])
+        more = f" and {len(bad) - NAMED_POSITIONS} more" if len(bad) > NAMED_POSITIONS else ""
+        raise ValueError(f"not a valid DICOM UID at position {shown}{more}")
 
 
 def invalid(values: object) -> list[str]:

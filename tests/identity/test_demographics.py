@@ -1,4 +1,4 @@
-"""Birth date and sex checks (seed 000 §4.A): never match on a gap; padding is not a value."""
+"""Birth date and sex checks (manual §4.A): never match on a gap; padding is not a value."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Codice fiscale on the media against the RIS (seed 000 §4.A): match, mismatch or absent.
+"""Codice fiscale on the media against the RIS (manual §4.A): match, mismatch or absent.
 
 Every code here is real: fifteen characters plus stdnum's own check character.
 """

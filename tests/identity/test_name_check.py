@@ -1,4 +1,4 @@
-"""The name rules of seed 000 §4.A, one row per edge: match, format_different, mismatch, missing.
+"""The name rules of manual §4.A, one row per edge: match, format_different, mismatch, missing.
 
 The mismatch table is the important one: every row there is two different people (or a name
 that cannot be shown to be the same one) that a looser rule would let through.

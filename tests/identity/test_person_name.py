@@ -1,4 +1,4 @@
-"""DICOM PN → components, and the two normal forms (seed 000 §4.A)."""
+"""DICOM PN → components, and the two normal forms (manual §4.A)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""check_patient end to end (seed 000 §4.A): the verdict is the weakest of its checks."""
+"""check_patient end to end (manual §4.A): the verdict is the weakest of its checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Analysis through the API: verdicts, problems, bad media (issue 2 §3-§5), PACS unreachable."""
+"""Analysis through the API: verdicts, problems, bad media, PACS unreachable."""
 
 from __future__ import annotations
 

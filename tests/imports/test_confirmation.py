@@ -1,4 +1,4 @@
-"""Confirm and cancel (seed 000 §4.C): selection rules, state conflicts, files deleted."""
+"""Confirm and cancel (manual §4.C): selection rules, state conflicts, files deleted."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_history_lists_attempts_with_badges(make_client, tmp_path):
     assert history[0]["link"] is None and history[1]["link"].endswith("/monitor")
     events = client.get(f"/api/v1/imports/{document['id']}/events", headers=bearer(token))
     kinds = [e["kind"] for e in events.json()["events"]]
-    assert kinds[0] == "import.created" and kinds[-1] == "import.cancelled"
+    assert kinds[0] == "import.created" and kinds[-2:] == ["import.cancelled", "files.deleted"]
     with client.app.state.context.sessions() as session:
         assert session.scalar(select(AuditEvent).where(AuditEvent.kind == "upload.completed"))
 
@@ -90,3 +90,40 @@ def test_recheck_after_the_pacs_was_unreachable(make_client, pynetdicom_pacs, tm
     [study] = again.json()["patients"][0]["studies"]
     assert study["pacs_status"] == "absent"
     assert again.json()["state"] == "awaiting_confirmation"
+
+
+OTHER = SamplePatient(name="ROSSI^MARIO", patient_id="EXT2", birth_date="19500505", sex="M")
+
+
+def test_confirm_of_a_mismatching_patient_needs_the_acknowledgement_field(
+    make_client, pynetdicom_pacs, tmp_path
+):  # noqa: ANN001
+    """The page's second confirmation is enforced by the API too, and audited."""
+    client = make_client(**pacs_settings(pynetdicom_pacs))
+    token = launch(client)
+    write_cd(tmp_path / "cd", [SampleStudy(patient=OTHER, series_count=1)])
+    document = upload(client, token, zip_folder(tmp_path / "cd"))
+    assert [p["verdict"] for p in document["patients"]] == ["mismatch"]
+    url = f"/api/v1/imports/{document['id']}/confirm"
+
+    refused = client.post(url, headers=bearer(token), json={})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "identity_not_acknowledged"
+    assert "confermare esplicitamente" in refused.json()["error"]["message"]
+
+    accepted = client.post(url, headers=bearer(token), json={"identity_acknowledged": True})
+    assert accepted.status_code == 202, accepted.text
+    with client.app.state.context.sessions() as session:
+        [event] = session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "identity.acknowledged")
+        ).all()
+    assert event.details["verdicts"] == ["mismatch"] and event.actor == "Operatore Uno"
+
+
+def test_confirm_of_a_matching_patient_needs_no_acknowledgement(
+    make_client, pynetdicom_pacs, tmp_path
+):  # noqa: ANN001
+    client = make_client(**pacs_settings(pynetdicom_pacs))
+    token, document = _analysed(client, tmp_path)
+    answer = client.post(f"/api/v1/imports/{document['id']}/confirm", headers=bearer(token))
+    assert answer.status_code == 202, answer.text

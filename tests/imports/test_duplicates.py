@@ -1,4 +1,4 @@
-"""Duplicate check against real PACS peers: present, conflict, partial (issue 2 §4)."""
+"""Duplicate check against real PACS peers: present, conflict, partial."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RIS launch contract (seed 000 §2, §6): tokens, keys, validation, expiry."""
+"""RIS launch contract (manual §2, §6): tokens, keys, validation, expiry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The processing pipeline end to end against real PACS (issue 3): verify → reconcile → send.
+"""The processing pipeline end to end against real PACS: verify → reconcile → send.
 
 Jobs run on the embedded SQLite queue and the test drains it as a worker would, so back-offs,
 retries and the reaper behave as in production while the test decides when time passes.
@@ -183,19 +183,21 @@ def test_reaper_resumes_a_pipeline_whose_worker_died(make_client, pynetdicom_pac
     assert len(pynetdicom_pacs.instance_uids(study.study_instance_uid)) == 2
 
 
-@pytest.mark.parametrize("reconcile", [True])
-def test_hl7_phases_with_a_real_listener(
+@pytest.mark.parametrize("reconcile", [True, False], ids=["reconciled", "as-received"])
+def test_hl7_phases_with_a_real_listener_with_and_without_reconciliation(
     make_client, pynetdicom_pacs, mllp_listener, tmp_path, reconcile
 ):  # noqa: ANN001, E501
     pacs_hl7, ris = mllp_listener(), mllp_listener()
     client = make_client(
         **pacs_settings(pynetdicom_pacs),
         **QUEUED,
+        imports={"reconcile": reconcile},
         merge={"enabled": True, "port": pacs_hl7.port},
         ris={"notify": {"enabled": True, "port": ris.port}},
     )
     token = launch(client)
-    write_loose(tmp_path / "usb", [SampleStudy(patient=EXTERNAL, series_count=1)])
+    study = SampleStudy(patient=EXTERNAL, series_count=1)
+    write_loose(tmp_path / "usb", [study])
     import_id = _analysed(client, token, tmp_path / "usb")
 
     _confirm(client, token, import_id)
@@ -206,6 +208,9 @@ def test_hl7_phases_with_a_real_listener(
     assert phase_states(progress)["notify"] == "completed"
     assert [m.message_type.split("^")[:2] for m in pacs_hl7.received] == [["ADT", "A40"]]
     assert [m.message_type for m in ris.received][0].startswith("OMI^O23")
+    on_pacs = find_study(LOCAL, pynetdicom_pacs.peer, study.study_instance_uid)
+    assert on_pacs is not None
+    assert on_pacs.patient_id == ("IOTELU1234" if reconcile else "EXT-77")
 
 
 def test_a_refused_instance_is_named_and_the_others_stored(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001

@@ -1,4 +1,4 @@
-"""Resumable upload: whole body, parts, wrong offsets, resume, limits (issue 2 §3)."""
+"""Resumable upload: whole body, parts, wrong offsets, resume, limits."""
 
 from __future__ import annotations
 

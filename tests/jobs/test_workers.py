@@ -6,92 +6,26 @@ twice by two workers, and an import whose worker died mid-phase is finished by a
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from conftest import FSE_KEY, RIS_KEY, bearer, launch, pacs_settings
+from conftest import bearer, launch, pacs_settings
 from imports.helpers import zip_folder
+from jobs.conftest import toml_text, wait_for
 from pacsbridge.audit import AuditEvent
-from pacsbridge.demo.launcher import free_port
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_loose
 from pacsbridge.imports.models import PhaseRun
-from pacsbridge.settings import Settings
 
 EXTERNAL = SamplePatient(name="TEST^TEST", patient_id="EXT-9", birth_date="19740101", sex="M")
 
 
-def _toml(values: dict[str, Any], prefix: str = "") -> str:
-    """Just enough TOML for nested tables of scalars and lists (json literals are valid TOML)."""
-    scalars = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
-    text = (f"[{prefix}]\n" if prefix and scalars else "") + "\n".join(scalars) + "\n"
-    for key, value in values.items():
-        if isinstance(value, dict):
-            text += _toml(value, f"{prefix}.{key}" if prefix else key)
-    return text
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, make_client) -> Iterator[Callable[..., Any]]:  # noqa: ANN001
-    """Write a config file, build the web side on it, start ``pacsbridge worker`` processes."""
-    workers: list[subprocess.Popen[bytes]] = []
-
-    def make(values: dict[str, Any]) -> Any:
-        base = {
-            "storage": {"data_dir": str(tmp_path / "data")},
-            "ris": {"api_keys": [RIS_KEY]},
-            "fse": {"api_keys": [FSE_KEY]},
-            "dicom": {"port": free_port()},
-        }
-        config = tmp_path / "pacsbridge.toml"
-        config.write_text(_toml(_merge(base, values)), encoding="utf-8")
-        client = make_client(Settings.load(config))
-
-        def start_worker() -> subprocess.Popen[bytes]:
-            log = (tmp_path / f"worker-{len(workers)}.log").open("wb")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pacsbridge", "worker", "--config", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if not k.startswith("PACSBRIDGE_")},
-            )
-            workers.append(process)
-            return process
-
-        client.start_worker = start_worker
-        return client
-
-    yield make
-    for process in workers:
-        process.kill()
-        process.wait(timeout=30)
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = (
-            _merge(merged[key], value) if isinstance(value, dict) and key in merged else value
-        )
-    return merged
-
-
 def _wait(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    wait_for(check, seconds, what)
 
 
 def _state(client, token: str, import_id: int) -> str:  # noqa: ANN001
@@ -202,5 +136,10 @@ def test_a_worker_killed_mid_phase_is_taken_over(deployment, pynetdicom_pacs, tm
 def test_toml_writer_round_trips() -> None:
     import tomllib
 
-    values = {"a": 1, "jobs": {"backend": "redis", "n": [1, 2]}, "x": {"y": {"z": "w"}}}
-    assert tomllib.loads(_toml(values)) == values
+    values = {
+        "a": 1,
+        "jobs": {"backend": "redis", "n": [1, 2]},
+        "x": {"y": {"z": "w"}},
+        "sources": [{"name": "s1", "port": 1}, {"name": "s2", "port": 2}],
+    }
+    assert tomllib.loads(toml_text(values)) == values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import warnings
 import zipfile
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, UnsafeArchive
-from pacsbridge.media.archive import ArchiveLimits, extract
+from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, StorageFull, UnsafeArchive
+from pacsbridge.media.archive import RATIO_FLOOR, ArchiveLimits, Stopped, extract
 
 from .helpers import assemble, central_header, local_header, patch_entry
 
@@ -285,3 +286,69 @@ def test_corrupt_deflate_stream(tmp_path):
     with pytest.raises(BrokenArchive):
         extract(archive, tmp_path / "out", LIMITS)
     assert files_under(tmp_path / "out") == []
+
+
+# --- budgets before unpacking, names the disk would refuse, and the caller's stop -------------
+
+
+def test_many_entries_each_under_the_ratio_floor_are_refused_by_the_total_ratio(tmp_path):
+    """Each entry is too small for the per-entry check; together they expand 1000-fold."""
+    zeros = b"\0" * (RATIO_FLOOR - 1)
+    archive = make_zip(tmp_path / "a.zip", {f"f{i:03d}.bin": zeros for i in range(50)})
+    dest = tmp_path / "out"
+
+    with pytest.raises(ArchiveTooLarge, match="archive compression ratio") as caught:
+        extract(archive, dest, LIMITS)
+
+    assert "compressione sospetta dell'archivio" in caught.value.as_dict()["message"]
+    assert files_under(dest) == []  # refused before the first byte
+
+
+def test_declared_content_larger_than_the_free_disk_less_the_margin_is_refused(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"IMG1": b"x" * 5000}, method=zipfile.ZIP_STORED)
+    free = shutil.disk_usage(tmp_path).free
+    limits = ArchiveLimits(10**15, 100, 100.0, free_margin_bytes=free - 4000)
+
+    with pytest.raises(StorageFull):
+        extract(archive, tmp_path / "out", limits)
+
+    assert files_under(tmp_path / "out") == []
+
+
+def test_an_empty_archive_is_broken_not_a_crash(tmp_path):
+    archive = tmp_path / "a.zip"
+    zipfile.ZipFile(archive, "w").close()
+    with pytest.raises(BrokenArchive, match="empty zip"):
+        extract(archive, tmp_path / "out", LIMITS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "A" * 256 + ".dcm",
+        "è" * 128 + "/IMG",
+        "/".join(["D"] * 33) + "/IMG",
+        "/".join(["D" * 200] * 6),
+    ],
+    ids=["component-over-255-bytes", "multibyte-over-255-bytes", "33-levels", "path-over-1024"],
+)
+def test_names_the_file_system_would_refuse_are_refused_before_writing(tmp_path, name):
+    archive = make_zip(tmp_path / "a.zip", {"ok.dcm": b"fine", name: b"x"})
+    with pytest.raises(UnsafeArchive):
+        extract(archive, tmp_path / "out", LIMITS)
+    assert not (tmp_path / "out").exists() or files_under(tmp_path / "out") == []
+
+
+def test_the_caller_can_stop_between_files_and_nothing_is_left(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {f"D/IMG{i}": b"x" * 1000 for i in range(10)})
+    dest = tmp_path / "out"
+    asked = []
+
+    def stop_after_three() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(Stopped):
+        extract(archive, dest, LIMITS, should_stop=stop_after_three)
+
+    assert len(asked) == 4 and files_under(dest) == []

@@ -17,6 +17,7 @@ from pynetdicom.sop_class import (
 from pacsbridge.demo.samples import SampleStudy, write_loose
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.dicomnet.store import c_store
+from pacsbridge.errors import PeerRefused
 from pacsbridge.retrievals import receiver
 from peers.dicom import NODELAY_HANDLERS, free_port
 
@@ -96,7 +97,7 @@ def _stray_file(folder: Path, study_uid: str) -> Path:
     """An instance of a running study's UID that no C-FIND listed."""
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
-    ds.StudyInstanceUID = study_uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, generate_uid()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     path = folder / "stray.dcm"
@@ -108,9 +109,10 @@ def test_our_scp_refuses_what_nobody_asked_for(make_gateway, dcmqrscp_pacs, tmp_
     gateway = make_gateway(dcmqrscp_pacs.peer)
     files = write_loose(tmp_path / "stray", [SampleStudy(patient=fresh_patient())], junk=False)
 
-    for calling in ("INTRUDER", "PACS"):  # a stranger, and the source itself unasked
-        outcomes = list(c_store(LocalAE(ae_title=calling), _our_scp(gateway), files[:2]))
-        assert [o.status for o in outcomes] == [NOT_AUTHORISED, NOT_AUTHORISED]
+    with pytest.raises(PeerRefused):  # a stranger: its association is rejected
+        list(c_store(LocalAE(ae_title="INTRUDER"), _our_scp(gateway), files[:2]))
+    outcomes = list(c_store(LocalAE(ae_title="PACS"), _our_scp(gateway), files[:2]))
+    assert [o.status for o in outcomes] == [NOT_AUTHORISED, NOT_AUTHORISED]  # the source, unasked
 
     assert not list(gateway.ctx.data_dir.rglob("*.dcm"))
 
@@ -124,12 +126,14 @@ def test_during_a_move_only_the_listed_instances_get_in(
     statuses: list[int | None] = []
     write = receiver._write
 
-    def write_and_intrude(request, folder, sop) -> None:  # noqa: ANN001
+    def write_and_intrude(request, final) -> None:  # noqa: ANN001
         if not statuses:  # while the move runs: the source's AE, the right study, an unlisted UID
-            for calling in ("PACS", "INTRUDER"):
-                [outcome] = c_store(LocalAE(ae_title=calling), _our_scp(gateway), [stray])
-                statuses.append(outcome.status)
-        write(request, folder, sop)
+            [outcome] = c_store(LocalAE(ae_title="PACS"), _our_scp(gateway), [stray])
+            statuses.append(outcome.status)
+            with pytest.raises(PeerRefused):  # a stranger is not even associated
+                list(c_store(LocalAE(ae_title="INTRUDER"), _our_scp(gateway), [stray]))
+            statuses.append(NOT_AUTHORISED)
+        write(request, final)
 
     monkeypatch.setattr(receiver, "_write", write_and_intrude)
     retrieval_id = gateway.request([study.accession_number])

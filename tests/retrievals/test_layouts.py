@@ -64,11 +64,12 @@ def _losing(sop_uids: set[str], times: int):  # noqa: ANN202
     write = receiver._write
     failures: dict[str, int] = {}
 
-    def flaky(request, folder, sop) -> None:  # noqa: ANN001
+    def flaky(request, final) -> None:  # noqa: ANN001
+        sop = request.sop_instance_uid
         if sop in sop_uids and failures.get(sop, 0) < times:
             failures[sop] = failures.get(sop, 0) + 1
             raise OSError("injected write failure")
-        write(request, folder, sop)
+        write(request, final)
 
     return flaky, failures
 

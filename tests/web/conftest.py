@@ -1,7 +1,7 @@
 """Fixtures of the page tests: a live server, the demo PACS, headless Debian Chromium.
 
 Playwright drives ``/usr/bin/chromium`` and never downloads a browser of its own. A missing
-Chromium fails loudly with the install command (STYLE.md: never skipped). Screenshots of each
+Chromium fails loudly with the install command. Screenshots of each
 page go to ``test-artifacts/web/``.
 """
 

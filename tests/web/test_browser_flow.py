@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from pydicom import dcmread
 
+from conftest import LAUNCH_BODY
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
+from pacsbridge.dicomnet.find import find_instance_uids, find_study
+from pacsbridge.dicomnet.peers import LocalAE
 
 from .conftest import launch_url, screenshot
 
@@ -33,7 +37,7 @@ def send_folder(page: Any, folder: Path) -> None:
 
 
 def test_cd_with_dicomdir_is_imported_into_the_pacs(
-    page: Any, live_with_pacs: Any, tmp_path: Path
+    page: Any, live_with_pacs: Any, demo_pacs: Any, tmp_path: Path
 ) -> None:
     server = live_with_pacs()
     study = SampleStudy(patient=MATCHING, description="TC TORACE", accession_number="EXT001")
@@ -74,6 +78,13 @@ def test_cd_with_dicomdir_is_imported_into_the_pacs(
     expect(page.locator("#close-hint")).to_contain_text("Id per assistenza")
     expect(page.locator("#events")).to_contain_text("import.confirmed")
     screenshot(page, "05-monitor-completed")
+    checker = LocalAE(ae_title="CHECKER", connection_timeout=3, acse_timeout=5)
+    sent = {str(dcmread(p).SOPInstanceUID) for p in (tmp_path / "cd").rglob("IM*")}
+    assert len(sent) == 6
+    held = find_instance_uids(checker, demo_pacs.peer, study.study_instance_uid)  # C-FIND IMAGE
+    assert held == sent
+    on_pacs = find_study(checker, demo_pacs.peer, study.study_instance_uid)
+    assert on_pacs is not None and on_pacs.patient_id == LAUNCH_BODY["patient"]["id"]
 
 
 def test_mismatched_patient_makes_confirm_small_and_red_and_asks_again(

@@ -86,16 +86,16 @@ def test_unexpected_error_page_has_no_traceback(make_client: Any) -> None:
 def test_dicom_and_ris_values_are_escaped(make_client: Any, tmp_path: Path) -> None:
     client = make_client()
     body = copy.deepcopy(LAUNCH_BODY)
-    body["patient"]["given_name"] = "<img src=x onerror=alert(2)>"
+    body["patient"]["given_name"] = "<svg/onload/alert(2)>"  # no '=': a PN cannot hold it
     token = open_pages(client, body)
     hostile = SamplePatient(name="<script>alert(1)</script>", birth_date="19740101", sex="M")
     document = analysed(client, token, tmp_path / "cd", hostile)
     page = client.get(f"/imports/{document['id']}/confirm").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "TC &lt;i&gt;TORACE&lt;/i&gt;" in page
-    assert "&lt;img src=x onerror=alert(2)&gt;" in page
-    assert "<script>alert" not in page and "<img src=x" not in page and "<i>TORACE" not in page
-    assert "<img src=x" not in client.get("/imports").text
+    assert "&lt;svg/onload/alert(2)&gt;" in page
+    assert "<script>alert" not in page and "<svg" not in page and "<i>TORACE" not in page
+    assert "<svg" not in client.get("/imports").text
 
 
 def test_state_change_with_the_cookie_needs_the_csrf_header(make_client: Any) -> None:
@@ -183,13 +183,20 @@ def test_thumbnails_are_scoped_and_fall_back_to_a_placeholder(
     client = make_client()
     token = open_pages(client)
     document = analysed(client, token, tmp_path / "cd", MATCHING)
-    series = document["patients"][0]["studies"][0]["series"][0]["series_instance_uid"]
+    from pacsbridge.web.pages.view import series_key
+
+    study = document["patients"][0]["studies"][0]
+    series = series_key(study["study_instance_uid"], study["series"][0]["series_instance_uid"])
+    page = client.get(f"/imports/{document['id']}/confirm").text
+    assert f"/imports/{document['id']}/thumbnails/{series}.png" in page  # our key, not the UID
     image = client.get(f"/imports/{document['id']}/thumbnails/{series}.png")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
-    assert image.headers["cache-control"].startswith("private")
+    assert image.headers["cache-control"] == "no-store"  # pixels are patient data
     assert image.content.startswith(b"\x89PNG") and image.content != placeholder_png()
-    unknown = client.get(f"/imports/{document['id']}/thumbnails/1.2.3.png")
+    unknown = client.get(f"/imports/{document['id']}/thumbnails/{'0' * 16}.png")
     assert unknown.content == placeholder_png()
+    raw_uid = study["series"][0]["series_instance_uid"]  # a UID is no longer an address
+    assert client.get(f"/imports/{document['id']}/thumbnails/{raw_uid}.png").status_code == 422
     other = make_client()
     assert other.get(f"/imports/{document['id']}/thumbnails/{series}.png").status_code == 401
 

@@ -5,6 +5,7 @@ The CLI composes these with the runtime (this package sits below it and never im
 
 from __future__ import annotations
 
+import signal
 import socket
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind the demo like Ctrl-C, so every ``finally`` (demo PACS) runs.
+
+    uvicorn catches SIGTERM while serving, shuts down, then raises the signal again with the
+    handler that was there before; with Python's default one the process dies on the spot,
+    skipping the clean-up that stops the demo PACS child. This handler exits instead.
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def demo_settings(data_dir: Path, port: int, pacs_port: int, scp_port: int) -> Settings:

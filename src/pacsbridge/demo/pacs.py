@@ -2,11 +2,13 @@
 
 It answers C-ECHO, C-FIND, C-STORE and C-MOVE and stores into ``<folder>/instances`` with its
 own SQLite index. Given ``--database-location`` and ``--instance-location`` it stays out of its
-package folder (LIBRARIES.md). Ready means answering a C-ECHO, never a sleep.
+package folder (docs/engineering-notes.md). Ready means answering a C-ECHO, never a sleep.
 """
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +56,7 @@ class DemoPacs:
             [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         self._wait_ready(timeout)
 
@@ -90,4 +93,21 @@ class DemoPacs:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGTERM when its parent dies.
+
+    The parent's clean-up stops the demo PACS on an orderly exit; this covers the parent being
+    killed outright (SIGKILL, a crash), so no orphaned PACS keeps the port.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -3,7 +3,7 @@
 Two pynetdicom 3.0 behaviours are corrected here, for every service:
 
 * Nagle's algorithm: pynetdicom never sets ``TCP_NODELAY``, so each small DIMSE response waits
-  ~40 ms for a delayed ACK (11x slower C-STORE of small instances, LIBRARIES.md).
+  ~40 ms for a delayed ACK (11x slower C-STORE of small instances, docs/engineering-notes.md).
 * The response race (pydicom/pynetdicom#875): the requestor's reactor thread may take a C-STORE
   (or C-FIND/C-MOVE) *response* off the DIMSE queue before ``send_c_*()`` waits for it; pynetdicom
   then logs "Received unexpected ... service message", drops it, and the association stalls until
@@ -35,7 +35,8 @@ _config.STORE_RECV_CHUNKED_DATASET = True
 # out of our logs (only the audit log may hold patient data).
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
-logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+if logging.getLogger("pynetdicom").level == logging.NOTSET:  # else pacsbridge.logs chose it
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 
 class _TranslatedFailures(logging.Filter):

@@ -4,6 +4,10 @@ PACS answer C-FIND loosely: pynetdicom's Q/R app returns one STUDY-level row per
 Number of Study Related Instances; some PACS refuse IMAGE level without a Series UID. So study
 rows are de-duplicated by their unique key, and instance lists are built SERIES by SERIES with
 the full hierarchy of unique keys, which every PACS we test (DCMTK, Orthanc, pynetdicom) answers.
+
+Every answer's UIDs are checked where they enter (PS3.5 §9.1, ``pacsbridge.uids``): an
+identifier holding a UID that breaks the grammar is dropped, so it can never be compared,
+stored, asked for again or used in a name; the caller may ask to be told (``dropped``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,26 @@ from pynetdicom.sop_class import (
 from pacsbridge.dicomnet.association import associate, raise_no_response, status_of
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
+from pacsbridge.uids import clean, is_valid
 
 MODELS = {
     "study": StudyRootQueryRetrieveInformationModelFind,
     "patient": PatientRootQueryRetrieveInformationModelFind,
 }
 PENDING = (0xFF00, 0xFF01)
+#: the UIDs an answer may carry; each, when present and not empty, must be a valid UID
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+MAX_SHOWN = 80
+
+
+@dataclass(frozen=True)
+class DroppedAnswer:
+    """A C-FIND answer left out because one of its UIDs is not a UID."""
+
+    level: str
+    keyword: str
+    #: the offending value, shortened (it is outside data: shown, never used)
+    value: str
 
 
 @dataclass(frozen=True)
@@ -45,16 +63,46 @@ def c_find(
     level: str,
     model: str = "study",
     assoc: Association | None = None,
+    dropped: list[DroppedAnswer] | None = None,
 ) -> list[Dataset]:
-    """All identifiers the peer answers; a failure status raises PeerRefused.
+    """All identifiers the peer answers with valid UIDs; a failure status raises PeerRefused.
 
     ``assoc`` reuses an open association (see :func:`find_session`), saving ~15 ms a query.
+    Answers with an invalid UID are left out and, when ``dropped`` is given, listed there.
     """
     query.QueryRetrieveLevel = level
     if assoc is not None:
-        return _find_on(assoc, peer, query, model)
-    with find_session(local, peer, model) as opened:
-        return _find_on(opened, peer, query, model)
+        rows = _find_on(assoc, peer, query, model)
+    else:
+        with find_session(local, peer, model) as opened:
+            rows = _find_on(opened, peer, query, model)
+    return _valid_only(rows, level, dropped if dropped is not None else [])
+
+
+def _valid_only(rows: list[Dataset], level: str, dropped: list[DroppedAnswer]) -> list[Dataset]:
+    kept = []
+    for row in rows:
+        bad = bad_uid(row)
+        if bad is None:
+            kept.append(row)
+        else:
+            dropped.append(DroppedAnswer(level, bad[0], bad[1][:MAX_SHOWN]))
+    return kept
+
+
+def bad_uid(identifier: Dataset) -> tuple[str, str] | None:
+    """(keyword, value) of the first UID of an answer that is not a valid UID; None: all are."""
+    for keyword in UID_KEYWORDS:
+        try:
+            value = identifier.get(keyword)
+        except Exception:  # noqa: BLE001 - an element pydicom cannot decode is no UID
+            return keyword, "?"
+        if value is None or value == "":
+            continue
+        text = clean(value) if isinstance(value, str) else repr(value)
+        if not is_valid(text):
+            return keyword, text
+    return None
 
 
 def find_session(local: LocalAE, peer: Peer, model: str = "study"):  # noqa: ANN201

@@ -24,7 +24,7 @@ class LocalAE:
     """Our side of an association.
 
     The 128 KiB maximum PDU halves the time per large instance against pynetdicom's 16 KiB
-    default (measured in LIBRARIES.md); peers may still ask for less.
+    default (measured in docs/engineering-notes.md); peers may still ask for less.
     """
 
     ae_title: str = "PACSBRIDGE"

@@ -2,15 +2,23 @@
 
 Received data sets arrive in a temporary file (``STORE_RECV_CHUNKED_DATASET``) and are copied to
 their destination by the handler without being decoded, so memory stays flat. What to accept is
-the handler's decision (``on_store`` returns the DIMSE status); this class only speaks DICOM.
+the handler's decision: ``on_associate`` says whether a caller (calling AE title and the
+address the connection really comes from) may open an association at all, ``on_store``
+returns the DIMSE status of each C-STORE. This class only speaks DICOM.
+
+A calling AE title is a claim anyone can make, the TCP peer address is not (PS3.15 Annex B
+leaves node authentication to the network): so the address travels with every request, and
+host names are resolved here once, at start-up (:func:`resolve`).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +33,17 @@ from pacsbridge.dicomnet.peers import LocalAE
 log = logging.getLogger(__name__)
 
 PROCESSING_FAILURE = 0x0110
+#: A-ASSOCIATE-RJ (PS3.8 §9.3.4): rejected-permanent, by the service user, calling AE title
+#: not recognised: the one reason a stranger (or a known title from a strange host) is given.
+REJECT_CALLER = (0x01, 0x01, 0x03)
+#: What the handler reads of a received data set: enough to admit it, never the pixels.
+HEADER_TAGS = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "PatientID",
+    "IssuerOfPatientID",
+)
 
 
 @dataclass
@@ -35,17 +54,26 @@ class StoreRequest:
     sop_class_uid: str
     sop_instance_uid: str
     dataset_path: Path
-    _header: dict[str, str] = field(default_factory=dict, repr=False)
+    #: the TCP peer address of the association (normalised, see :func:`normal_address`)
+    address: str = ""
+    _header: dict[str, str] | None = field(default=None, repr=False)
+
+    def header(self) -> dict[str, str]:
+        """``HEADER_TAGS`` of the received data set, read once (raises when unreadable).
+
+        Values are as the element holds them less their padding; a missing one is "".
+        """
+        if self._header is None:
+            ds = dcmread(
+                self.dataset_path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS)
+            )
+            self._header = {k: str(ds.get(k, "") or "").rstrip("\x00 ") for k in HEADER_TAGS}
+        return self._header
 
     @property
     def study_instance_uid(self) -> str:
-        """Read from the received data set on first use (raises when it is unreadable)."""
-        if "study" not in self._header:
-            ds = dcmread(
-                self.dataset_path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"]
-            )
-            self._header["study"] = str(ds.StudyInstanceUID)
-        return self._header["study"]
+        """The data set's Study Instance UID (raises when the data set is unreadable)."""
+        return self.header()["StudyInstanceUID"]
 
     def write_to(self, path: Path) -> None:
         """Copy the received file (DICOM file format, with its meta) to ``path``."""
@@ -53,12 +81,22 @@ class StoreRequest:
 
 
 class StorageSCP:
-    """A threaded Storage SCP on ``host:port`` that hands every C-STORE to ``on_store``."""
+    """A threaded Storage SCP on ``host:port`` that hands every C-STORE to ``on_store``.
+
+    ``on_associate(calling_ae, address)`` runs when an A-ASSOCIATE-RQ arrives; False (or an
+    exception: fail closed) answers A-ASSOCIATE-RJ. Without it every caller is accepted.
+    """
 
     def __init__(
-        self, local: LocalAE, host: str, port: int, on_store: Callable[[StoreRequest], int]
+        self,
+        local: LocalAE,
+        host: str,
+        port: int,
+        on_store: Callable[[StoreRequest], int],
+        on_associate: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.local, self.host, self.port, self.on_store = local, host, port, on_store
+        self.on_associate = on_associate
         self._server: ThreadedAssociationServer | None = None
 
     def start(self) -> None:
@@ -72,6 +110,8 @@ class StorageSCP:
             (evt.EVT_C_STORE, functools.partial(_handle, self.on_store)),
             (evt.EVT_CONN_OPEN, on_connection_open),
         ]
+        if self.on_associate is not None:
+            handlers.append((evt.EVT_REQUESTED, functools.partial(_gate, self.on_associate)))
         self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
         self.port = self._server.server_address[1]
 
@@ -81,16 +121,54 @@ class StorageSCP:
             self._server = None
 
 
+def _gate(on_associate: Callable[[str, str], bool], event: evt.Event) -> None:
+    """EVT_REQUESTED: pynetdicom skips negotiation when the handler has sent A-ASSOCIATE-RJ."""
+    assoc = event.assoc
+    try:
+        calling = str(assoc.requestor.primitive.calling_ae_title).strip()
+        allowed = on_associate(calling, normal_address(assoc.requestor.address))
+    except Exception:  # fail closed: pynetdicom would log the error and accept the association
+        log.exception("association gate failed; rejecting")
+        allowed = False
+    if not allowed:  # as pynetdicom's own rejections: the DUL sends the RJ before it stops
+        assoc.acse.send_reject(*REJECT_CALLER)
+        assoc.kill()
+
+
 def _handle(on_store: Callable[[StoreRequest], int], event: evt.Event) -> int:
     request = event.request
     try:
         incoming = StoreRequest(
             calling_ae=str(event.assoc.requestor.ae_title).strip(),
             sop_class_uid=str(request.AffectedSOPClassUID),
-            sop_instance_uid=str(request.AffectedSOPInstanceUID),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID).rstrip("\x00 "),
             dataset_path=Path(event.dataset_path),
+            address=normal_address(event.assoc.requestor.address),
         )
         return on_store(incoming)
     except Exception:  # a handler answers a status; pynetdicom would answer 0xC211
         log.exception("C-STORE handler failed")
         return PROCESSING_FAILURE
+
+
+def normal_address(address: str) -> str:
+    """One spelling per address: IPv4-mapped IPv6 (a dual-stack socket) as plain IPv4."""
+    try:
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+    except ValueError:
+        return str(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped or ip)
+
+
+def resolve(hosts: Iterable[str]) -> frozenset[str]:
+    """Every address the host names (or literal addresses) resolve to now; unknown: none."""
+    found: set[str] = set()
+    for host in hosts:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            log.warning("cannot resolve %s (a source's store address)", host)
+            continue
+        found.update(normal_address(str(info[4][0])) for info in infos)
+    return frozenset(found)

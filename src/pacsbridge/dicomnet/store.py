@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +60,16 @@ _DONE = object()
 
 
 def c_store(
-    local: LocalAE, peer: Peer, paths: Iterable[Path], associations: int = 1
+    local: LocalAE,
+    peer: Peer,
+    paths: Iterable[Path],
+    associations: int = 1,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[StoreOutcome]:
     """Yield one :class:`StoreOutcome` per path, in completion order.
+
+    ``should_stop`` is asked before each instance (from the sending threads); once it answers
+    True nothing more is sent and the unsent paths get no outcome (a cancelled import).
 
     Raises the association error itself (PeerUnavailable / PeerRefused) when no association
     could be opened at all, so the caller reports "PACS non raggiungibile" once, not per file.
@@ -79,7 +86,11 @@ def c_store(
     contexts = _contexts(files)
     groups = [files[i :: max(1, associations)] for i in range(max(1, associations))]
     groups = [g for g in groups if g]
-    yield from _run_parallel(local, peer, contexts, groups)
+    yield from _run_parallel(local, peer, contexts, groups, should_stop or _never)
+
+
+def _never() -> bool:
+    return False
 
 
 def _read(path: Path) -> _File | StoreOutcome:
@@ -111,13 +122,14 @@ def _run_parallel(
     peer: Peer,
     contexts: list[PresentationContext],
     groups: list[list[_File]],
+    should_stop: Callable[[], bool],
 ) -> Iterator[StoreOutcome]:
     outcomes: queue.Queue[object] = queue.Queue(maxsize=256)
     errors: list[PeerError] = []
     threads = [
         threading.Thread(
             target=_worker,
-            args=(local, peer, contexts, group, outcomes, errors),
+            args=(local, peer, contexts, group, outcomes, errors, should_stop),
             name=f"c-store-{n}",
             daemon=True,
         )
@@ -145,19 +157,27 @@ def _worker(
     group: list[_File],
     outcomes: queue.Queue[object],
     errors: list[PeerError],
+    should_stop: Callable[[], bool],
 ) -> None:
     try:
         with associate(local, peer, contexts) as assoc:
-            _send_all(assoc, group, outcomes)
+            _send_all(assoc, group, outcomes, should_stop)
     except PeerError as error:
         errors.append(error)
     finally:
         outcomes.put(_DONE)
 
 
-def _send_all(assoc: Association, group: list[_File], outcomes: queue.Queue[object]) -> None:
+def _send_all(
+    assoc: Association,
+    group: list[_File],
+    outcomes: queue.Queue[object],
+    should_stop: Callable[[], bool],
+) -> None:
     accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
     for index, file in enumerate(group):
+        if should_stop():
+            return
         if not assoc.is_established:
             for rest in group[index:]:
                 outcomes.put(_outcome(rest, None, "association lost", retriable=True))

@@ -1,4 +1,4 @@
-"""Birth date and sex checks of seed 000 §4.A: match, mismatch or missing.
+"""Birth date and sex checks of manual §4.A: match, mismatch or missing.
 
 One rule for both: **a check passes only on positive agreement.** A value absent on either side
 is ``missing``, never ``match``: the launch API always sends both, so a gap is worth showing,

@@ -1,4 +1,4 @@
-"""The codice fiscale check of seed 000 §4.A: match, mismatch or absent.
+"""The codice fiscale check of manual §4.A: match, mismatch or absent.
 
 Why it can only add evidence against the media, never for it: the verdict needs name, birth
 date and sex anyway; a codice fiscale found on the media can only confirm them

@@ -1,4 +1,4 @@
-"""The name check of seed 000 §4.A: match, format_different, mismatch or missing.
+"""The name check of manual §4.A: match, format_different, mismatch or missing.
 
 Why rules and not a similarity score: no fuzzy threshold separates ROSSI MARIA from a typo of
 ROSSI MARIO, and a study attached to the wrong patient is the worst bug this product can have.

@@ -56,7 +56,7 @@ class PersonName:
 
     @property
     def is_empty(self) -> bool:
-        """True for '', '^^^' or spaces: seed 000 §4.A calls such a name missing."""
+        """True for '', '^^^' or spaces: manual §4.A calls such a name missing."""
         return not (self.family + self.given + self.middle).strip()
 
 

@@ -67,7 +67,7 @@ class PatientVerdict:
 
 
 def check_patient(ris: RisPatient, dicom: DicomPatient) -> PatientVerdict:
-    """Run the four checks of seed 000 §4.A and combine them."""
+    """Run the four checks of manual §4.A and combine them."""
     checks: dict[str, str] = {
         "name": check_name(ris.family_name, ris.given_name, dicom.name),
         "birth_date": check_birth_date(ris.birth_date, dicom.birth_date),

@@ -1,40 +1,48 @@
 """Analysis of an uploaded archive: media inventory → identity verdicts → duplicate check.
 
-Flow (seed 000 §3.C, §4): extract safely (``media.archive``) → DICOMDIR or scan → headers →
+Flow (manual §3.C, §4): extract safely (``media.archive``) → DICOMDIR or scan → headers →
 inventory (``media.inspect``) → one verdict per DICOM patient against the RIS patient
 (``identity``) → C-FIND per study (``duplicates``) → rows and the analysis document are stored,
 state ``awaiting_confirmation``. Studies already on the PACS lose their temporary files now.
-Idempotent: a re-run starts again from the archive.
+Idempotent: a re-run starts again from the archive. Every way out is a state: a cancel seen
+between two files stops the extraction and deletes what was written; any exception ends in
+``failed`` with the reason audited; a worker killed mid-way is restarted by the reaper at most
+``jobs.analysis_attempts`` times (docs/lifecycle.md).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
+import time
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import func, select
+
 from pacsbridge import audit, media
+from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
-from pacsbridge.errors import MediaError, PacsbridgeError
-from pacsbridge.imports import duplicates, workspace
+from pacsbridge.errors import AnalysisFailed, MediaError, PacsbridgeError, StorageFull
+from pacsbridge.imports import duplicates, lifecycle, workspace
+from pacsbridge.imports.lifecycle import ImportState, PacsStatus, StudyState
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
+from pacsbridge.imports.pipeline.runner import disk_full
 from pacsbridge.imports.verdicts import iso_date, patient_entry
 from pacsbridge.jobs import ledger
-from pacsbridge.media.archive import ArchiveLimits, extract
+from pacsbridge.media.archive import ArchiveLimits, Stopped, extract
 from pacsbridge.messages import text
+
+log = logging.getLogger(__name__)
+#: How often extraction asks the database whether the import was cancelled.
+POLL_SECONDS = 0.2
 
 
 def analyse(ctx: Context, import_id: int) -> None:
     """The ``imports.analyse`` task; holds the import's lease (jobs.ledger) while it works."""
-    with ctx.sessions.begin() as session:
-        if not ledger.acquire(
-            session, Import, import_id, ctx.clock.now(), ctx.settings.jobs.lease_seconds
-        ):
-            return
-    try:
-        _analyse(ctx, import_id)
-    finally:
-        with ctx.sessions.begin() as session:
-            ledger.release(session, Import, import_id)
+    with ledger.held(ctx, Import, import_id) as lease:
+        if lease.acquired:  # else another worker is analysing it
+            _analyse(ctx, import_id)
 
 
 def _analyse(ctx: Context, import_id: int) -> None:
@@ -43,22 +51,61 @@ def _analyse(ctx: Context, import_id: int) -> None:
         return
     try:
         report = _inspect(ctx, import_id)
-    except PacsbridgeError as error:
-        _fail(ctx, import_id, error)
+        document = _document(launch, report)
+        checks = _check_pacs(ctx, launch, report)
+        lifecycle.stop_if_cancelled(ctx, import_id)
+        _store(ctx, import_id, report, document, checks)
+    except (Stopped, lifecycle.Cancelled):
+        lifecycle.settle_cancelled(ctx, import_id)
         return
-    document = _document(launch, report)
-    checks = _check_pacs(ctx, launch, report)
-    _store(ctx, import_id, report, document, checks)
+    except Exception as error:  # noqa: BLE001 - every failure ends the analysis, with a reason
+        _fail(ctx, import_id, _as_error(import_id, error))
+        return
     _drop_present(ctx, import_id, report, checks)
 
 
+def _as_error(import_id: int, error: Exception) -> PacsbridgeError:
+    """Ours as they are; ENOSPC as a full disk; anything else named by its type only.
+
+    Only the type is kept: an OS error's text holds paths from the media (patient names).
+    """
+    if isinstance(error, PacsbridgeError):
+        return error
+    if disk_full(error):
+        return StorageFull(type(error).__name__)
+    log.error("analysis of import %s crashed: %s", import_id, type(error).__name__)
+    return AnalysisFailed(type(error).__name__, reason=text("analysis.crashed"))
+
+
 def _start(ctx: Context, import_id: int) -> Launch | None:
+    """The launch when the analysis may run; None when it must not (and then why is handled)."""
     with ctx.sessions.begin() as session:
         row = session.get(Import, import_id)
-        if row is None or row.state != "analysing":
+        if row is None or row.state not in (ImportState.ANALYSING, ImportState.CANCELLED):
             return None
-        audit.record(session, ctx.clock.now(), "analysis.started", import_id=import_id)
-        return row.launch
+        cancelled, starts = row.state == ImportState.CANCELLED, _starts(session, import_id)
+        if not cancelled and starts < ctx.settings.jobs.analysis_attempts:
+            audit.record(session, ctx.clock.now(), "analysis.started", import_id=import_id)
+            return row.launch
+    if cancelled:
+        lifecycle.settle_cancelled(ctx, import_id)
+    else:
+        reason = text("analysis.interrupted", count=starts)
+        _fail(ctx, import_id, AnalysisFailed(f"{starts} starts", reason=reason))
+    return None
+
+
+def _starts(session, import_id: int) -> int:  # noqa: ANN001
+    """Analyses started since the archive arrived or the operator asked again."""
+    events = select(AuditEvent.id).where(AuditEvent.import_id == import_id)
+    since = session.scalar(
+        select(func.max(AuditEvent.id)).where(
+            AuditEvent.import_id == import_id,
+            AuditEvent.kind.in_(("upload.completed", "analysis.repeated")),
+        )
+    )
+    started = events.where(AuditEvent.kind == "analysis.started", AuditEvent.id > (since or 0))
+    return len(session.scalars(started).all())
 
 
 def _inspect(ctx: Context, import_id: int) -> media.MediaReport:
@@ -66,7 +113,8 @@ def _inspect(ctx: Context, import_id: int) -> media.MediaReport:
     archive = workspace.archive_path(ctx.data_dir, import_id)
     if archive.exists():
         shutil.rmtree(root, ignore_errors=True)
-        extract(archive, root, _limits(ctx))
+        extract(archive, root, _limits(ctx), should_stop=_poller(ctx, import_id))
+    lifecycle.stop_if_cancelled(ctx, import_id)
     report = media.inspect(root)
     if not report.instances:
         raise MediaError("no DICOM instance found", reason="nessun file DICOM")
@@ -74,33 +122,54 @@ def _inspect(ctx: Context, import_id: int) -> media.MediaReport:
     return report
 
 
+def _poller(ctx: Context, import_id: int) -> Callable[[], bool]:
+    """Asked between two extracted files: cancelled? (the database at most every POLL_SECONDS)."""
+    last = [0.0]
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if now - last[0] < POLL_SECONDS:
+            return False
+        last[0] = now
+        return lifecycle.cancelled(ctx, import_id)
+
+    return should_stop
+
+
 def _limits(ctx: Context) -> ArchiveLimits:
     u = ctx.settings.upload
     return ArchiveLimits(
-        max_total_bytes=u.max_uncompressed_bytes, max_entries=u.max_entries, max_ratio=u.max_ratio
+        max_total_bytes=u.max_uncompressed_bytes,
+        max_entries=u.max_entries,
+        max_ratio=u.max_ratio,
+        free_margin_bytes=ctx.settings.storage.free_margin_bytes,
     )
 
 
 def _fail(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
+    """Failed, the reason recorded and audited; the upload stays for support until a cancel."""
     if isinstance(error, MediaError) and error.code == "media_error":
         error = MediaError(error.detail)
         error.message_key = "media.no_dicom"  # type: ignore[misc]
-    info = error.as_dict()
+    info, now = error.as_dict(), ctx.clock.now()
+    values = {"error": info, "updated_at": now, "finished_at": now}
     with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        assert row is not None
-        row.state, row.error, row.updated_at = "failed", info, ctx.clock.now()
-        row.finished_at = ctx.clock.now()
-        audit.record(
-            session,
-            ctx.clock.now(),
-            "analysis.failed",
-            import_id=import_id,
-            outcome="error",
-            code=info["code"],
-            message=info["message"],
-            detail=info["detail"],
+        won = lifecycle.move(
+            session, import_id, ImportState.ANALYSING, ImportState.FAILED, **values
         )
+        if won:
+            audit.record(
+                session,
+                now,
+                "analysis.failed",
+                import_id=import_id,
+                outcome="error",
+                code=info["code"],
+                message=info["message"],
+                detail=info["detail"],
+            )
+    if not won:
+        lifecycle.settle_cancelled(ctx, import_id)
 
 
 def _document(launch: Launch, report: media.MediaReport) -> dict[str, Any]:
@@ -186,9 +255,6 @@ def _store(
 ) -> None:
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        if row is None or row.state != "analysing":
-            return  # cancelled while we worked: cancel already deleted the files
         session.query(ImportInstance).filter_by(import_id=import_id).delete()
         session.query(ImportStudy).filter_by(import_id=import_id).delete()
         for uid, study in document["studies"].items():
@@ -196,7 +262,7 @@ def _store(
             session.add(_study_row(import_id, study, checks[uid]))
             _audit_check(session, now, import_id, uid, checks[uid], study)
         for header in report.instances:
-            if checks[header.study_instance_uid].status != "present":
+            if checks[header.study_instance_uid].status != PacsStatus.PRESENT:
                 session.add(_instance_row(import_id, header))
         for problem in document["problems"]:
             audit.record(
@@ -209,7 +275,16 @@ def _store(
                 message=problem["message"],
                 file=problem["file"],
             )
-        row.analysis, row.state, row.updated_at = document, "awaiting_confirmation", now
+        moved = lifecycle.move(
+            session,
+            import_id,
+            ImportState.ANALYSING,
+            ImportState.AWAITING_CONFIRMATION,
+            analysis=document,
+            updated_at=now,
+        )
+        if not moved:
+            raise lifecycle.Cancelled(import_id)  # the only other way out of analysing
         audit.record(
             session,
             now,
@@ -229,8 +304,8 @@ def _study_row(import_id: int, study: dict[str, Any], check: duplicates.PacsChec
         description=study["description"][:200],
         instance_count=study["instance_count"],
         pacs_status=check.status,
-        selected=check.status in ("absent", "unknown"),
-        state="dropped" if check.status == "present" else "pending",
+        selected=lifecycle.sendable(check.status),
+        state=StudyState.DROPPED if check.status == PacsStatus.PRESENT else StudyState.PENDING,
     )
 
 
@@ -279,8 +354,8 @@ def _drop_present(
     report: media.MediaReport,
     checks: dict[str, duplicates.PacsCheck],
 ) -> None:
-    """Delete the temporary files of studies already on the PACS (seed 000 §4.B)."""
+    """Delete the temporary files of studies already on the PACS (manual §4.B)."""
     root = workspace.files_dir(ctx.data_dir, import_id)
     for header in report.instances:
-        if checks[header.study_instance_uid].status == "present":
+        if checks[header.study_instance_uid].status == PacsStatus.PRESENT:
             (root / header.path).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Is a study already on the PACS? C-FIND by Study Instance UID (seed 000 §4.B, §6).
+"""Is a study already on the PACS? C-FIND by Study Instance UID (manual §4.B, §6).
 
 Outcomes per study: ``absent``; ``present`` (same patient: dropped, "Già presente su PACS,
 rimosso da importazione"); ``conflict`` (the UID is on the PACS under another patient: shown,

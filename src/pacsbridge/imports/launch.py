@@ -1,4 +1,4 @@
-"""RIS launch: validate the patient and order, issue a token bound to both (seed 000 §2).
+"""RIS launch: validate the patient and order, issue a token bound to both (manual §2).
 
 The token carries 256 random bits, is stored only as its SHA-256 (a database leak gives no
 usable token), expires (8 hours by default) and opens exactly one patient and one order.

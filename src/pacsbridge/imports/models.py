@@ -1,7 +1,7 @@
 """Tables of the import domain: Launch, Import, ImportStudy, ImportInstance, PhaseRun.
 
 The Import row is also the job ledger of its pipeline (phase, lease), because Huey delivers at
-most once: whatever a killed worker was doing is found again from these rows (LIBRARIES.md).
+most once: whatever a killed worker was doing is found again from these rows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pacsbridge.db.base import Base
+from pacsbridge.jobs.ledger import Scheduled
 
 
 class Launch(Base):
@@ -39,7 +40,7 @@ class Launch(Base):
     operator_name: Mapped[str] = mapped_column(String(200), default="")
 
 
-class Import(Base):
+class Import(Scheduled, Base):
     """One import attempt: upload, analysis, confirmation, pipeline."""
 
     __tablename__ = "imports"
@@ -58,9 +59,6 @@ class Import(Base):
     error: Mapped[dict[str, Any]] = mapped_column(default=dict)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    #: not before: a retry waiting for its back-off; the reaper leaves it alone until then
-    retry_at: Mapped[datetime | None] = mapped_column(default=None)
     files_deleted: Mapped[bool] = mapped_column(default=False)
 
     launch: Mapped[Launch] = relationship(lazy="joined")

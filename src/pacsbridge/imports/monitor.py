@@ -1,22 +1,29 @@
-"""The progress read model: what the monitor page, ``/progress`` and scripts see (seed 000 §5).
+"""The progress read model: what the monitor page, ``/progress`` and scripts see (manual §5).
 
 Phases in pipeline order with state, times, attempts left and the Italian message; the final
-state ("Fine procedura" / "Risultato Finale"); the support id; the studies being processed.
+state ("Fine procedura" / "Risultato Finale"); the support id; the studies being processed,
+each with the instances the PACS already holds (``stored_count``). A cancel during the send
+says how many instances had already reached the PACS: they stay there (docs/lifecycle.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pacsbridge.context import Context
-from pacsbridge.imports.models import Import, Launch, PhaseRun
+from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.models import Import, ImportInstance, Launch, PhaseRun
 from pacsbridge.imports.pipeline import PHASES
 from pacsbridge.imports.scope import load_import
 from pacsbridge.messages import text
 
-FINAL_KEYS = {"completed": "final.completed", "failed": "final.failed"}
+FINAL_KEYS = {
+    ImportState.COMPLETED: "final.completed",
+    ImportState.FAILED: "final.failed",
+    ImportState.CANCELLED: "final.cancelled",
+}
 
 
 def progress(ctx: Context, import_id: int, launch: Launch) -> dict[str, Any]:
@@ -26,19 +33,41 @@ def progress(ctx: Context, import_id: int, launch: Launch) -> dict[str, Any]:
             r.phase: r
             for r in session.scalars(select(PhaseRun).where(PhaseRun.import_id == import_id))
         }
-        return _progress(ctx, row, runs)
+        return _progress(ctx, row, runs, _stored(session, import_id))
 
 
-def _progress(ctx: Context, row: Import, runs: dict[str, PhaseRun]) -> dict[str, Any]:
+def _stored(session, import_id: int) -> dict[str, int]:  # noqa: ANN001
+    """Instances the PACS acknowledged, per study."""
+    query = (
+        select(ImportInstance.study_instance_uid, func.count())
+        .where(ImportInstance.import_id == import_id, ImportInstance.state == "stored")
+        .group_by(ImportInstance.study_instance_uid)
+    )
+    return {uid: count for uid, count in session.execute(query)}
+
+
+def _final(row: Import, stored: dict[str, int]) -> dict[str, Any]:
     reason = (row.error or {}).get("message", "")
-    final_key = FINAL_KEYS.get(row.state, "final.running")
+    key = FINAL_KEYS.get(row.state, "final.running")
+    sent = sum(stored.values())
+    if row.state == ImportState.CANCELLED and sent:
+        total = sum(s.instance_count for s in row.studies if s.selected)
+        message = text("final.cancelled_sent", stored=sent, total=total)
+    else:
+        message = text(key, reason=reason, id=row.id)
+    return {"state": row.state, "message": message, "stored_count": sent}
+
+
+def _progress(
+    ctx: Context, row: Import, runs: dict[str, PhaseRun], stored: dict[str, int]
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "support_id": row.id,
         "state": row.state,
         "updated_at": row.updated_at.isoformat(),
         "phases": [_phase(name, runs.get(name), ctx) for name, _ in PHASES],
-        "final": {"state": row.state, "message": text(final_key, reason=reason, id=row.id)},
+        "final": _final(row, stored),
         "studies": [
             {
                 "study_instance_uid": s.study_instance_uid,
@@ -49,6 +78,7 @@ def _progress(ctx: Context, row: Import, runs: dict[str, PhaseRun]) -> dict[str,
                     .get("accession_number", "")
                 ),
                 "instance_count": s.instance_count,
+                "stored_count": stored.get(s.study_instance_uid, 0),
             }
             for s in row.studies
             if s.selected

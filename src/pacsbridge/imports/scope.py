@@ -1,7 +1,9 @@
 """What a launch token may see: imports of its own patient and order, nothing else.
 
 A token opened for one patient must not read another patient's import, even by guessing ids,
-so an import outside the scope answers 404 exactly like one that does not exist.
+so an import outside the scope answers 404 exactly like one that does not exist. A patient is
+the Patient ID *and* its issuer: the same id under another issuer (another hospital's
+numbering) is another person, so the issuer of the import's own launch must match too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ def in_scope(row: Import | None, launch: Launch) -> bool:
         row is not None
         and row.patient_id == launch.patient_id
         and row.order_number == launch.order_number
+        and row.launch.issuer == launch.issuer
     )
 
 

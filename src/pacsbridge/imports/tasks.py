@@ -6,20 +6,24 @@ from pacsbridge.context import Context
 from pacsbridge.imports import analysis, maintenance
 from pacsbridge.imports.pipeline import notify
 from pacsbridge.imports.pipeline.runner import run_pipeline
+from pacsbridge.jobs.ledger import Task
 from pacsbridge.jobs.queue import JobQueue
 
 
 def register(queue: JobQueue, ctx: Context) -> None:
-    queue.register("imports.analyse", lambda import_id: analysis.analyse(ctx, import_id))
-    queue.register("imports.run_pipeline", lambda import_id: run_pipeline(ctx, import_id))
+    queue.register(Task.ANALYSE, lambda import_id: analysis.analyse(ctx, import_id))
+    queue.register(Task.RUN_PIPELINE, lambda import_id: run_pipeline(ctx, import_id))
     queue.register(
-        "imports.notify_discontinued",
+        Task.NOTIFY_DISCONTINUED,
         lambda import_id, reason: notify.discontinued(ctx, import_id, reason),
     )
-    queue.periodic("imports.reap", lambda: maintenance.reap(ctx), minutes=1)
-    queue.periodic("imports.clean_up", lambda: maintenance.clean_up(ctx), minutes=15)
+    queue.periodic(Task.REAP_IMPORTS, lambda: maintenance.reap(ctx), minutes=1)
+    queue.periodic(Task.CLEAN_UP_IMPORTS, lambda: maintenance.clean_up(ctx), minutes=15)
+    every = ctx.settings.storage.sweep_every_minutes
+    queue.periodic(Task.SWEEP_IMPORTS, lambda: maintenance.sweep(ctx), minutes=every)
 
 
 def on_start(ctx: Context) -> None:
-    """At worker start-up: pick up what a killed worker dropped."""
+    """At worker start-up: pick up what a killed worker dropped; remove orphaned folders."""
     maintenance.reap(ctx)
+    maintenance.sweep(ctx)

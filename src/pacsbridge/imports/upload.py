@@ -3,7 +3,9 @@
 The body arrives raw (not multipart, which would spool a second copy) and goes to disk in
 chunks, so server memory does not grow with the archive. The bytes on disk are the truth about
 what was received: after a dropped connection ``GET .../archive`` answers the file's length and
-the browser resumes there (LIBRARIES.md: fixed-size parts with offsets).
+the browser resumes there (docs/operator-pages.md: fixed-size parts with offsets). A cancel
+wins over a part in flight: the part ends with 409 and its bytes are deleted
+(docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
+from sqlalchemy import update
 
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ArchiveTooLarge, ConflictError, InputError, StorageFull, WrongOffset
-from pacsbridge.imports import workspace
+from pacsbridge.imports import lifecycle, workspace
+from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, Launch
 from pacsbridge.imports.scope import load_import
+from pacsbridge.jobs import ledger
 
 RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-UPLOADABLE = ("created", "uploading")
 _locks: dict[int, asyncio.Lock] = {}
 
 
@@ -76,14 +80,20 @@ async def receive(
         received = await anyio.to_thread.run_sync(_check_part, ctx, import_id, launch, part)
         path = workspace.archive_path(ctx.data_dir, import_id)
         written = await _append(ctx, path, body, received, part.total)
-        return await anyio.to_thread.run_sync(_after_part, ctx, import_id, part, received + written)
+        try:
+            return await anyio.to_thread.run_sync(
+                _after_part, ctx, import_id, part, received + written
+            )
+        except ConflictError:  # cancelled while the part arrived: its bytes go too
+            await anyio.to_thread.run_sync(lifecycle.delete_files, ctx, import_id, "cancelled")
+            raise
 
 
 def _check_part(ctx: Context, import_id: int, launch: Launch, part: Part) -> int:
     limit = ctx.settings.upload.max_archive_bytes
     with ctx.sessions.begin() as session:
         row = load_import(session, import_id, launch)
-        if row.state not in UPLOADABLE:
+        if not lifecycle.uploadable(row.state):
             raise ConflictError(f"import is {row.state}: upload closed", state=row.state)
         received = _status(ctx, row)["received_bytes"]
         assert isinstance(received, int)
@@ -98,13 +108,14 @@ def _check_part(ctx: Context, import_id: int, launch: Launch, part: Part) -> int
 
 def _check_disk(ctx: Context, needed: int) -> None:
     # Twice the archive: it is extracted next to itself before being deleted.
-    if workspace.free_bytes(ctx.data_dir) < 2 * max(needed, 0) + 64 * 1024**2:
+    margin = ctx.settings.storage.free_margin_bytes
+    if workspace.free_bytes(ctx.data_dir) < 2 * max(needed, 0) + margin:
         raise StorageFull(f"need {2 * needed} bytes free")
 
 
 def _mark_uploading(ctx: Context, session, row: Import, part: Part) -> None:  # noqa: ANN001
-    if row.state == "created":
-        row.state = "uploading"
+    if row.state == ImportState.CREATED:
+        lifecycle.require(session, row, ImportState.UPLOADING, updated_at=ctx.clock.now())
         audit.record(
             session, ctx.clock.now(), "upload.started", import_id=row.id, total_bytes=part.total
         )
@@ -134,19 +145,31 @@ async def _append(
 
 
 def _after_part(ctx: Context, import_id: int, part: Part, received: int) -> dict[str, object]:
+    """Record the part; the last one starts the analysis, unless a cancel came first (409)."""
+    total = part.total if part.total is not None else received
+    done = received == total and total > 0
     with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        assert row is not None
-        row.received_bytes = received
-        total = part.total if part.total is not None else received
-        done = received == total and total > 0
+        values = {"received_bytes": received, "updated_at": ctx.clock.now()}
         if done:
-            row.archive_size = total
-            row.state = "analysing"
+            values["archive_size"] = total
+        to = ImportState.ANALYSING if done else None
+        if not _record_part(session, import_id, to, values):
+            raise ConflictError("import cancelled during the part", state=ImportState.CANCELLED)
+        if done:
             audit.record(
-                session, ctx.clock.now(), "upload.completed", import_id=row.id, total_bytes=total
+                session, ctx.clock.now(), "upload.completed", import_id=import_id, total_bytes=total
             )
+        row = session.get(Import, import_id, populate_existing=True)
+        assert row is not None
         answer = _status(ctx, row)
     if done and ctx.queue is not None:
-        ctx.queue.enqueue("imports.analyse", import_id)
+        ctx.queue.enqueue(ledger.Task.ANALYSE, import_id)
     return answer
+
+
+def _record_part(session, import_id: int, to: ImportState | None, values: dict) -> bool:  # noqa: ANN001
+    """Compare-and-set on ``uploading``: False when a cancel won while the part was written."""
+    if to is not None:
+        return lifecycle.move(session, import_id, ImportState.UPLOADING, to, **values)
+    statement = update(Import).where(Import.id == import_id, Import.state == ImportState.UPLOADING)
+    return session.execute(statement.values(**values)).rowcount == 1

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
 from pacsbridge.imports.launch import ris_patient_dict
+from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, ImportStudy, Launch
 from pacsbridge.imports.scope import load_import
 from pacsbridge.messages import text
@@ -25,17 +26,17 @@ STUDY_MESSAGES = {
     "unknown": "pacs.unreachable",
 }
 
-#: Import state → the five badges of "Importazioni Precedenti" (seed 000 §3.B).
+#: Import state → the five badges of "Importazioni Precedenti" (manual §3.B).
 BADGES = {
-    "created": "request_created",
-    "uploading": "request_created",
-    "analysing": "waiting",
-    "awaiting_confirmation": "waiting",
-    "confirmed": "waiting",
-    "processing": "in_progress",
-    "completed": "completed",
-    "failed": "failed",
-    "cancelled": "failed",
+    ImportState.CREATED: "request_created",
+    ImportState.UPLOADING: "request_created",
+    ImportState.ANALYSING: "waiting",
+    ImportState.AWAITING_CONFIRMATION: "waiting",
+    ImportState.CONFIRMED: "waiting",
+    ImportState.PROCESSING: "in_progress",
+    ImportState.COMPLETED: "completed",
+    ImportState.FAILED: "failed",
+    ImportState.CANCELLED: "failed",
 }
 
 
@@ -112,6 +113,8 @@ def _audited(session: Session, launch: Launch) -> list[Import]:
     query = (
         select(Import)
         .where(Import.patient_id == launch.patient_id, Import.order_number == launch.order_number)
+        .join(Import.launch)
+        .where(Launch.issuer == launch.issuer)  # same id under another issuer: another patient
         .where(has_event)
         .order_by(Import.created_at.desc(), Import.id.desc())
     )

@@ -33,3 +33,11 @@ def delete_all(data_dir: Path, import_id: int) -> bool:
 def free_bytes(data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(data_dir).free
+
+
+def folders(data_dir: Path) -> dict[str, Path]:
+    """Every import folder on disk by name (an import id, unless someone else wrote it)."""
+    root = data_dir / "imports"
+    if not root.is_dir():
+        return {}
+    return {path.name: path for path in root.iterdir()}

@@ -1,9 +1,9 @@
 """A thin wrapper over Huey: named tasks, enqueue by name, an embeddable consumer.
 
 Why a wrapper: domain modules register plain functions at run time (settings are only known
-then), and enqueue by name, so nothing builds a Huey instance at import time. Retries are NOT
-Huey's: they live in the job ledger at the phase level, where the user sees "N tentativi
-rimasti" (STYLE.md, retries in named places only).
+then), and enqueue by name (``ledger.Task``), so nothing builds a Huey instance at import
+time. Retries are NOT Huey's: they live in the job ledger at the phase level, where the user
+sees "N tentativi rimasti" (docs/architecture.md, "Durability").
 """
 
 from __future__ import annotations
@@ -49,22 +49,27 @@ class JobQueue:
         self._consumer: Consumer | None = None
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
-        """Make ``fn`` runnable as task ``name`` (no Huey-level retries)."""
-        self._tasks[name] = self.huey.task(name=name, retries=0)(fn)
+        """Make ``fn`` runnable as task ``name`` (a ``ledger.Task``; no Huey-level retries)."""
+        self._tasks[str(name)] = self.huey.task(name=str(name), retries=0)(fn)
 
     def periodic(self, name: str, fn: Callable[[], Any], minutes: float) -> None:
         """Run ``fn`` every ``minutes`` (rounded to whole minutes, at least one)."""
         every = max(1, int(minutes))
         schedule = crontab(minute=f"*/{every}") if every < 60 else crontab(minute="0")
-        self._tasks[name] = self.huey.periodic_task(schedule, name=name)(fn)
+        self._tasks[str(name)] = self.huey.periodic_task(schedule, name=str(name))(fn)
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
         """Queue task ``name``; with ``delay`` seconds it runs later (durable in storage)."""
-        task = self._tasks[name]
+        task = self._tasks[str(name)]
         if delay and not self.huey.immediate:
             task.schedule(args=args, delay=timedelta(seconds=delay))
         else:
             task(*args)
+
+    @property
+    def names(self) -> set[str]:
+        """Every registered task name."""
+        return set(self._tasks)
 
     @property
     def immediate(self) -> bool:

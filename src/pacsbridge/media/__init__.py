@@ -5,7 +5,8 @@ the web layer, so it can be tested on files alone and reused by any import path.
 
 - :func:`inspect` — DICOMDIR or folder scan → instance headers, problems, patient inventory;
 - :mod:`pacsbridge.media.archive` — ZIP extraction that refuses zip-slip, links and bombs;
-- :mod:`pacsbridge.media.thumbnails` — PNG previews with the image's own windowing.
+- :mod:`pacsbridge.media.thumbnails` — PNG previews with the image's own windowing, under a
+  pixel budget checked in the header and in the codestream (:mod:`pacsbridge.media.codestream`).
 """
 
 from pacsbridge.media.inspection import inspect

@@ -4,9 +4,12 @@ The archive comes from outside the hospital, so everything it declares is checke
 first byte is written: names that would escape the destination (zip-slip), links, encryption,
 entries that share compressed data (David Fifield's "better zip bomb", see
 https://www.bamsoftware.com/hacks/zipbomb/), duplicates, and the entry count, total size and
-compression ratio caps. Declared sizes can lie, so the bytes actually written are counted as
-well. Whatever goes wrong after writing started, the files this call wrote are removed again:
-a half-extracted study must never be mistaken for a complete one.
+compression ratio caps (per entry, and of the whole archive: many entries each just under
+the per-entry floor add up), and the free disk space less a margin. Declared sizes can lie,
+so the bytes actually written are counted as well. Whatever goes wrong after writing started,
+the files this call wrote are removed again: a half-extracted study must never be mistaken for
+a complete one. The caller may stop the extraction between two files (``should_stop``, e.g.
+an import cancelled meanwhile): the files written are removed and :class:`Stopped` is raised.
 
 zipfile's exceptions are translated here, once, into pacsbridge.errors (see that module).
 """
@@ -20,13 +23,13 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, UnsafeArchive
+from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, StorageFull, UnsafeArchive
 
 CHUNK = 1024 * 1024
 #: Below this uncompressed size the ratio is not checked: tiny text files compress very well.
@@ -38,6 +41,12 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DECOMPRESSION_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError)
+#: Longest name of one path component in bytes (ext4, XFS, NTFS: 255).
+MAX_NAME_BYTES = 255
+#: Deepest folder nesting (ISO 9660 allows 8; UDF and USB sticks more, never this many).
+MAX_DEPTH = 32
+#: Longest relative path in bytes: it is stored in ``import_instances.path`` (1024).
+MAX_PATH_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,12 @@ class ArchiveLimits:
     max_total_bytes: int
     max_entries: int
     max_ratio: float
+    #: bytes that must stay free on the destination's disk after extraction
+    free_margin_bytes: int = 0
+
+
+class Stopped(Exception):  # noqa: N818 - the caller asked for it: not an error
+    """The caller's ``should_stop`` answered True between two files; nothing is left written."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +72,20 @@ class _Entry:
         return self.info.is_dir()
 
 
-def extract(zip_path: Path, dest: Path, limits: ArchiveLimits) -> list[str]:
+def extract(
+    zip_path: Path,
+    dest: Path,
+    limits: ArchiveLimits,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[str]:
     """Extract ``zip_path`` under ``dest``; returns the files written, as POSIX relative paths."""
     with _open(zip_path) as archive:
         entries = check(archive, zip_path, limits)
         dest.mkdir(parents=True, exist_ok=True)
+        _check_free_space(dest, entries, limits)
         written = _Written(dest)
         try:
-            return _extract_all(archive, entries, written, limits)
+            return _extract_all(archive, entries, written, limits, should_stop or _never)
         except BaseException:
             written.remove()
             raise
@@ -88,12 +109,15 @@ def _open(zip_path: Path) -> Iterator[zipfile.ZipFile]:
 def check(archive: zipfile.ZipFile, zip_path: Path, limits: ArchiveLimits) -> list[_Entry]:
     """Every check that needs no extraction; returns the entries with their safe targets."""
     infos = archive.infolist()
+    if not infos:
+        raise BrokenArchive("empty zip", reason="archivio vuoto")
     _check_count(infos, limits)
     entries = [_Entry(info, safe_target(info.orig_filename)) for info in infos]
     for entry in entries:
         _check_entry(entry.info)
     _check_duplicates(entries)
     _check_sizes(infos, limits)
+    _check_total_ratio(infos, zip_path.stat().st_size, limits)
     _check_overlaps(infos, zip_path, archive.start_dir)
     return entries
 
@@ -124,7 +148,26 @@ def safe_target(name: str) -> PurePosixPath:
     if escapes:
         reason = f"percorso non consentito: {name}"
         raise UnsafeArchive(f"unsafe entry name {name!r}", reason=reason)
+    _check_path_shape(name, parts)
     return PurePosixPath(*parts)
+
+
+def _check_path_shape(name: str, parts: list[str]) -> None:
+    """Names the file system would refuse (ENAMETOOLONG) or folders nested beyond reason."""
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
+        raise UnsafeArchive(
+            f"entry name component over {MAX_NAME_BYTES} bytes",
+            reason=f"nome di file più lungo di {MAX_NAME_BYTES} byte",
+        )
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(
+            f"entry nested {len(parts)} levels deep", reason=f"oltre {MAX_DEPTH} cartelle annidate"
+        )
+    if len("/".join(parts).encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise UnsafeArchive(
+            f"entry path over {MAX_PATH_BYTES} bytes",
+            reason=f"percorso più lungo di {MAX_PATH_BYTES} byte",
+        )
 
 
 def _check_entry(info: zipfile.ZipInfo) -> None:
@@ -183,6 +226,31 @@ def _check_sizes(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
                 f"{info.orig_filename!r} compression ratio {ratio:.0f}, limit {limits.max_ratio}",
                 reason=f"compressione sospetta ({ratio:.0f}:1): {info.orig_filename}",
             )
+
+
+def _check_total_ratio(
+    infos: list[zipfile.ZipInfo], archive_size: int, limits: ArchiveLimits
+) -> None:
+    """The whole archive's ratio: entries each under the per-entry floor still add up."""
+    total = sum(info.file_size for info in infos)
+    ratio = total / max(archive_size, 1)
+    if total > RATIO_FLOOR and ratio > limits.max_ratio:
+        raise ArchiveTooLarge(
+            f"archive compression ratio {ratio:.0f}, limit {limits.max_ratio}",
+            reason=f"compressione sospetta dell'archivio ({ratio:.0f}:1)",
+        )
+
+
+def _check_free_space(dest: Path, entries: list[_Entry], limits: ArchiveLimits) -> None:
+    """Refuse before the first byte when the declared content would not fit with the margin."""
+    needed = sum(entry.info.file_size for entry in entries)
+    free = shutil.disk_usage(dest).free
+    if free - limits.free_margin_bytes < needed:
+        raise StorageFull(f"need {needed} bytes, {free} free, margin {limits.free_margin_bytes}")
+
+
+def _never() -> bool:
+    return False
 
 
 def _mb(size: int) -> str:
@@ -271,11 +339,17 @@ class _CountingWriter:
 
 
 def _extract_all(
-    archive: zipfile.ZipFile, entries: list[_Entry], written: _Written, limits: ArchiveLimits
+    archive: zipfile.ZipFile,
+    entries: list[_Entry],
+    written: _Written,
+    limits: ArchiveLimits,
+    should_stop: Callable[[], bool],
 ) -> list[str]:
     extracted: list[str] = []
     remaining = limits.max_total_bytes
     for entry in entries:
+        if should_stop():
+            raise Stopped(f"stopped after {len(extracted)} files")
         if entry.is_dir:
             _make_folder(written, entry)
             continue

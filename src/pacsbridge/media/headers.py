@@ -6,6 +6,11 @@ unexpectedly long value is deferred rather than loaded. Pixel data are never rea
 short inside them must still be caught: that is what most truncated copies look like, so the
 pixel data element's declared extent is checked against the file size.
 
+A deflated data set (PS3.5 A.5) is inflated by pydicom all at once, in memory, before a single
+attribute can be read, and deflate reaches ratios near 1000:1: 125 KB of a deflated file took
+244 MB to read. So the inflated size is counted first, in bounded chunks, and a file that
+inflates past ``MAX_INFLATION_RATIO`` times its size (or ``MAX_INFLATED_BYTES``) is unreadable.
+
 pydicom warns instead of failing on many oddities of real media (unknown character sets,
 malformed numbers). Those warnings are silenced here because the values fall back to something
 usable (latin-1 text, ``None`` numbers) and one odd file must not stop an import.
@@ -15,12 +20,14 @@ from __future__ import annotations
 
 import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import (
@@ -39,6 +46,15 @@ MARKER_OFFSET = 128
 RAW_FIRST_GROUPS = frozenset({0x0002, 0x0008})
 #: Values longer than this are not loaded: no header field we need is anywhere near it.
 DEFER_SIZE = 64 * 1024
+#: A deflated data set may inflate to this many times its file, and never past the bytes.
+MAX_INFLATION_RATIO = 200
+MAX_INFLATED_BYTES = 512 * 1024**2
+_CHUNK = 1024**2
+#: (0002,0000) UL: the first element of every file meta group.
+_GROUP_LENGTH = b"\x02\x00\x00\x00UL"
+_DEFLATED = str(DeflatedExplicitVRLittleEndian).encode("ascii")
+#: File meta groups are a few hundred bytes; the deflated syntax UID is looked for in these.
+_META_SCAN = 4096
 
 _KEYWORDS = (
     "SpecificCharacterSet",
@@ -95,6 +111,7 @@ def read_header(root: Path, rel: str, *, force: bool = False) -> InstanceHeader:
         with path.open("rb") as fp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             size = path.stat().st_size
+            check_inflation(fp, path, size)
             ds = dcmread(
                 fp,
                 force=force,
@@ -108,6 +125,47 @@ def read_header(root: Path, rel: str, *, force: bool = False) -> InstanceHeader:
         raise
     except Exception as error:  # pydicom raises many kinds on damaged input; one file ≠ a crash
         raise UnreadableDicom(f"{rel}: {type(error).__name__}: {error}") from error
+
+
+# --- deflate bombs -----------------------------------------------------------------------------
+
+
+def check_inflation(fp: BinaryIO, path: Path, size: int) -> None:
+    """Raise UnreadableDicom when a deflated data set inflates past its budget; rewind ``fp``."""
+    start = _deflated_start(fp, path)
+    fp.seek(0)
+    if start is None:
+        return
+    limit = min(MAX_INFLATION_RATIO * size, MAX_INFLATED_BYTES)
+    fp.seek(start)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    while chunk := fp.read(_CHUNK):
+        while chunk and not inflater.eof:
+            total += len(inflater.decompress(chunk, _CHUNK))
+            if total > limit:
+                fp.seek(0)
+                raise UnreadableDicom(f"deflated data set inflates past {limit} bytes")
+            chunk = inflater.unconsumed_tail
+    fp.seek(0)
+
+
+def _deflated_start(fp: BinaryIO, path: Path) -> int | None:
+    """Where the deflated stream begins (after the file meta group), or None if not deflated.
+
+    The meta group is never deflated (PS3.10 §7.1); its File Meta Information Group Length,
+    which must come first, says where it ends. Only a file whose first bytes hold the deflated
+    syntax's UID has its meta group parsed by pydicom, so the common case costs one read.
+    """
+    head = fp.read(_META_SCAN)
+    if head[MARKER_OFFSET : MARKER_OFFSET + 4] != b"DICM" or _DEFLATED not in head:
+        return None
+    if read_file_meta_info(path).get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return None
+    group = head[MARKER_OFFSET + 4 : MARKER_OFFSET + 16]
+    if group[:6] != _GROUP_LENGTH:
+        raise UnreadableDicom("deflated file without File Meta Information Group Length")
+    return MARKER_OFFSET + 16 + struct.unpack("<L", group[8:12])[0]
 
 
 # --- truncation ------------------------------------------------------------------------------
@@ -185,11 +243,11 @@ def _header(ds: Dataset, rel: str, size: int) -> InstanceHeader:
     return InstanceHeader(
         path=rel,
         size_bytes=size,
-        sop_instance_uid=text(ds, "SOPInstanceUID"),
-        sop_class_uid=text(ds, "SOPClassUID") or _meta(ds, "MediaStorageSOPClassUID"),
+        sop_instance_uid=uid(ds, "SOPInstanceUID"),
+        sop_class_uid=uid(ds, "SOPClassUID") or _meta(ds, "MediaStorageSOPClassUID"),
         transfer_syntax_uid=_transfer_syntax(ds),
-        study_instance_uid=text(ds, "StudyInstanceUID"),
-        series_instance_uid=text(ds, "SeriesInstanceUID"),
+        study_instance_uid=uid(ds, "StudyInstanceUID"),
+        series_instance_uid=uid(ds, "SeriesInstanceUID"),
         patient_name=text(ds, "PatientName"),
         patient_id=text(ds, "PatientID"),
         issuer_of_patient_id=text(ds, "IssuerOfPatientID"),
@@ -223,6 +281,15 @@ def text(ds: Dataset, keyword: str, join: str | None = None) -> str:
         parts = [str(item) for item in value]
         value = join.join(parts) if join is not None else (parts[0] if parts else "")
     return "" if value is None else str(value).strip(" \x00")
+
+
+def uid(ds: Dataset, keyword: str) -> str:
+    """A UI value with every value kept: ``1.2\\../x`` must reach the UID check whole.
+
+    Taking only the first value, as :func:`text` does, would let a second value ride along
+    unseen into the file that is stored.
+    """
+    return text(ds, keyword, join="\\")
 
 
 def _value(ds: Dataset, keyword: str) -> Any:

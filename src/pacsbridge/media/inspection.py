@@ -5,6 +5,11 @@ DICOM files it does not list are reported and left out, because a burner that wr
 chose what belongs to the study. Without one (or with one that cannot be read), every file
 under the root is examined. Either way every file ends up in exactly one place: an instance, a
 problem the operator must see, or a note (viewer programs, autorun files, reports).
+
+UIDs are checked here, where they enter (PS3.5 §9.1, :func:`pacsbridge.uids.is_valid`): a file
+whose SOP Instance, Series, Study or SOP Class UID or Transfer Syntax is not a well-formed UID
+becomes an "invalid UID" problem and is left out, so it can never be sent, stored or used
+to name anything downstream.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pacsbridge import uids
 from pacsbridge.errors import UnreadableDicom
 from pacsbridge.media import dicomdir, headers
 from pacsbridge.media.inventory import build_inventory
@@ -20,6 +26,7 @@ from pacsbridge.media.model import (
     DICOMDIR_MISSING_FILE,
     DICOMDIR_UNREADABLE,
     DUPLICATE_INSTANCE,
+    INVALID_UID,
     MISSING_UID,
     NOT_DICOM,
     UNREADABLE_FILE,
@@ -189,6 +196,10 @@ class _Findings:
         if missing:
             self.problem(MISSING_UID, header.path, "missing " + ", ".join(missing))
             return
+        invalid = invalid_uids(header)
+        if invalid:
+            self.problem(INVALID_UID, header.path, "invalid " + ", ".join(invalid))
+            return
         first = self.first_path.setdefault(header.sop_instance_uid, header.path)
         if first != header.path:
             detail = f"SOP Instance UID {header.sop_instance_uid} already in {first}"
@@ -204,3 +215,19 @@ def _missing_uids(header: InstanceHeader) -> list[str]:
         "SeriesInstanceUID": header.series_instance_uid,
     }
     return [name for name, value in wanted.items() if not value]
+
+
+def invalid_uids(header: InstanceHeader) -> list[str]:
+    """The names of the header's UIDs that break the UID grammar (never their values).
+
+    The values stay out of the problem's detail: a hostile one may be long, or shaped like a
+    path or a URL, and the detail is shown and audited.
+    """
+    checked = {
+        "SOPInstanceUID": header.sop_instance_uid,
+        "SeriesInstanceUID": header.series_instance_uid,
+        "StudyInstanceUID": header.study_instance_uid,
+        "SOPClassUID": header.sop_class_uid,
+        "TransferSyntaxUID": header.transfer_syntax_uid,
+    }
+    return [name for name, value in checked.items() if not uids.is_valid(value)]

@@ -5,6 +5,14 @@ like what a viewer shows: the Modality LUT (rescale) first, then the image's own
 VOI LUT (PS3.4 N.2), min/max only when the file gives neither. MONOCHROME1 is inverted and
 colour images are shown in RGB. Only the representative frame is decoded, straight from the
 file, so a 2,000-frame cine loop costs one frame of memory.
+
+A preview never costs more than a budget. A few kilobytes of RLE or JPEG can declare a frame
+of 8000 x 8000 pixels, and decoding plus windowing in floating point would take gigabytes.
+So Rows x Columns of the frame is read from the header first, before any pixel is touched:
+over ``max_pixels``, or without a usable size, the answer is the grey placeholder. Under it,
+the decoded frame is thinned to a few times the preview size before the windowing arithmetic,
+so the float copies stay small whatever the frame's size. Pillow's decompression-bomb
+warning is an error here, for codestreams that claim more pixels than their header.
 """
 
 from __future__ import annotations
@@ -19,24 +27,83 @@ import numpy as np
 from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
 from pacsbridge.errors import UnreadableDicom
+from pacsbridge.media import codestream
 
+#: Frames larger than this (Rows x Columns) are not decoded for a preview.
+DEFAULT_MAX_PIXELS = 40_000_000
+#: The frame is thinned to at most this many times the preview size before windowing.
+OVERSAMPLING = 4
 COLOUR = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"})
 PLACEHOLDER_GREY = 128
 
 log = logging.getLogger(__name__)
 
 
-def render_thumbnail(path: Path, size: int = 128) -> bytes:
-    """PNG of the middle frame of ``path``, largest side ``size`` pixels, aspect ratio kept."""
+def render_thumbnail(path: Path, size: int = 128, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """PNG of the middle frame of ``path``, largest side ``size`` pixels, aspect ratio kept.
+
+    The placeholder when the frame is over ``max_pixels`` (it is then never decoded);
+    UnreadableDicom when the file or its pixels cannot be read.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd but decodable files still deserve a preview
-        ds, frame = _decode(path)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        ds = _header(path)
+        if not (within_budget(ds, max_pixels) and _codestream_within(path, ds, max_pixels)):
+            log.warning("no preview: frame over the pixel budget of %d", max_pixels)
+            return placeholder_png(size)
+        frame = _thinned(_decode(path, ds), size)
         image = _to_image(ds, frame)
     return _png(_resize(image, size))
+
+
+def within_budget(ds: Dataset, max_pixels: int) -> bool:
+    """True when the header declares a frame size of at most ``max_pixels``."""
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return rows > 0 and columns > 0 and rows * columns <= max_pixels
+
+
+def _codestream_within(path: Path, ds: Dataset, max_pixels: int) -> bool:
+    """For JPEG and JPEG 2000, the size the codestream itself declares is within the budget.
+
+    A deflated file is never previewed: pydicom inflates the whole data set in memory first.
+    """
+    syntax = _syntax(ds)
+    if syntax == DeflatedExplicitVRLittleEndian:
+        return False
+    if syntax is None or not syntax.is_encapsulated or syntax == RLELossless:
+        return True
+    try:
+        declared = codestream.frame_size(path, _middle(ds), _frames(ds))
+    except Exception:  # a codestream we cannot read is a codestream we do not decode
+        return False
+    return declared is not None and declared[0] * declared[1] <= max_pixels
+
+
+def _syntax(ds: Dataset) -> UID | None:
+    meta = getattr(ds, "file_meta", None)
+    value = meta.get("TransferSyntaxUID") if meta is not None else None
+    return UID(str(value)) if value else None
+
+
+def _frames(ds: Dataset) -> int:
+    try:
+        return max(int(ds.get("NumberOfFrames") or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _middle(ds: Dataset) -> int:
+    return _frames(ds) // 2
 
 
 def placeholder_png(size: int = 128) -> bytes:
@@ -49,16 +116,47 @@ def _placeholder(size: int) -> bytes:
     return _png(Image.new("L", (size, size), PLACEHOLDER_GREY))
 
 
-def _decode(path: Path) -> tuple[Dataset, np.ndarray]:
-    """The header and the middle frame; UnreadableDicom when either is missing or bad."""
+def _header(path: Path) -> Dataset:
+    """Everything but the pixel data; UnreadableDicom when it cannot be parsed.
+
+    A deflated data set is not read at all (pydicom would inflate all of it in memory): only
+    its file meta, which is enough for :func:`_codestream_within` to refuse it.
+    """
     try:
-        ds = dcmread(path, stop_before_pixels=True)
-        frames = int(ds.get("NumberOfFrames") or 1)
-        frame = pixel_array(path, index=max(frames, 1) // 2)
+        meta = read_file_meta_info(path)
+        if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.Rows = ds.Columns = 1
+            return ds
+        return dcmread(path, stop_before_pixels=True)
+    except Exception as error:  # pydicom raises many kinds on bad input
+        raise _unreadable(error) from error
+
+
+def _decode(path: Path, ds: Dataset) -> np.ndarray:
+    """The middle frame; UnreadableDicom when it is missing or bad."""
+    try:
+        return pixel_array(path, index=_middle(ds))
     except Exception as error:  # pydicom and its decoders raise many kinds on bad input
-        log.warning("no preview for %s: %s: %s", path.name, type(error).__name__, error)
-        raise UnreadableDicom(f"{path.name}: {type(error).__name__}: {error}") from error
-    return ds, frame
+        raise _unreadable(error) from error
+
+
+def _unreadable(error: Exception) -> UnreadableDicom:
+    """Logged by type only: a file's name or a value from it may carry patient data."""
+    log.warning("no preview: %s", type(error).__name__)
+    return UnreadableDicom(f"{type(error).__name__}: {error}")
+
+
+def _thinned(frame: np.ndarray, size: int) -> np.ndarray:
+    """Every n-th row and column, so the longest side stays within OVERSAMPLING x size.
+
+    A view, not a copy: the float arithmetic of windowing then runs on the small array.
+    Lanczos resampling of the thinned frame still gives a faithful preview.
+    """
+    longest = max(frame.shape[0], frame.shape[1])
+    step = max(1, longest // (OVERSAMPLING * size))
+    return frame[::step, ::step] if step > 1 else frame
 
 
 def _to_image(ds: Dataset, frame: np.ndarray) -> Image.Image:

@@ -1,4 +1,4 @@
-"""FSE on-demand retrieval gateway (seed 002, issue 5).
+"""FSE on-demand retrieval gateway (the FSE spec).
 
 Flow: request → query → move → receive → package → expire.
 
@@ -10,8 +10,9 @@ Flow: request → query → move → receive → package → expire.
 5. ``retrieve``  C-MOVE to our AE, quiet period, IMAGE-level retry of the missing
    ``statuses``  C-MOVE statuses → clear errors with Italian explanations
 6. ``receiver``  our Storage SCP's handler: admit only what a running retrieval expects
+   ``intruders`` who may call (AE title and address); the audit of what is refused
 7. ``settle``    the final state once every study has settled (also for joined requests)
 8. ``package``   the zip: ``dicomdir`` + ``readme`` + the files, written once, Range-served
-9. ``cache``     layout, one entry per study, high-water mark, expiry after the retention
+9. ``cache``     layout (names of ours), one entry per study, disk budget, expiry
    ``leases``    study lease, source slots, heartbeat; ``views`` read models; ``tasks`` jobs
 """

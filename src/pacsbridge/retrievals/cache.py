@@ -1,17 +1,23 @@
-"""The cache on disk and its rows: layout, one entry per study, disk high-water mark, expiry.
+"""The cache on disk and its rows: layout, one entry per study, disk budget, expiry.
 
 Layout under ``<data_dir>/retrievals``::
 
-    studies/<entry id>/<SOP Instance UID>.dcm   what our SCP received, byte for byte
-    studies/<entry id>/*.part                   a C-STORE being written (renamed when whole)
-    packages/<retrieval id>.zip                 a package, written once and served with Range
+    studies/<entry id>/<instance key>.dcm   what our SCP received, byte for byte
+    studies/<entry id>/*.part               a C-STORE being written (renamed when whole)
+    packages/<retrieval id>.zip             a package, written once and served with Range
+
+Every name is ours: entry and retrieval row ids, and the instance key, a SHA-256 of the SOP
+Instance UID (docs/architecture.md: no file name comes from outside data). A received UID
+is only ever hashed, so ``../`` in one cannot reach the file system, and the same instance
+received twice lands on the same file.
 
 The key of an entry hashes source, issuer, patient id and Study Instance UID: two hospitals
-may reuse identifiers (issue 5). Folders are named by entry row, not by key, so an expired
+may reuse identifiers. Folders are named by entry row, not by key, so an expired
 entry's deletion never races with the new entry of the same study. A file's presence is the
 proof of arrival, so the receiver writes no row per instance in the hot path; the mover
-records the arrivals once the C-MOVE is over.
-Expiry (seed 002 §2: "cancellate dopo un tempo definito (normalmente 45 giorni)") deletes the
+records the arrivals once the C-MOVE is over (:func:`present` maps the files back to their
+SOP Instance UIDs, reading each header once per process).
+Expiry (FSE spec §2: "cancellate dopo un tempo definito (normalmente 45 giorni)") deletes the
 files, frees the key and marks the retrievals that used the entry ``expired``.
 """
 
@@ -21,9 +27,11 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 
+from pydicom import dcmread
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -36,6 +44,12 @@ from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
 log = logging.getLogger(__name__)
 SUFFIX = ".dcm"
 PART = ".part"
+KEY_LENGTH = 40  # hex digits of SHA-256 kept: 160 bits, no collision among a study's files
+MiB = 1024**2
+#: instance key → SOP Instance UID of files already read (a key names one UID for ever)
+_KNOWN: dict[str, str] = {}
+_KNOWN_LOCK = threading.Lock()
+MAX_KNOWN = 200_000
 
 
 def root(ctx: Context) -> Path:
@@ -52,8 +66,18 @@ def study_dir(ctx: Context, study_id: int) -> Path:
     return root(ctx) / "studies" / str(study_id)
 
 
+def instance_key(sop_instance_uid: str) -> str:
+    """Our name for an instance's file: a hash of its (validated) SOP Instance UID."""
+    return hashlib.sha256(sop_instance_uid.encode()).hexdigest()[:KEY_LENGTH]
+
+
 def instance_path(folder: Path, sop_instance_uid: str) -> Path:
-    return folder / f"{sop_instance_uid}{SUFFIX}"
+    return folder / f"{instance_key(sop_instance_uid)}{SUFFIX}"
+
+
+def part_path(folder: Path, sop_instance_uid: str) -> Path:
+    """Where one thread writes an instance before the rename (two copies may arrive at once)."""
+    return folder / f"{instance_key(sop_instance_uid)}.{threading.get_ident()}{PART}"
 
 
 def package_path(ctx: Context, retrieval_id: int) -> Path:
@@ -61,12 +85,45 @@ def package_path(ctx: Context, retrieval_id: int) -> Path:
 
 
 def present(folder: Path) -> dict[str, int]:
-    """SOP Instance UID → size of every completely written file in a study folder."""
+    """SOP Instance UID → size of every completely written file in a study folder.
+
+    A file whose header does not name the UID its key is the hash of (not written by our
+    receiver) is not a receipt and is left out.
+    """
     try:
-        entries = list(os.scandir(folder))
+        entries = [e for e in os.scandir(folder) if e.name.endswith(SUFFIX)]
     except FileNotFoundError:
         return {}
-    return {e.name[: -len(SUFFIX)]: e.stat().st_size for e in entries if e.name.endswith(SUFFIX)}
+    found = {}
+    for entry in entries:
+        sop = _sop_of(entry.name[: -len(SUFFIX)], Path(entry.path))
+        if sop is not None:
+            found[sop] = entry.stat().st_size
+    return found
+
+
+def remember(sop_instance_uid: str) -> None:
+    """The receiver wrote this instance: :func:`present` need not read its header."""
+    with _KNOWN_LOCK:
+        if len(_KNOWN) >= MAX_KNOWN:
+            _KNOWN.clear()
+        _KNOWN[instance_key(sop_instance_uid)] = sop_instance_uid
+
+
+def _sop_of(key: str, path: Path) -> str | None:
+    with _KNOWN_LOCK:
+        known = _KNOWN.get(key)
+    if known is not None:
+        return known
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        sop = str(ds.get("SOPInstanceUID", "") or "").rstrip("\x00 ")
+    except Exception:  # noqa: BLE001 - an unreadable file is no receipt
+        return None
+    if instance_key(sop) != key:
+        return None
+    remember(sop)
+    return sop
 
 
 def check_disk(ctx: Context) -> None:
@@ -78,6 +135,44 @@ def check_disk(ctx: Context) -> None:
     limit = ctx.settings.fse.disk_high_water_percent
     if percent >= limit:
         raise StorageFull(f"disk {percent:.1f}% used, high-water mark {limit:g}%")
+
+
+def check_room(ctx: Context, retrieval_id: int, study_id: int, expected: int) -> None:
+    """Before a C-MOVE: free space less ``fse.disk_free_margin_bytes`` must hold the study.
+
+    The study's size is unknown before it arrives (C-FIND gives no sizes), so it is
+    estimated at ``fse.estimated_instance_bytes`` per expected instance. When short, the
+    move is not issued: StorageFull is retriable, so the runner waits its back-off and tries
+    again, and fails with the Italian explanation once the attempts are spent; every short
+    check is audited (``cache.disk_short``).
+    """
+    fse = ctx.settings.fse
+    folder = root(ctx)
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    needed = fse.disk_free_margin_bytes + max(expected, 0) * fse.estimated_instance_bytes
+    if free >= needed:
+        return
+    params = {
+        "free_mb": free // MiB,
+        "needed_mb": -(-needed // MiB),
+        "margin_mb": fse.disk_free_margin_bytes // MiB,
+    }
+    with ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            ctx.clock.now(),
+            "cache.disk_short",
+            retrieval_id=retrieval_id,
+            outcome="refused",
+            study_id=study_id,
+            expected_instances=expected,
+            free_bytes=free,
+            needed_bytes=needed,
+        )
+    raise StorageFull(
+        f"{free} bytes free, {needed} needed", explanation="retrieval.disk_short", **params
+    )
 
 
 def entry_for(ctx: Context, session: Session, found: dict[str, str]) -> CachedStudy:

@@ -11,6 +11,8 @@ offset/flag elements first) is fixed.
 Layout as on an IHE PDI medium (PS3.12 Annex V): ``DICOMDIR`` at the root and the files in
 ``DICOM/PTnnnnnn/STnnnnnn/SEnnnnnn/IMnnnnnn``: five 8-character ISO 9660 components, no
 extensions. Type 1 keys a PACS left empty are invented as DCMTK ``dcmmkdir --invent`` does.
+Every component is a counter of ours: UIDs and patient ids only group the records, they never
+become a name (docs/architecture.md), and two members with the same UID still get two files.
 """
 
 from __future__ import annotations
@@ -62,12 +64,10 @@ class _Node:
     offset: int = 0
 
 
-def encode(members: Iterable[Member]) -> tuple[bytes, dict[str, str]]:
-    """The DICOMDIR file's bytes, and SOP Instance UID → File ID (``DICOM/PT.../IM...``)."""
+def encode(members: Iterable[Member]) -> tuple[bytes, list[str]]:
+    """The DICOMDIR file's bytes, and each member's File ID (``DICOM/PT.../IM...``), in order."""
     root = _Node(Dataset())
-    file_ids: dict[str, str] = {}
-    for member in members:
-        file_ids[member.sop_instance_uid] = _add(root, member)
+    file_ids = [_add(root, member) for member in members]
     nodes = list(_walk(root))
     for node in nodes:
         node.encoded = bytearray(_encode(node.record))
@@ -78,6 +78,7 @@ def encode(members: Iterable[Member]) -> tuple[bytes, dict[str, str]]:
 
 
 def _add(root: _Node, member: Member) -> str:
+    """Patient, study and series records shared by key; a new IMAGE record for every member."""
     ds = _stand_in(member)
     path = [ROOT_FOLDER]
     node = root
@@ -85,13 +86,15 @@ def _add(root: _Node, member: Member) -> str:
         ("PATIENT", str(ds.PatientID), "PT"),
         ("STUDY", str(ds.StudyInstanceUID), "ST"),
         ("SERIES", str(ds.SeriesInstanceUID), "SE"),
-        ("IMAGE", member.sop_instance_uid, "IM"),
     ):
         if key not in node.children:
             node.children[key] = _Node(_record(level, ds), index=len(node.children))
         node = node.children[key]
         path.append(f"{prefix}{node.index:06d}")
-    node.record.ReferencedFileID = path
+    image = _Node(_record("IMAGE", ds), index=len(node.children))
+    node.children[f"#{image.index}"] = image
+    path.append(f"IM{image.index:06d}")
+    image.record.ReferencedFileID = path
     return str(PurePosixPath(*path))
 
 

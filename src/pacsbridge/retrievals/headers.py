@@ -1,4 +1,4 @@
-"""The Find Study Metadata keys of seed 002 §3.1, always present, filled from the files if need be.
+"""The Find Study Metadata keys of FSE spec §3.1, always present, filled from the files if need be.
 
 A PACS answers a C-FIND with what it indexes, not with what was asked: pynetdicom's Q/R app
 returns no PatientSex, PatientBirthDate, StudyDescription or SOPClassUID at all (its index has
@@ -22,7 +22,7 @@ from pydicom import Dataset, dcmread
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_file_meta_info
 
-#: seed 002 §3.1, "Livello Study" (DateOfBirth = PatientBirthDate, IdIssuer = IssuerOfPatientID)
+#: FSE spec §3.1, "Livello Study" (DateOfBirth = PatientBirthDate, IdIssuer = IssuerOfPatientID)
 SPEC_STUDY_KEYS = (
     "PatientName",
     "PatientBirthDate",

@@ -1,81 +1,58 @@
-"""Who may move what: the study lease, the source's slots, and the heartbeat that keeps them.
+"""A source's slots: at most ``max_concurrent_retrievals`` C-MOVEs per hospital PACS at once.
 
-All three are rows (``jobs.ledger`` conditional UPDATEs), never in-memory locks, because two
-requests for the same study may reach two worker processes (issue 5), and because a killed
-worker must not hold anything for longer than one lease.
-
-- The **study lease** (``CachedStudy.lease_until``) is the one C-MOVE in flight for a study.
-- A **source slot** (``SourceSlot``) is one of ``max_concurrent_retrievals`` per hospital
-  PACS: we do not overload a hospital's PACS.
-- The **heartbeat** renews every lease a mover holds from a background thread, since one
-  C-MOVE of a large study can outlast ``jobs.lease_seconds``.
+The slots are ``SourceSlot`` rows leased through ``jobs.ledger``, never in-memory locks:
+two requests may reach two worker processes, and a killed worker must not hold a slot for
+longer than one lease. Waiting for a slot costs no lease: the retrieval's and the study's
+leases are renewed by their own heartbeats (``ledger.held``) for as long as the wait lasts.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from pacsbridge.context import Context
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals.models import CachedStudy, Retrieval, SourceSlot
+from pacsbridge.retrievals.models import SourceSlot
 
 SLOT_POLL_SECONDS = 0.5
 
 
-@dataclass
-class Held:
-    """The leases one mover holds: (model, row id) pairs renewed together."""
-
-    rows: list[tuple[Any, int]] = field(default_factory=list)
-
-
-def take_study(ctx: Context, study_id: int) -> bool:
-    """Take the study's C-MOVE lease; False when another mover holds a live one."""
-    with ctx.sessions.begin() as session:
-        return ledger.acquire(session, CachedStudy, study_id, ctx.clock.now(), _seconds(ctx))
-
-
-def release(ctx: Context, model: Any, row_id: int) -> None:
-    with ctx.sessions.begin() as session:
-        ledger.release(session, model, row_id)
-
-
 @contextmanager
-def source_slot(ctx: Context, source: str, max_wait: float) -> Iterator[int | None]:
-    """Hold one of the source's slots; yields None when none freed up within ``max_wait``."""
-    slot_id = _wait_for_slot(ctx, source, max_wait)
-    try:
-        yield slot_id
-    finally:
-        if slot_id is not None:
-            release(ctx, SourceSlot, slot_id)
+def source_slot(ctx: Context, source: str, max_wait: float) -> Iterator[ledger.Lease | None]:
+    """Hold one of the source's slots (renewed); yields None when none freed up in time."""
+    lease = _wait_for_slot(ctx, source, max_wait)
+    if lease is None:
+        yield None
+        return
+    with ledger.kept(ctx, lease):
+        yield lease
 
 
-def _wait_for_slot(ctx: Context, source: str, max_wait: float) -> int | None:
+def _wait_for_slot(ctx: Context, source: str, max_wait: float) -> ledger.Lease | None:
     deadline = time.monotonic() + max_wait
     while True:
-        slot_id = _take_slot(ctx, source)
-        if slot_id is not None or time.monotonic() >= deadline:
-            return slot_id
+        lease = _take_slot(ctx, source)
+        if lease is not None or time.monotonic() >= deadline:
+            return lease
         time.sleep(SLOT_POLL_SECONDS)  # another mover holds every slot: wait for one
 
 
-def _take_slot(ctx: Context, source: str) -> int | None:
+def _take_slot(ctx: Context, source: str) -> ledger.Lease | None:
     _ensure_slots(ctx, source)
-    limit = _limit(ctx, source)
-    with ctx.sessions.begin() as session:
-        query = select(SourceSlot.id).where(SourceSlot.source == source, SourceSlot.slot < limit)
-        for slot_id in session.scalars(query.order_by(SourceSlot.slot)):
-            if ledger.acquire(session, SourceSlot, slot_id, ctx.clock.now(), _seconds(ctx)):
-                return slot_id
+    query = select(SourceSlot.id).where(
+        SourceSlot.source == source, SourceSlot.slot < _limit(ctx, source)
+    )
+    with ctx.sessions() as session:
+        slot_ids = list(session.scalars(query.order_by(SourceSlot.slot)))
+    for slot_id in slot_ids:
+        lease = ledger.take(ctx, SourceSlot, slot_id)
+        if lease.acquired:
+            return lease
     return None
 
 
@@ -95,37 +72,3 @@ def _ensure_slots(ctx: Context, source: str) -> None:
 def _limit(ctx: Context, source: str) -> int:
     settings = ctx.settings.source(source)
     return settings.max_concurrent_retrievals if settings else 1
-
-
-def _seconds(ctx: Context) -> float:
-    return ctx.settings.jobs.lease_seconds
-
-
-@contextmanager
-def heartbeat(ctx: Context, held: Held) -> Iterator[Held]:
-    """Renew every lease in ``held`` each third of a lease until the block ends."""
-    stop = threading.Event()
-    interval = max(_seconds(ctx) / 3, 0.05)
-    thread = threading.Thread(
-        target=_beat_until, args=(ctx, held, stop, interval), name="retrieval-heartbeat"
-    )
-    thread.daemon = True
-    thread.start()
-    try:
-        yield held
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _beat_until(ctx: Context, held: Held, stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
-        with ctx.sessions.begin() as session:
-            for model, row_id in list(held.rows):
-                ledger.renew(session, model, row_id, ctx.clock.now(), _seconds(ctx))
-
-
-def retrieval_lease(ctx: Context, retrieval_id: int) -> bool:
-    """Take the retrieval's own lease (a second delivery of its task then does nothing)."""
-    with ctx.sessions.begin() as session:
-        return ledger.acquire(session, Retrieval, retrieval_id, ctx.clock.now(), _seconds(ctx))

@@ -22,8 +22,9 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pacsbridge.db.base import Base
+from pacsbridge.jobs.ledger import Leased, Scheduled
 
-#: Retrieval states (issue 5 contract); the last four are final until expiry.
+#: Retrieval states (FSE integration contract); the last four are final until expiry.
 RETRIEVAL_STATES = (
     "queued",
     "querying",
@@ -38,7 +39,7 @@ RETRIEVAL_STATES = (
 SETTLED_STUDY_STATES = ("complete", "partial", "failed", "expired")
 
 
-class Retrieval(Base):
+class Retrieval(Scheduled, Base):
     """One FSE request: a source, accession numbers, optionally patient and issuer."""
 
     __tablename__ = "retrievals"
@@ -59,15 +60,13 @@ class Retrieval(Base):
     notes: Mapped[list[Any]] = mapped_column(default=list)
     cache_hit: Mapped[bool] = mapped_column(default=False)
     attempts_left: Mapped[int] = mapped_column(default=1)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
     links: Mapped[list[RetrievalStudy]] = relationship(
         back_populates="retrieval", order_by="RetrievalStudy.id", cascade="all, delete-orphan"
     )
 
 
-class CachedStudy(Base):
+class CachedStudy(Leased, Base):
     """One study of one source in the cache, shared by every retrieval that asks for it."""
 
     __tablename__ = "cached_studies"
@@ -102,7 +101,6 @@ class CachedStudy(Base):
     updated_at: Mapped[datetime]
     cached_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
 
     instances: Mapped[list[ExpectedInstance]] = relationship(
         back_populates="study", order_by="ExpectedInstance.id", cascade="all, delete-orphan"
@@ -145,7 +143,7 @@ class ExpectedInstance(Base):
     study: Mapped[CachedStudy] = relationship(back_populates="instances")
 
 
-class SourceSlot(Base):
+class SourceSlot(Leased, Base):
     """One of a source's ``max_concurrent_retrievals`` slots, held by a lease while moving."""
 
     __tablename__ = "source_slots"
@@ -154,4 +152,3 @@ class SourceSlot(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
     slot: Mapped[int]
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)

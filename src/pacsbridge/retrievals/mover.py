@@ -1,9 +1,10 @@
 """One study under its lease: describe it (SERIES, IMAGE), move it, record what arrived.
 
-Only the holder of the study's lease runs this, so of two retrievals that want the same study
-(in any process) exactly one issues the C-MOVE; the other is linked to the same cache entry
-and is finished by ``settle.study_settled`` when the move is over (issue 5: "simultaneous
-requests for the same study share one C-MOVE").
+Only the holder of the study's lease (``jobs.ledger``) runs this, so of two retrievals that
+want the same study (in any process) exactly one issues the C-MOVE; the other is linked to
+the same cache entry and is finished by ``settle.study_settled`` when the move is over
+(docs/integration-fse.md: simultaneous requests for the same study share one C-MOVE). The
+lease is renewed by its heartbeat for the whole time, the wait for a source slot included.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from sqlalchemy import select, update
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import PacsbridgeError, PeerUnavailable
+from pacsbridge.jobs import ledger
 from pacsbridge.messages import text
-from pacsbridge.retrievals import cache, headers, leases, query, retrieve, settle, statuses
-from pacsbridge.retrievals.models import (
-    SETTLED_STUDY_STATES,
-    CachedStudy,
-    ExpectedInstance,
-    Retrieval,
-    SourceSlot,
+from pacsbridge.retrievals import (
+    cache,
+    headers,
+    leases,
+    query,
+    receiver,
+    retrieve,
+    settle,
+    statuses,
 )
+from pacsbridge.retrievals.models import SETTLED_STUDY_STATES, CachedStudy, ExpectedInstance
 from pacsbridge.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -59,36 +64,39 @@ def bring_in(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> 
     released (``settle.study_settled``): a study that failed for good must fail them too,
     not leave them ``retrieving`` until the reaper notices.
     """
-    if not leases.take_study(ctx, study_id):
+    lease = ledger.take(ctx, CachedStudy, study_id)
+    if not lease.acquired:
         return  # another C-MOVE of this study is in flight: settle() will finish us
     try:
-        if _state(ctx, study_id) in TO_MOVE:
-            _bring_in_held(ctx, retrieval_id, study_id, source)
+        with ledger.kept(ctx, lease):
+            if _state(ctx, study_id) in TO_MOVE:
+                _bring_in_held(ctx, retrieval_id, study_id, source, lease)
     finally:
-        leases.release(ctx, CachedStudy, study_id)
         if _state(ctx, study_id) in SETTLED_STUDY_STATES:
             settle.study_settled(ctx, study_id)
 
 
-def _bring_in_held(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
+def _bring_in_held(
+    ctx: Context, retrieval_id: int, study_id: int, source: Source, study: ledger.Lease
+) -> None:
     wait = ctx.settings.fse.move_timeout_seconds
     with leases.source_slot(ctx, source.name, wait) as slot:
         if slot is None:
             raise PeerUnavailable(
                 "every slot busy", peer=source.name, explanation="retrieval.source_busy"
             )
-        held = leases.Held([(Retrieval, retrieval_id), (CachedStudy, study_id), (SourceSlot, slot)])
-        with leases.heartbeat(ctx, held):
-            try:
-                cache.check_disk(ctx)
-                _describe_if_needed(ctx, study_id, source)
-                _move(ctx, retrieval_id, study_id, source)
-            except PacsbridgeError as error:
-                _back_to_pending(ctx, study_id, error)
-                raise
-            except Exception:
-                _back_to_pending(ctx, study_id, PacsbridgeError("unexpected error"))
-                raise
+        if study.lost:  # this process stalled past the lease and another mover took over
+            return
+        try:
+            cache.check_disk(ctx)
+            _describe_if_needed(ctx, study_id, source)
+            _move(ctx, retrieval_id, study_id, source)
+        except PacsbridgeError as error:
+            _back_to_pending(ctx, study_id, error)
+            raise
+        except Exception:
+            _back_to_pending(ctx, study_id, PacsbridgeError("unexpected error"))
+            raise
 
 
 def _state(ctx: Context, study_id: int) -> str:
@@ -121,6 +129,7 @@ def _store_description(ctx: Context, study_id: int, found: query.FoundStudy) -> 
         study.uid_list_complete = found.uid_list_complete
         study.expected_count = found.expected_count
         study.notes = [*study.notes, *found.notes]
+        study.errors = [*study.errors, *found.errors]  # answers dropped for a bad UID
         session.add_all(_expected_rows(study_id, found))
 
 
@@ -150,7 +159,9 @@ def _expected_rows(study_id: int, found: query.FoundStudy) -> list[ExpectedInsta
 
 def _move(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
     plan = _plan(ctx, retrieval_id, study_id)
+    cache.check_room(ctx, retrieval_id, study_id, plan.expected_count)  # before any C-MOVE
     plan.folder.mkdir(parents=True, exist_ok=True)  # the receiver writes only into live folders
+    receiver.start(ctx)  # the process that listened on our port may have died: take it over
     _set(ctx, study_id, state="moving")
     report = retrieve.move_study(ctx, source.peer, source.name, plan)
     _record(ctx, plan, report)
@@ -207,7 +218,8 @@ def _settle_entry(ctx: Context, study: CachedStudy, report: retrieve.Report) -> 
     study.expected_count = max(study.expected_count, len(report.arrived) + report.missing_count)
     study.move_count += report.moves
     study.state = "partial" if report.missing_count else "complete"
-    study.errors = _incomplete(report) if report.missing_count else []
+    incomplete = _incomplete(report) if report.missing_count else []
+    study.errors = [*query.lasting(study.errors), *incomplete]
     study.updated_at = ctx.clock.now()
     cache.mark_cached(ctx, study)
 

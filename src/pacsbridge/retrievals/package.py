@@ -3,8 +3,10 @@
 Written once into the cache and served with ``FileResponse``, which answers Range requests:
 an interrupted download resumes, and memory stays flat (each file is copied in 1 MiB blocks;
 nothing is held whole). Stored, not deflated: pixel data barely compresses and deflate is 4-20
-times slower (LIBRARIES.md). Files are the bytes our SCP received, under the File IDs the
-DICOMDIR names. A ``partial`` retrieval's README lists what is missing.
+times slower (docs/engineering-notes.md). Files are the bytes our SCP received, under the
+File IDs the DICOMDIR names: counters of ours (``DICOM/PT000000/ST000000/...``), never a UID.
+Only instances our receiver admitted are in the cache, and only the rows marked received are
+packaged and counted. A ``partial`` retrieval's README lists what is missing.
 
 Two simultaneous first downloads may both build; each writes its own temporary file and the
 rename is atomic, so either result is whole.
@@ -52,7 +54,7 @@ def build(ctx: Context, retrieval_id: int) -> Path:
     studies = [s for s in linked if s.received_count]
     contents = _contents(ctx, studies)
     directory, file_ids = dicomdir.encode(m for m, _ in contents)
-    entries = [Entry(path, file_ids[m.sop_instance_uid]) for m, path in contents]
+    entries = [Entry(path, name) for (_, path), name in zip(contents, file_ids, strict=True)]
     absent = [s for s in linked if not s.received_count]
     text = readme.text(ctx, studies, len(entries), absent)
     part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")

@@ -1,8 +1,13 @@
-"""Find Study Metadata (seed 002 §3.1): C-FIND Study Root at STUDY, then SERIES, then IMAGE level.
+"""Find Study Metadata (FSE spec §3.1): C-FIND Study Root at STUDY, then SERIES, then IMAGE level.
 
 The keys are the specification's lists, plus the counts the PACS may volunteer (Number of
-... Related ...), which we use only to cross-check, never to decide alone (LIBRARIES.md: some
-PACS return no counts, pynetdicom's qrscp returns one STUDY row per instance).
+... Related ...), which we use only to cross-check, never to decide alone
+(docs/engineering-notes.md: some PACS return no counts, pynetdicom's qrscp returns one STUDY
+row per instance).
+
+Answers enter here: ``dicomnet.find`` drops every answer holding a UID that is not one
+(PS3.5 §9.1), and each dropped answer is named in the retrieval's errors (``invalid_uid``):
+its study, series or instance is then never asked for, stored, or admitted by the receiver.
 
 Two PACS behaviours are handled here and reported to the caller as notes:
 
@@ -26,7 +31,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from pacsbridge.dicomnet.find import c_find, find_session
+from pacsbridge.dicomnet.find import DroppedAnswer, c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 from pacsbridge.messages import text
@@ -40,6 +45,7 @@ STUDY_KEYS = (
     "NumberOfStudyRelatedInstances",
 )
 UID = "StudyInstanceUID"
+INVALID_UID = "invalid_uid"
 CANCELLED = "0xFE00"
 SERIES_KEYS = (
     "StudyInstanceUID",
@@ -72,6 +78,8 @@ class FoundStudy:
     dataset: Dataset
     series: list[FoundSeries] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    #: answers dropped for an invalid UID (``invalid_uid`` error entries)
+    errors: list[dict[str, Any]] = field(default_factory=list)
     #: False: the receiver must admit by study (no IMAGE level, or a capped list)
     uid_list_complete: bool = True
 
@@ -96,18 +104,43 @@ def looks_like_a_limit(count: int) -> bool:
 
 def find_studies(
     local: LocalAE, peer: Peer, accession_numbers: Iterable[str], patient_id: str, issuer: str
-) -> tuple[list[Dataset], list[dict[str, Any]]]:
-    """STUDY level, one C-FIND per accession number; studies de-duplicated by UID."""
+) -> tuple[list[Dataset], list[dict[str, Any]], list[dict[str, Any]]]:
+    """STUDY level, one C-FIND per accession number; studies de-duplicated by UID.
+
+    Returns the studies, the notes, and the errors naming answers dropped for a bad UID.
+    """
     found: dict[str, Dataset] = {}
     notes: list[dict[str, Any]] = []
+    dropped: list[DroppedAnswer] = []
     for accession in accession_numbers:
-        rows = unique(c_find(local, peer, _study_query(accession, patient_id), "STUDY"), UID)
+        query = _study_query(accession, patient_id)
+        rows = unique(c_find(local, peer, query, "STUDY", dropped=dropped), UID)
         if looks_like_a_limit(len(rows)):
             notes.append(_note("retrieval.cfind_cap_suspected", level="STUDY", returned=len(rows)))
         for row in rows:
             if _matches(row, accession, patient_id, issuer):
                 found.setdefault(str(row.StudyInstanceUID), row)
-    return list(found.values()), notes
+    return list(found.values()), notes, invalid_uid_errors(dropped)
+
+
+def invalid_uid_errors(dropped: Iterable[DroppedAnswer]) -> list[dict[str, Any]]:
+    """One error entry per dropped answer, as a retrieval shows it."""
+    return [
+        {
+            "code": INVALID_UID,
+            "message": text("retrieval.invalid_uid", level=d.level, keyword=d.keyword),
+            "level": d.level,
+            "keyword": d.keyword,
+            "value": d.value,
+            "retriable": False,
+        }
+        for d in dropped
+    ]
+
+
+def lasting(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors of a study that outlive a new move: the answers its description dropped."""
+    return [e for e in errors if e.get("code") == INVALID_UID]
 
 
 def _study_query(accession: str, patient_id: str) -> Dataset:
@@ -131,7 +164,8 @@ def describe_study(local: LocalAE, peer: Peer, study: Dataset, image_level: bool
     """SERIES level for the study, then IMAGE level per series (unless the PACS has none).
 
     One association for all the queries of a study: an association costs ~15 ms more than
-    a query on an open one (LIBRARIES.md), and a CT study may have dozens of series.
+    a query on an open one (docs/engineering-notes.md), and a CT study may have dozens of
+    series.
     """
     with find_session(local, peer) as assoc:
         return _describe_on(local, peer, assoc, study, image_level)
@@ -141,14 +175,15 @@ def _describe_on(
     local: LocalAE, peer: Peer, assoc: Any, study: Dataset, image_level: bool
 ) -> FoundStudy:
     uid = str(study.StudyInstanceUID)
-    series_rows = c_find(local, peer, _series_query(uid), "SERIES", assoc=assoc)
+    dropped: list[DroppedAnswer] = []
+    series_rows = c_find(local, peer, _series_query(uid), "SERIES", assoc=assoc, dropped=dropped)
     found = FoundStudy(
         study, [FoundSeries(row) for row in unique(series_rows, "SeriesInstanceUID")]
     )
     _check_cap(found, "SERIES", len(found.series), _count(study, "NumberOfStudyRelatedSeries"))
     for series in found.series:
         if image_level:
-            series.instances = _find_instances(local, peer, assoc, uid, series)
+            series.instances = _find_instances(local, peer, assoc, uid, series, dropped)
         if series.cancelled:
             found.notes.append(_note("retrieval.cfind_cancelled", level="IMAGE", series=series.uid))
         if series.instances is None:
@@ -157,6 +192,7 @@ def _describe_on(
             _check_cap(found, "IMAGE", len(series.instances), series.reported, series.uid)
     if not found.image_level:
         found.notes.append(_note("retrieval.no_image_level", study_instance_uid=uid))
+    found.errors = invalid_uid_errors(dropped)
     return found
 
 
@@ -167,7 +203,12 @@ def _series_query(study_uid: str) -> Dataset:
 
 
 def _find_instances(
-    local: LocalAE, peer: Peer, assoc: Any, study_uid: str, series: FoundSeries
+    local: LocalAE,
+    peer: Peer,
+    assoc: Any,
+    study_uid: str,
+    series: FoundSeries,
+    dropped: list[DroppedAnswer],
 ) -> list[Dataset] | None:
     """IMAGE level for one series; None when the PACS refuses it, stops it or answers nothing.
 
@@ -179,7 +220,7 @@ def _find_instances(
     query = _blank(IMAGE_KEYS)
     query.StudyInstanceUID, query.SeriesInstanceUID = study_uid, series.uid
     try:
-        rows = c_find(local, peer, query, "IMAGE", assoc=assoc)
+        rows = c_find(local, peer, query, "IMAGE", assoc=assoc, dropped=dropped)
     except PeerRefused as error:  # a PACS without IMAGE level answers a failure status
         series.cancelled = error.params.get("dicom_status") == CANCELLED
         return None
@@ -191,9 +232,9 @@ def _find_instances(
 def unique(rows: Iterable[Dataset], keyword: str) -> list[Dataset]:
     """One row per unique key, first answer kept.
 
-    pynetdicom's Q/R app answers one row per stored instance at every level (LIBRARIES.md):
-    6 SERIES rows for a 2-series study, whose IMAGE queries would then list each instance 3
-    times.
+    pynetdicom's Q/R app answers one row per stored instance at every level
+    (docs/engineering-notes.md): 6 SERIES rows for a 2-series study, whose IMAGE queries
+    would then list each instance 3 times.
     """
     seen: dict[str, Dataset] = {}
     for row in rows:

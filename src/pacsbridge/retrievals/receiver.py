@@ -1,20 +1,36 @@
-"""Our Storage SCP's C-STORE handler: admit only what a running retrieval expects; cache it.
+"""Our Storage SCP's gate and C-STORE handler: believe no one on their word; cache what passed.
 
-Admission (issue 5): the Move Originator fields of a C-STORE are optional, so we match on
-what we know ourselves. An instance is accepted when
+The Move Originator fields of a C-STORE are optional and a calling AE title is only a claim,
+so admission rests on what we know ourselves.
 
-1. the calling AE is one a configured source stores with (``store_ae_titles``, else its AE),
-2. a study of that source is being moved right now (its entry is ``moving``), and
-3. its SOP Instance UID is on that study's IMAGE-level list, or, when the list is not whole
-   (no IMAGE level, a capped C-FIND), the data set's Study Instance UID is that study's.
+**Who may call.** An association is accepted only when its calling AE title is one a
+configured source stores with (``store_ae_titles``, else ``ae_title``) *and* its TCP peer
+address is one of that source's (``host`` and ``store_addresses``, resolved once at start-up
+and listed by ``pacsbridge config show``). Anyone else gets A-ASSOCIATE-RJ.
 
-Anything else is refused with 0x0124 *Refused: Not authorised* (PS3.7 C.5.x general status):
-nobody asked for it. Handlers never raise (pynetdicom apps); every outcome is a named status.
+**What may be stored.** An instance is accepted only when
 
-Speed: the hot path touches no database row. The expected lists are read into memory on a
-miss and at most every ``INDEX_TTL`` seconds, and the file's presence is the receipt
-(``cache.py``); the mover records arrivals once the C-MOVE is over. The lists live in the
-database, so the C-MOVE may be issued by any worker process and received by this one.
+1. the command's Affected SOP Instance UID and the data set's SOP Instance UID are valid
+   UIDs (PS3.5 §9.1) and equal, and the data set's Study and Series Instance UIDs are valid;
+2. a study of the caller's source is being moved right now (its entry is ``moving``); and
+3. its SOP Instance UID is on that study's IMAGE-level list (and its Study Instance UID is
+   the study's), or, when the list is not whole (no IMAGE level, a capped C-FIND), its
+   Study Instance UID is the study's, its Series Instance UID one of the SERIES-level
+   answers, and its Patient ID and Issuer of Patient ID those of the STUDY-level answer.
+
+Anything else is refused with a failure status, audited as ``scp.intruder`` (calling AE,
+address, reason, the retrieval when known) and never written. Statuses: 0x0124 *Refused: Not
+authorised* (PS3.7 C.5.x general status) when nobody asked for the instance; 0x0117 *Invalid
+object instance* (PS3.7 C.5.x: the UID violates the construction rules) for a bad UID; 0xC000
+*Error: Cannot understand* (PS3.4 B.2.3) for an unreadable data set or a data set whose UID
+is not the command's. Handlers never raise (pynetdicom apps); every outcome is a named status.
+
+Speed: the hot path of a legitimate instance touches no database row and writes no audit:
+the expected lists are read into memory on a miss and at most every ``INDEX_TTL`` seconds,
+refusals are audited by a thread of their own (``intruders.py``), and the file's
+presence is the receipt (``cache.py``); the mover records arrivals once the C-MOVE is over.
+The lists live in the database, so the C-MOVE may be issued by any worker process and
+received by this one.
 """
 
 from __future__ import annotations
@@ -28,48 +44,84 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom import Dataset
 from sqlalchemy import select
 
+from pacsbridge import uids
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
 from pacsbridge.retrievals import cache
-from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
+from pacsbridge.retrievals.intruders import Gate, IntruderAudit, claims
+from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
 NOT_AUTHORISED = 0x0124  # Refused: Not authorised (no running retrieval expects it)
+INVALID_INSTANCE = 0x0117  # Invalid object instance (a UID breaking PS3.5 §9.1)
 PROCESSING_FAILURE = 0x0110  # Processing failure (our own fault, logged)
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of resources (disk full)
-CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand (no Study Instance UID to match)
+CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand (unreadable, or UIDs that disagree)
 INDEX_TTL = 1.0
+LIVE_RETRIEVALS = ("queued", "querying", "retrieving")
 
 
 @dataclass(frozen=True)
 class Target:
-    """A study being moved: where its instances go and who may send them."""
+    """A study being moved: where its instances go and what its instances must say."""
 
     study_id: int
     study_uid: str
     folder: Path
-    ae_titles: frozenset[str]
+    source: str
     by_uid: bool
+    retrieval_ids: tuple[int, ...] = ()
+    series_uids: frozenset[str] = frozenset()
+    patient_id: str = ""
+    issuers: frozenset[str] = frozenset({""})
 
 
 @dataclass
 class Index:
     by_sop: dict[str, Target] = field(default_factory=dict)
+    #: studies whose IMAGE-level list is not whole, by Study Instance UID
     by_study: dict[str, list[Target]] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
     loaded_at: float = 0.0
+
+    def retrievals_of(self, sources: frozenset[str]) -> tuple[int, ...]:
+        """The live retrievals moving a study of these sources (for the audit)."""
+        found = {r for t in self.targets if t.source in sources for r in t.retrieval_ids}
+        return tuple(sorted(found))
 
 
 class Receiver:
-    """The ``on_store`` callback of :class:`dicomnet.scp.StorageSCP`."""
+    """The ``on_associate`` and ``on_store`` callbacks of :class:`dicomnet.scp.StorageSCP`."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.gate = Gate(ctx.settings)
+        self.intruders = IntruderAudit(ctx)
         self._index = Index()
         self._lock = threading.Lock()
+
+    def admit(self, calling_ae: str, address: str) -> bool:
+        """A-ASSOCIATE-RQ: only a configured source's AE title from that source's address."""
+        if self.gate.sources(calling_ae, address):
+            return True
+        claimed = self.gate.claims.get(calling_ae, frozenset())
+        reason = "address_not_of_source" if claimed else "unknown_calling_ae"
+        log.warning("rejected an association from %s at %s (%s)", calling_ae, address, reason)
+        ids = self._current(force=False).retrievals_of(claimed) if claimed else ()
+        self.intruders.report(
+            calling_ae=calling_ae,
+            address=address,
+            reason=reason,
+            stage="association",
+            status="A-ASSOCIATE-RJ",
+            retrieval_ids=ids,
+        )
+        return False
 
     def __call__(self, request: StoreRequest) -> int:
         try:
@@ -85,25 +137,56 @@ class Receiver:
             return PROCESSING_FAILURE
 
     def _handle(self, request: StoreRequest) -> int:
-        """Match in the index; on anything but a live target, reload it once and match again.
+        """Check the caller and the UIDs, then match in the index and write.
 
-        A miss may be a move that just started. A hit may be stale: the same study retrieved
-        again after expiry has a new entry, while the index (up to ``INDEX_TTL`` old) still
-        points at the old one, whose folder expiry deleted. The mover creates a study's
-        folder before its C-MOVE and expiry or failure deletes it, so a missing folder means
+        On anything but a live target the index is reloaded once and matched again. A miss
+        may be a move that just started. A hit may be stale: the same study retrieved again
+        after expiry has a new entry, while the index (up to ``INDEX_TTL`` old) still points
+        at the old one, whose folder expiry deleted. The mover creates a study's folder
+        before its C-MOVE and expiry or failure deletes it, so a missing folder means
         "stale", and the receiver never creates one itself.
         """
-        sop = str(request.sop_instance_uid)
-        found: Target | int | None = None
+        sources = self.gate.sources(request.calling_ae, request.address)
+        if not sources:  # the association gate let it in: settings changed, or no gate
+            return self._refuse(request, "caller_not_a_source", NOT_AUTHORISED, sources)
+        try:
+            header = request.header()
+        except Exception:  # noqa: BLE001 - an unreadable data set is refused, not a crash
+            return self._refuse(request, "unreadable", CANNOT_UNDERSTAND, sources)
+        problem = _uid_problem(request.sop_instance_uid, header)
+        if problem:
+            return self._refuse(request, problem[0], problem[1], sources, header)
+        reason = "not_expected"
         for fresh in (False, True):
-            found = _match(request, sop, self._current(force=fresh))
-            if isinstance(found, Target) and found.folder.is_dir():
-                _write(request, found.folder, sop)
+            target, reason = _match(header, sources, self._current(force=fresh))
+            if target is not None and target.folder.is_dir():
+                _write(request, cache.instance_path(target.folder, header["SOPInstanceUID"]))
+                cache.remember(header["SOPInstanceUID"])
                 return SUCCESS
-        if isinstance(found, int):
-            return found
-        log.warning("refused an unexpected instance from %s", request.calling_ae)
-        return NOT_AUTHORISED
+        return self._refuse(request, reason or "study_not_moving", NOT_AUTHORISED, sources, header)
+
+    def _refuse(
+        self,
+        request: StoreRequest,
+        reason: str,
+        status: int,
+        sources: frozenset[str],
+        header: dict[str, str] | None = None,
+    ) -> int:
+        log.warning(
+            "refused a C-STORE from %s at %s (%s)", request.calling_ae, request.address, reason
+        )
+        claimed = sources or self.gate.claims.get(request.calling_ae, frozenset())
+        self.intruders.report(
+            calling_ae=request.calling_ae,
+            address=request.address,
+            reason=reason,
+            stage="c-store",
+            status=f"0x{status:04X}",
+            retrieval_ids=self._index.retrievals_of(claimed),
+            **claims(request, header or {}),
+        )
+        return status
 
     def _current(self, force: bool) -> Index:
         with self._lock:
@@ -113,52 +196,66 @@ class Receiver:
             return self._index
 
 
-def _match(request: StoreRequest, sop: str, index: Index) -> Target | int | None:
-    target = index.by_sop.get(sop)
-    if target is not None and request.calling_ae in target.ae_titles:
-        return target if _same_study(request, target) else NOT_AUTHORISED
-    if index.by_study:
-        return _by_study(request, index)
+def _uid_problem(command_uid: str, header: dict[str, str]) -> tuple[str, int] | None:
+    """Why the UIDs of a C-STORE cannot be trusted, with the status to answer; None: fine."""
+    if not uids.is_valid(command_uid):
+        return "invalid_command_uid", INVALID_INSTANCE
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        if not uids.is_valid(header[keyword]):
+            return f"invalid_{keyword}", INVALID_INSTANCE
+    if header["SOPInstanceUID"] != command_uid:
+        return "uid_differs_from_command", CANNOT_UNDERSTAND
     return None
 
 
-def _same_study(request: StoreRequest, target: Target) -> bool:
-    try:
-        return request.study_instance_uid == target.study_uid
-    except Exception:  # noqa: BLE001 - an unreadable data set simply does not match
-        return False
+def _match(
+    header: dict[str, str], sources: frozenset[str], index: Index
+) -> tuple[Target | None, str]:
+    """The study this instance belongs to, or None and why not."""
+    target = index.by_sop.get(header["SOPInstanceUID"])
+    if target is not None and target.source in sources:
+        if header["StudyInstanceUID"] == target.study_uid:
+            return target, ""
+        return None, "study_differs_from_listed"
+    reason = "not_expected"
+    for target in index.by_study.get(header["StudyInstanceUID"], []):
+        if target.source in sources:
+            reason = _identity_problem(header, target)
+            if not reason:
+                return target, ""
+    return None, reason
 
 
-def _by_study(request: StoreRequest, index: Index) -> Target | int | None:
-    """Admission by study, for studies whose IMAGE-level list is not whole."""
-    try:
-        study_uid = request.study_instance_uid
-    except Exception:  # noqa: BLE001
-        return CANNOT_UNDERSTAND
-    for target in index.by_study.get(study_uid, []):
-        if request.calling_ae in target.ae_titles:
-            return target
-    return None
+def _identity_problem(header: dict[str, str], target: Target) -> str:
+    """Admission by study: series, patient and issuer must be what the C-FINDs answered."""
+    if header["SeriesInstanceUID"] not in target.series_uids:
+        return "series_not_listed"
+    if header["PatientID"] != target.patient_id:
+        return "patient_id_differs"
+    if header["IssuerOfPatientID"] not in target.issuers:
+        return "issuer_differs"
+    return ""
 
 
-def _write(request: StoreRequest, folder: Path, sop: str) -> None:
+def _write(request: StoreRequest, final: Path) -> None:
     """Write beside, then rename: a file in the cache is always whole (it is the receipt)."""
-    final = cache.instance_path(folder, sop)
-    part = folder / f"{sop}.{threading.get_ident()}{cache.PART}"
+    part = final.with_name(f"{final.stem}.{threading.get_ident()}{cache.PART}")
     request.write_to(part)
     os.replace(part, final)
 
 
 def load_index(ctx: Context) -> Index:
-    """Every study being moved now, with its expected SOP Instance UIDs."""
+    """Every study being moved now, with what its instances must say."""
     index = Index(loaded_at=time.monotonic())
     moving = select(CachedStudy).where(
         CachedStudy.state == "moving", CachedStudy.lease_until >= ctx.clock.now()
     )
     with ctx.sessions() as session:
         studies = list(session.scalars(moving))
+        users = _retrievals_of(session, [s.id for s in studies])
         for study in studies:
-            target = _target_of(ctx, study)
+            target = _target_of(ctx, study, users.get(study.id, ()))
+            index.targets.append(target)
             if not target.by_uid:
                 index.by_study.setdefault(target.study_uid, []).append(target)
             query = select(ExpectedInstance.sop_instance_uid).where(
@@ -169,16 +266,57 @@ def load_index(ctx: Context) -> Index:
     return index
 
 
-def _target_of(ctx: Context, study: CachedStudy) -> Target:
-    source = ctx.settings.source(study.source)
-    titles = frozenset((source.store_ae_titles or [source.ae_title]) if source else ())
+def _retrievals_of(session: Any, study_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    if not study_ids:
+        return {}
+    query = (
+        select(RetrievalStudy.cached_study_id, RetrievalStudy.retrieval_id)
+        .join(Retrieval)
+        .where(RetrievalStudy.cached_study_id.in_(study_ids))
+        .where(Retrieval.state.in_(LIVE_RETRIEVALS))
+        .order_by(RetrievalStudy.retrieval_id)
+    )
+    found: dict[int, tuple[int, ...]] = {}
+    for study_id, retrieval_id in session.execute(query):
+        found[study_id] = (*found.get(study_id, ()), retrieval_id)
+    return found
+
+
+def _target_of(ctx: Context, study: CachedStudy, retrieval_ids: tuple[int, ...]) -> Target:
+    """The study's admission rules, from its C-FIND answers as stored by the mover.
+
+    The issuer must be the STUDY-level answer's; a PACS that answered none gives no issuer
+    to compare with, so the file's must then be empty or the one the request named.
+    """
+    answered = _study_answer(study)
+    issuer = uids.clean(answered.get("IssuerOfPatientID", ""))
     return Target(
         study_id=study.id,
         study_uid=study.study_instance_uid,
         folder=cache.study_dir(ctx, study.id),
-        ae_titles=titles,
+        source=study.source,
         by_uid=study.uid_list_complete,
+        retrieval_ids=retrieval_ids,
+        series_uids=frozenset(_series_uids(study)),
+        patient_id=uids.clean(answered.get("PatientID", "")),
+        issuers=frozenset({issuer}) if issuer else frozenset({"", study.issuer}),
     )
+
+
+def _study_answer(study: CachedStudy) -> Dataset:
+    try:
+        return Dataset.from_json(study.study_metadata.get("study") or {})
+    except Exception:  # noqa: BLE001 - no readable answer: nothing can match it
+        return Dataset()
+
+
+def _series_uids(study: CachedStudy) -> list[str]:
+    found = []
+    for raw in study.study_metadata.get("series") or []:
+        value = uids.clean(Dataset.from_json(raw).get("SeriesInstanceUID", ""))
+        if uids.is_valid(value):
+            found.append(value)
+    return found
 
 
 def start(ctx: Context) -> StorageSCP | None:
@@ -186,12 +324,14 @@ def start(ctx: Context) -> StorageSCP | None:
 
     Only one process per host can listen on the port; when another one already does (``serve``
     and a separate ``worker`` on one machine), this one does without: the lists are in the
-    database, so that process receives for everyone.
+    database, so that process receives for everyone. The sources' hosts are resolved here,
+    once: a source whose host does not resolve can store nothing until the next start.
     """
     if ctx.extras.get("storage_scp") is not None:
         return ctx.extras["storage_scp"]
     d = ctx.settings.dicom
-    scp = StorageSCP(local_ae(ctx.settings), d.host, d.port, on_store=Receiver(ctx))
+    receiver = Receiver(ctx)
+    scp = StorageSCP(local_ae(ctx.settings), d.host, d.port, receiver, receiver.admit)
     try:
         scp.start()
     except OSError as error:
@@ -205,3 +345,5 @@ def stop(ctx: Context) -> None:
     scp: Any = ctx.extras.pop("storage_scp", None)
     if scp is not None:
         scp.stop()
+        if isinstance(scp.on_store, Receiver):
+            scp.on_store.intruders.stop()

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import InputError, StorageFull
+from pacsbridge.jobs import ledger
 from pacsbridge.messages import text
 from pacsbridge.retrievals import cache
 from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
-from pacsbridge.retrievals.runner import TASK
 from pacsbridge.retrievals.schemas import RetrievalRequest
 
 
@@ -35,7 +35,7 @@ def accept(ctx: Context, body: RetrievalRequest, actor: str = "fse") -> Retrieva
         return _reload(ctx, retrieval.id)
     _check_disk(ctx, retrieval.id)
     if ctx.queue is not None:
-        ctx.queue.enqueue(TASK, retrieval.id)
+        ctx.queue.enqueue(ledger.Task.RETRIEVE, retrieval.id)
     return _reload(ctx, retrieval.id)
 
 

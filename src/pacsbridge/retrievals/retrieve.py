@@ -1,4 +1,4 @@
-"""Move Images (seed 002 §3.2, IHE RAD-16): C-MOVE one study to our AE, then check what arrived.
+"""Move Images (IHE RAD-16, PS3.4 C.4.2): C-MOVE one study to our AE, then check what arrived.
 
 The expected instances are known before the C-MOVE (``query.py``, ADIT), because a C-MOVE
 "Success" proves nothing: some PACS answer before their C-STOREs are done, and the
@@ -10,7 +10,8 @@ missing after that makes the study ``partial``.
 
 Failure statuses with nothing received raise (``statuses.move_error``: retriable or not);
 failed sub-operations with something received are kept as notes and settled by the
-completeness check. No retries here: the runner decides (STYLE.md, retries in named places).
+completeness check. The IMAGE-level C-MOVE of the missing is part of one move, asked once;
+retrying a failed move is the runner's decision alone (docs/architecture.md, "Durability").
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """The ``retrievals.retrieve`` task: query, link each study to the cache, move, finish.
 
-Retries are decided here and nowhere else (STYLE.md): a retriable error (source down, busy,
-out of resources, a C-MOVE timeout) costs one of ``fse.attempts`` and schedules the whole
-task again after the ledger's back-off; what is already cached is not moved twice. A
-permanent error of one study (A801, refused) fails that study and the others go on; a
-permanent error of the request itself (the query refused) fails the retrieval at once. The
-task holds the retrieval's lease, so a second delivery does nothing (Huey delivers at most
-once; the reaper in ``tasks.py`` re-enqueues what a killed worker dropped).
+Retries are decided here and nowhere else (docs/architecture.md, "Durability"): a retriable
+error (source down, busy, out of resources, a C-MOVE timeout) costs one of ``fse.attempts``
+and schedules the whole task again after the ledger's back-off; what is already cached is
+not moved twice. A permanent error of one study (A801, refused) fails that study and the
+others go on; a permanent error of the request itself (the query refused) fails the
+retrieval at once. The task holds the retrieval's lease (``ledger.held``, renewed by its
+heartbeat however long the query, the wait for a source slot and the moves take), so a
+second delivery does nothing (Huey delivers at most once; the reaper in ``tasks.py``
+re-enqueues what a killed worker dropped).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pydicom import Dataset
 from sqlalchemy import select
@@ -23,12 +24,12 @@ from pacsbridge import audit
 from pacsbridge.context import Context, local_ae
 from pacsbridge.errors import PacsbridgeError, PeerRefused, StorageFull
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals import cache, leases, mover, query, settle, statuses
+from pacsbridge.retrievals import cache, mover, query, settle, statuses
 from pacsbridge.retrievals.models import Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
 RUNNABLE = ("queued", "querying", "retrieving")
-TASK = "retrievals.retrieve"
+TASK = ledger.Task.RETRIEVE
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,12 @@ class Request:
 
 def run(ctx: Context, retrieval_id: int) -> None:
     """The task body; a retry is enqueued only after the lease is released."""
-    if not leases.retrieval_lease(ctx, retrieval_id):
-        return  # another worker holds it
-    delay = None
-    try:
+    with ledger.held(ctx, Retrieval, retrieval_id) as lease:
+        if not lease.acquired:
+            return  # another worker holds it
         delay = _attempt(ctx, retrieval_id)
-    finally:
-        leases.release(ctx, Retrieval, retrieval_id)
-    if delay is not None and ctx.queue is not None:
-        ctx.queue.enqueue(TASK, retrieval_id, delay=delay)
+    if delay is not None:
+        ledger.schedule_retry(ctx.queue, TASK, retrieval_id, delay)
 
 
 def _attempt(ctx: Context, retrieval_id: int) -> float | None:
@@ -119,7 +117,7 @@ def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> lis
     """Find Study Metadata at STUDY level, then one cache entry per study, in one transaction."""
     _set_state(ctx, request.id, "querying")
     cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
-    rows, notes = query.find_studies(
+    rows, notes, errors = query.find_studies(
         local_ae(ctx.settings),
         source.peer,
         request.accession_numbers,
@@ -129,6 +127,7 @@ def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> lis
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, request.id)
         retrieval.notes = [*retrieval.notes, *notes]
+        retrieval.errors = [*retrieval.errors, *errors]  # answers dropped for a bad UID
         studies = [_link(ctx, session, retrieval, request, row) for row in rows]
         hits = [s.study_instance_uid for s in studies if s.state == "complete"]
         if hits:
@@ -186,8 +185,7 @@ def _failed_attempt(ctx: Context, request: Request, error: PacsbridgeError) -> f
         )
         row.errors, row.updated_at = [*row.errors, entry], now
         if error.retriable and row.attempts_left > 0:
-            delay = ledger.retry_delay(ctx.settings.jobs, total - row.attempts_left)
-            row.retry_at = now + timedelta(seconds=delay)
+            delay, row.retry_at = ledger.retry_at(ctx.settings.jobs, total - row.attempts_left, now)
             return delay
     settle.fail(ctx, request.id, entry)
     return None

@@ -1,4 +1,4 @@
-"""Shapes of the FSE integration contract (issue 5): the request body and the accepted answer.
+"""Shapes of the FSE integration contract (docs/integration-fse.md): request and accepted answer.
 
 The documents answered by GET are built in ``views.py``; study metadata there follows the
 DICOM JSON model (PS3.18 F.2), so an integrator can feed it to any DICOMweb-aware code.

@@ -90,7 +90,7 @@ def _finish(
 
 
 def not_found(ctx: Context, retrieval_id: int) -> None:
-    """No study matched: a final, normal answer (seed 002 §3.5 point 2)."""
+    """No study matched: a final, normal answer (FSE spec §3.5 point 2)."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, retrieval_id)

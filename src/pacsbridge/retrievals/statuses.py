@@ -1,7 +1,7 @@
 """C-MOVE outcomes → clear errors: DICOM status, retriable or not, likely cause in Italian.
 
 The hospital's PACS administrator reads these, so each explanation names what to check on
-their side (issue 5: "each with its DICOM status and an Italian explanation of the likely
+their side ("each with its DICOM status and an Italian explanation of the likely
 cause"). Statuses from PS3.4 C.4.2.1.5 (Study Root Q/R MOVE) and PS3.7 C.
 """
 

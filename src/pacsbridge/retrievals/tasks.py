@@ -9,9 +9,8 @@ reaps.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-
 from pacsbridge.context import Context
+from pacsbridge.jobs import ledger
 from pacsbridge.jobs.queue import JobQueue
 from pacsbridge.retrievals import cache, receiver, runner
 from pacsbridge.retrievals.models import Retrieval
@@ -19,9 +18,9 @@ from pacsbridge.retrievals.models import Retrieval
 
 def register(queue: JobQueue, ctx: Context) -> None:
     queue.register(runner.TASK, lambda retrieval_id: runner.run(ctx, retrieval_id))
-    queue.periodic("retrievals.reap", lambda: reap(ctx), minutes=1)
+    queue.periodic(ledger.Task.REAP_RETRIEVALS, lambda: reap(ctx), minutes=1)
     queue.periodic(
-        "retrievals.expire",
+        ledger.Task.EXPIRE_CACHE,
         lambda: cache.expire(ctx),
         minutes=ctx.settings.fse.expire_every_minutes,
     )
@@ -43,16 +42,4 @@ def reap(ctx: Context) -> list[int]:
     Always safe: the retrieval's lease lets one run at a time, a finished one ignores its task,
     and one waiting for a study another mover holds only checks and returns.
     """
-    now = ctx.clock.now()
-    query = (
-        select(Retrieval.id)
-        .where(Retrieval.state.in_(runner.RUNNABLE))
-        .where(or_(Retrieval.lease_until.is_(None), Retrieval.lease_until < now))
-        .where(or_(Retrieval.retry_at.is_(None), Retrieval.retry_at <= now))
-    )
-    with ctx.sessions() as session:
-        ids = list(session.scalars(query))
-    if ctx.queue is not None:
-        for retrieval_id in ids:
-            ctx.queue.enqueue(runner.TASK, retrieval_id)
-    return ids
+    return ledger.reap(ctx, ctx.queue, Retrieval, dict.fromkeys(runner.RUNNABLE, runner.TASK))

@@ -2,7 +2,7 @@
 
 ``received_instances`` of a study being moved is counted on disk (live progress while the
 C-STOREs arrive); once the move is over it comes from the rows. Metadata is the C-FIND answers
-in the DICOM JSON model (PS3.18 F.2): per study the seed 002 §3.1 study keys, per series
+in the DICOM JSON model (PS3.18 F.2): per study the FSE spec §3.1 study keys, per series
 SeriesInstanceUID/SeriesNumber/Modality, per image SOPInstanceUID/SOPClassUID/InstanceNumber.
 """
 

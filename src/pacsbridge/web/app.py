@@ -1,5 +1,9 @@
 """create_app(context) → the FastAPI application: routers, pages, static files, error handler.
 
+Around every request, outermost first: security headers (web/headers.py, even on a 500), then
+Starlette's error middleware, then body budgets (web/limits.py); every route checks that its
+integer ids are within a database integer (``deps.ids_in_range``: 404, never an overflow).
+
 No global app object: the composition root builds one per Context, so tests build as many
 differently configured apps as they like. The Swagger UI is off (it loads assets from a CDN,
 and hospital networks are closed); the OpenAPI schema stays at /api/v1/openapi.json.
@@ -9,33 +13,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pacsbridge import __version__
 from pacsbridge.context import Context
-from pacsbridge.web import errors
+from pacsbridge.web import deps, errors
 from pacsbridge.web.api import imports as imports_api
 from pacsbridge.web.api import launch as launch_api
 from pacsbridge.web.api import retrievals as retrievals_api
+from pacsbridge.web.headers import SecurityHeaders
+from pacsbridge.web.limits import BodyLimits
 from pacsbridge.web.pages import router as pages_router
 from pacsbridge.web.pages import templating
 
 HERE = Path(__file__).parent
 
 
+class _App(FastAPI):
+    def build_middleware_stack(self):  # noqa: ANN202 - an ASGI app
+        """Security headers outside ServerErrorMiddleware, so a 500 carries them too."""
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(context: Context) -> FastAPI:
-    app = FastAPI(
+    app = _App(
         title="pacsbridge",
         version=__version__,
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        dependencies=[Depends(deps.ids_in_range)],
     )
     app.state.context = context
     app.state.templates = _templates(context)
     errors.install(app)
+    app.add_middleware(BodyLimits, settings=context.settings)
     app.include_router(launch_api.router)
     app.include_router(imports_api.router)
     app.include_router(retrievals_api.router)

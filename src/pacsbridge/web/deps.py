@@ -1,14 +1,18 @@
-"""Request dependencies: the run-time context, the launch behind a token, the RIS/FSE keys."""
+"""Request dependencies: the run-time context, the launch behind a token, the RIS/FSE keys,
+ids within range, and a JSON body read only after authentication."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from pacsbridge.context import Context
-from pacsbridge.errors import ApiKeyError, CsrfError
+from pacsbridge.errors import ApiKeyError, CsrfError, NotFoundError
 from pacsbridge.imports import launch as launches
 from pacsbridge.imports.models import Launch
 from pacsbridge.web import csrf
@@ -53,6 +57,52 @@ def launch_from_token(request: Request, ctx: Ctx) -> Launch:
             raise CsrfError("missing or wrong CSRF token")
     with ctx.sessions() as session:
         return launches.resolve(ctx, session, token)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Row ids are 64-bit signed integers in SQLite and PostgreSQL alike.
+MAX_ROW_ID = 2**63 - 1
+
+
+def ids_in_range(request: Request) -> None:
+    """An integer path parameter no database row can have is a 404, not a driver overflow."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    for field in _path_params(dependant):
+        if field.field_info.annotation is int:
+            _check_id(field.name, request.path_params.get(field.name))
+
+
+def _path_params(dependant: Any) -> Iterator[Any]:  # fastapi Dependant → ModelField
+    yield from dependant.path_params
+    for sub in dependant.dependencies:
+        yield from _path_params(sub)
+
+
+def _check_id(name: str, raw: str | None) -> None:
+    try:
+        value = int(raw or "0")
+    except ValueError:
+        return  # not a number: FastAPI's validation names the field (422)
+    if abs(value) > MAX_ROW_ID:
+        raise NotFoundError(f"{name} out of range")
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """Read and validate the body once the route's dependencies (the key check) have passed.
+
+    FastAPI reads a declared body before any dependency runs; routes that must authenticate
+    first take the body this way. The size is bounded by web/limits.py.
+    """
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        raise RequestValidationError(errors) from None
 
 
 RisKey = Annotated[None, Depends(ris_key)]

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pacsbridge.errors import InputError, NotFoundError, PacsbridgeError
 
 log = logging.getLogger(__name__)
+#: A 422 names at most this many fields: the answer stays small whatever the input's size.
+MAX_FIELDS = 50
 
 
 def install(app: FastAPI) -> None:
@@ -33,7 +35,7 @@ async def _domain_error(request: Request, error: Exception) -> Response:
 
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    fields = [_field(e) for e in error.errors()]
+    fields = [_field(e) for e in error.errors()[:MAX_FIELDS]]
     return answer(request, InputError("validation failed", fields=fields))
 
 
@@ -51,7 +53,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    route = getattr(request.scope.get("route"), "path", "?")  # the template: no UID from the URL
+    log.exception("unexpected error on %s %s", request.method, route)
     return answer(request, PacsbridgeError("unexpected error"))
 
 

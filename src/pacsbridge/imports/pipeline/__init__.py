@@ -1,4 +1,4 @@
-"""The import pipeline after "CONFERMA IMPORTAZIONE" (seed 000 §5), in its one true order.
+"""The import pipeline after "CONFERMA IMPORTAZIONE" (manual §5), in its one true order.
 
 verify (Verifica) → reconcile (Riconciliazione) → send (Invio al PACS) → merge (Merge paziente)
 → notify (Invio ordine RIS); ``runner`` runs them against the ledger: one PhaseRun row each,

@@ -1,4 +1,10 @@
-"""What a phase receives and returns."""
+"""What a phase receives and returns, and where a phase finds an instance's files.
+
+Files the pipeline writes are named from our own ids, never from data: the reconciled copy of
+an instance is ``reconciled/<ImportInstance id>.dcm``. A UID from a medium only names files
+after the UID grammar has been checked, and not even then: a name derived from data is a name
+an attacker can choose (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pacsbridge.context import Context
+from pacsbridge.errors import VerificationFailed
 from pacsbridge.imports import workspace
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
 
@@ -67,8 +74,23 @@ class Job:
     def source_path(self, instance: ImportInstance) -> Path:
         """The file the send phase stores: the reconciled copy when reconciliation is on."""
         if self.ctx.settings.imports.reconcile:
-            return self.reconciled_dir / f"{instance.sop_instance_uid}.dcm"
-        return self.files_dir / instance.path
+            return self.reconciled_path(instance)
+        return self.original_path(instance)
+
+    def reconciled_path(self, instance: ImportInstance) -> Path:
+        """Named by the row id: nothing on the medium can choose it."""
+        return self.reconciled_dir / f"{instance.id}.dcm"
+
+    def original_path(self, instance: ImportInstance) -> Path:
+        """The extracted file; the archive's entry names were checked when it was unpacked,
+        and a name that would still leave ``files/`` is refused here as well."""
+        root = self.files_dir.resolve()
+        path = (root / instance.path).resolve()
+        if not path.is_relative_to(root):
+            raise VerificationFailed(
+                f"instance {instance.id}: path leaves the import folder", count=1, files=""
+            )
+        return path
 
     def import_row(self) -> Import:
         with self.ctx.sessions() as session:

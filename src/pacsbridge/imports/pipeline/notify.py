@@ -12,12 +12,14 @@ import logging
 from sqlalchemy import func, select
 
 from pacsbridge import audit
+from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
 from pacsbridge.errors import PeerError
 from pacsbridge.hl7v2 import ArchivedStudy, OrderRef, build_order_archived, send
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy
 from pacsbridge.imports.pipeline.base import Done, Job, Outcome, Skipped
 from pacsbridge.imports.pipeline.hl7 import message_ids, ris_patient
+from pacsbridge.messages import text
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,18 @@ def discontinued(ctx: Context, import_id: int, reason: str) -> None:
             message=detail,
             reason=reason,
         )
+
+
+def discontinued_once(ctx: Context, import_id: int) -> None:
+    """After a cancel of a confirmed import: the discontinuation, unless the RIS already had one."""
+    with ctx.sessions() as session:
+        told = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.import_id == import_id, AuditEvent.kind == "ris.discontinued")
+        )
+    if not told:
+        discontinued(ctx, import_id, text("final.cancelled"))
 
 
 def _send(ctx: Context, import_id: int, tag: str, reason: str | None) -> None:

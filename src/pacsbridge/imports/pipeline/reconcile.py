@@ -1,13 +1,14 @@
 """Riconciliazione: the stored copies carry the RIS identity (IHE Import Reconciliation Workflow).
 
-For each instance a copy is written to ``reconciled/<SOP Instance UID>.dcm`` (atomically, so a
-crash never leaves half a file, and a re-run skips what is done): Patient ID and Issuer, Name,
-Birth Date and Sex from the RIS; Accession Number from the order (emptied when the order has
-none, so a foreign accession never collides with a local one); Request Attributes Sequence with
-the order's identifiers; a Contributing Equipment item for the importer (DCM MEDIM "Portable
-Media Importer Equipment"); every replaced value kept in one Original Attributes Sequence item
-(reason COERCE, PS3.3 C.12.1); old and new Patient IDs in Other Patient IDs Sequence. UIDs never
-change. The originals stay untouched in ``files/``.
+For each instance a copy is written to ``reconciled/<ImportInstance id>.dcm``: named from our
+row id, never from a UID of the medium, and written atomically, so a crash never leaves half a
+file and a re-run skips what is done. The copy gets Patient ID and Issuer, Name, Birth Date and
+Sex from the RIS; Accession Number from the order (emptied when the order has none, so a foreign
+accession never collides with a local one); Request Attributes Sequence with the order's
+identifiers; a Contributing Equipment item for the importer (DCM MEDIM "Portable Media Importer
+Equipment"); every replaced value kept in one Original Attributes Sequence item (reason COERCE,
+PS3.3 C.12.1); old and new Patient IDs in Other Patient IDs Sequence. UIDs never change. The
+originals stay untouched in ``files/``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def run(job: Job) -> Done:
     now = job.ctx.clock.now()
     institution = job.ctx.settings.imports.institution_name
     for index, instance in enumerate(instances):
-        target = job.source_path(instance)
+        target = job.reconciled_path(instance)
         if not target.exists():
-            reconcile_file(job.files_dir / instance.path, target, job.launch, now, institution)
+            reconcile_file(job.original_path(instance), target, job.launch, now, institution)
         if index % 50 == 0:
             job.beat()
     return Done("done.reconcile", {"count": len(instances)})

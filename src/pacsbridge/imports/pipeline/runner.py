@@ -1,24 +1,24 @@
-"""Runs the phases of one import against its ledger rows (seed 000 §5, "Monitoraggio").
+"""Runs the phases of one import against its ledger rows (manual §5, "Monitoraggio").
 
-Only here are retries decided (STYLE.md: retries in named places only): a retriable error
+Only here are retries decided (docs/architecture.md, "Retries"): a retriable error
 costs one attempt, is shown as "N tentativi rimasti" and schedules the whole pipeline again after
 a back-off; a permanent error, or no attempts left, fails the import with the reason in Italian.
-The run holds the import's lease, renewed by each phase's heartbeat, so a second delivery of
-the same task does nothing and a killed worker's import is picked up by the reaper.
+The run holds the import's lease (``ledger.held``, renewed by its heartbeat thread), so a second
+delivery of the same task does nothing and a killed worker's import is picked up by the reaper.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from datetime import timedelta
 
 from sqlalchemy import select
 
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import PacsbridgeError, StorageFull
-from pacsbridge.imports import workspace
+from pacsbridge.imports import lifecycle
+from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, PhaseRun
 from pacsbridge.imports.pipeline import PHASES, notify
 from pacsbridge.imports.pipeline.base import Job, Outcome, Phase, Skipped
@@ -26,43 +26,46 @@ from pacsbridge.jobs import ledger
 from pacsbridge.messages import text
 
 log = logging.getLogger(__name__)
-RUNNABLE = ("confirmed", "processing")
+RUNNABLE = (ImportState.CONFIRMED, ImportState.PROCESSING)
 
 
 def run_pipeline(ctx: Context, import_id: int) -> None:
     """The ``imports.run_pipeline`` task."""
-    lease = ctx.settings.jobs.lease_seconds
-    with ctx.sessions.begin() as session:
-        if not ledger.acquire(session, Import, import_id, ctx.clock.now(), lease):
-            return  # another worker holds it
-    try:
-        _run(ctx, import_id)
-    finally:
-        with ctx.sessions.begin() as session:
-            ledger.release(session, Import, import_id)
+    with ledger.held(ctx, Import, import_id) as lease:
+        if lease.acquired:  # else another worker holds it
+            _run(ctx, import_id)
 
 
 def _run(ctx: Context, import_id: int) -> None:
     job = _start(ctx, import_id)
     if job is None:
+        lifecycle.settle_cancelled(ctx, import_id)  # a cancel nobody has settled yet
         return
     for name, phase in PHASES:
         if _phase_state(ctx, import_id, name) in ("completed", "skipped"):
             continue
-        if not _attempt(job, name, phase):
+        if lifecycle.cancelled(ctx, import_id) or not _attempt(job, name, phase):
+            lifecycle.settle_cancelled(ctx, import_id)
             return
     _complete(ctx, import_id)
 
 
 def _start(ctx: Context, import_id: int) -> Job | None:
+    now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         row = session.get(Import, import_id)
         if row is None or row.state not in RUNNABLE:
             return None
-        row.state, row.retry_at, row.updated_at = "processing", None, ctx.clock.now()
+        if row.state == ImportState.CONFIRMED and not _begin(session, import_id):
+            return None  # cancelled a moment ago
+        row.retry_at, row.updated_at = None, now
         _ensure_phase_rows(session, ctx, import_id)
         launch, analysis = row.launch, row.analysis
-    return Job(ctx, import_id, launch, analysis, beat=lambda: _beat(ctx, import_id))
+    return Job(ctx, import_id, launch, analysis)
+
+
+def _begin(session, import_id: int) -> bool:  # noqa: ANN001
+    return lifecycle.move(session, import_id, ImportState.CONFIRMED, ImportState.PROCESSING)
 
 
 def _ensure_phase_rows(session, ctx: Context, import_id: int) -> None:  # noqa: ANN001
@@ -79,11 +82,6 @@ def _ensure_phase_rows(session, ctx: Context, import_id: int) -> None:  # noqa: 
             )
 
 
-def _beat(ctx: Context, import_id: int) -> None:
-    with ctx.sessions.begin() as session:
-        ledger.renew(session, Import, import_id, ctx.clock.now(), ctx.settings.jobs.lease_seconds)
-
-
 def _phase_state(ctx: Context, import_id: int, name: str) -> str:
     with ctx.sessions() as session:
         return _phase(session, import_id, name).state
@@ -96,17 +94,47 @@ def _phase(session, import_id: int, name: str) -> PhaseRun:  # noqa: ANN001
 
 def _attempt(job: Job, name: str, phase: Phase) -> bool:
     """One attempt of one phase; True when the pipeline may go on."""
+    if _interrupted_too_often(job, name):
+        return _failed_attempt(job, name, PacsbridgeError("interrupted with no attempts left"))
     _mark(job, name, "running", "phase.started")
     try:
         outcome = phase(job)
-    except PacsbridgeError as error:
-        return _failed_attempt(job, name, error)
-    except OSError as error:
-        if not disk_full(error):
-            raise
-        return _failed_attempt(job, name, StorageFull(str(error)))
+    except lifecycle.Cancelled:
+        _mark(job, name, "cancelled", "phase.cancelled", _cancelled_message(job))
+        return False
+    except Exception as error:  # noqa: BLE001 - every failure ends, with a reason
+        return _failed_attempt(job, name, _as_error(error))
     _finish(job, name, outcome)
     return True
+
+
+def _cancelled_message(job: Job) -> str:
+    """What the monitor shows: how much had already reached the PACS when the cancel came."""
+    instances = job.instances()
+    stored = sum(1 for i in instances if i.state == "stored")
+    if not stored:
+        return text("final.cancelled")
+    return text("final.cancelled_sent", stored=stored, total=len(instances))
+
+
+def _interrupted_too_often(job: Job, name: str) -> bool:
+    """Still "running" with no attempt left: each start of it ended with a killed worker."""
+    with job.ctx.sessions() as session:
+        run = _phase(session, job.import_id, name)
+        return run.state == "running" and run.attempts_left == 0
+
+
+def _as_error(error: Exception) -> PacsbridgeError:
+    """Ours as they are; ENOSPC as a full disk; anything else a permanent internal error.
+
+    Only the exception's type is kept: its text may hold file paths from the media.
+    """
+    if isinstance(error, PacsbridgeError):
+        return error
+    if disk_full(error):
+        return StorageFull(type(error).__name__)
+    log.error("pipeline phase crashed: %s", type(error).__name__)
+    return PacsbridgeError(type(error).__name__)
 
 
 def disk_full(error: BaseException | None) -> bool:
@@ -176,23 +204,25 @@ def _failed_attempt(job: Job, name: str, error: PacsbridgeError) -> bool:
 
 def _schedule_retry(job: Job, left: int) -> None:
     settings = job.ctx.settings.jobs
-    delay = ledger.retry_delay(settings, settings.attempts - left)
     with job.ctx.sessions.begin() as session:
-        row = session.get(Import, job.import_id)
-        assert row is not None
-        row.retry_at = job.ctx.clock.now() + timedelta(seconds=delay)
+        row = session.get_one(Import, job.import_id)
+        used = settings.attempts - left
+        delay, row.retry_at = ledger.retry_at(settings, used, job.ctx.clock.now())
     if job.ctx.queue is not None and not job.ctx.queue.immediate:
-        job.ctx.queue.enqueue("imports.run_pipeline", job.import_id, delay=delay)
+        ledger.schedule_retry(job.ctx.queue, ledger.Task.RUN_PIPELINE, job.import_id, delay)
 
 
 def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
     """Final state failed, the reason recorded; the RIS is told (discontinued) if configured."""
     info = error.as_dict()
     now = ctx.clock.now()
+    values = {"error": info, "finished_at": now, "updated_at": now}
     with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        assert row is not None
-        row.state, row.error, row.finished_at, row.updated_at = "failed", info, now, now
+        state = _state(session, import_id)
+        if state not in RUNNABLE or not lifecycle.move(
+            session, import_id, state, ImportState.FAILED, **values
+        ):
+            return  # cancelled meanwhile: the cancel's settlement tells the RIS
         audit.record(
             session,
             now,
@@ -206,24 +236,25 @@ def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
     notify.discontinued(ctx, import_id, info["message"])
 
 
+def _state(session, import_id: int) -> str:  # noqa: ANN001
+    return session.scalar(select(Import.state).where(Import.id == import_id))
+
+
 def _complete(ctx: Context, import_id: int) -> None:
     now = ctx.clock.now()
+    values = {"finished_at": now, "updated_at": now, "error": {}}
     with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        assert row is not None
-        row.state, row.finished_at, row.updated_at, row.error = "completed", now, now, {}
-        audit.record(session, now, "import.completed", import_id=import_id)
-    if ctx.settings.storage.retain_after_completion_hours == 0:
+        won = lifecycle.move(
+            session, import_id, ImportState.PROCESSING, ImportState.COMPLETED, **values
+        )
+        if won:
+            audit.record(session, now, "import.completed", import_id=import_id)
+    if not won:
+        lifecycle.settle_cancelled(ctx, import_id)
+    elif ctx.settings.storage.retain_after_completion_hours == 0:
         delete_files(ctx, import_id)
 
 
 def delete_files(ctx: Context, import_id: int) -> None:
     """Temporary files go only after the PACS confirmed the study (or on cancel)."""
-    deleted = workspace.delete_all(ctx.data_dir, import_id)
-    with ctx.sessions.begin() as session:
-        row = session.get(Import, import_id)
-        assert row is not None
-        row.files_deleted = True
-        audit.record(
-            session, ctx.clock.now(), "files.deleted", import_id=import_id, existed=deleted
-        )
+    lifecycle.delete_files(ctx, import_id, reason="completed")

@@ -9,6 +9,7 @@ The phase is OK only after an IMAGE-level C-FIND per study lists every SOP Insta
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 
@@ -19,12 +20,15 @@ from pacsbridge.context import local_ae, pacs_peer
 from pacsbridge.dicomnet.find import find_instance_uids
 from pacsbridge.dicomnet.store import StoreOutcome, c_store
 from pacsbridge.errors import PeerRefused, PeerUnavailable, StoreNotConfirmed
+from pacsbridge.imports import lifecycle
 from pacsbridge.imports.models import ImportInstance
 from pacsbridge.imports.pipeline.base import Done, Job
 
 BATCH = 25
+CANCEL_POLL_SECONDS = 0.2  # how often the sending threads ask whether the import was cancelled
 CONFIRM_QUERIES = 4  # IMAGE-level C-FINDs before instances count as not confirmed
 CONFIRM_PAUSE_SECONDS = 0.5
+NAMED = 20  # SOP Instance UIDs a not-confirmed failure names in its detail
 
 
 def run(job: Job) -> Done:
@@ -40,13 +44,37 @@ def run(job: Job) -> Done:
 
 
 def _store(job: Job, pending: list[ImportInstance]) -> None:
+    """Send on one set of associations; a cancel stops it before the next instance."""
+    lifecycle.stop_if_cancelled(job.ctx, job.import_id)
+    _store_all(job, pending, _CancelWatch(job))
+    lifecycle.stop_if_cancelled(job.ctx, job.import_id)
+
+
+class _CancelWatch:
+    """Asks the database at most every CANCEL_POLL_SECONDS, from any sending thread."""
+
+    def __init__(self, job: Job) -> None:
+        self.job, self.asked_at, self.stopped = job, 0.0, False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if not self.stopped and now - self.asked_at >= CANCEL_POLL_SECONDS:
+                self.asked_at = now
+                self.stopped = lifecycle.cancelled(self.job.ctx, self.job.import_id)
+            return self.stopped
+
+
+def _store_all(job: Job, pending: list[ImportInstance], stop: _CancelWatch) -> None:
     by_path = {str(job.source_path(i)): i for i in pending}
     settings = job.ctx.settings
     outcomes = c_store(
         local_ae(settings),
         pacs_peer(settings),
         [job.source_path(i) for i in pending],
-        associations=settings.dicom.store_associations,
+        associations=settings.pacs.store_associations or settings.dicom.store_associations,
+        should_stop=stop,
     )
     retriable = _record(job, by_path, outcomes)
     if retriable:
@@ -98,25 +126,32 @@ def _confirm_on_pacs(job: Job) -> None:
     Many PACS answer C-STORE before their index lists the instance (seen once in CI with
     Orthanc under load), so a study is asked again a few times before anything is re-sent.
     """
-    missing: list[int] = []
+    missing: list[ImportInstance] = []
     for study_uid in job.selected_uids():
         missing += _missing_after_settling(job, study_uid)
     if missing:
         with job.ctx.sessions.begin() as session:
             session.execute(
                 update(ImportInstance)
-                .where(ImportInstance.id.in_(missing))
+                .where(ImportInstance.id.in_([i.id for i in missing]))
                 .values(state="pending", detail="non confermato dal PACS")
             )
-        raise StoreNotConfirmed(f"{len(missing)} not listed by the PACS", missing=len(missing))
+        raise StoreNotConfirmed(_not_listed(missing), missing=len(missing))
 
 
-def _missing_after_settling(job: Job, study_uid: str) -> list[int]:
+def _not_listed(missing: list[ImportInstance]) -> str:
+    """The detail names the SOP Instance UIDs the PACS does not list (the first NAMED)."""
+    named = ", ".join(i.sop_instance_uid for i in missing[:NAMED])
+    more = f" and {len(missing) - NAMED} more" if len(missing) > NAMED else ""
+    return f"{len(missing)} not listed by the PACS: {named}{more}"
+
+
+def _missing_after_settling(job: Job, study_uid: str) -> list[ImportInstance]:
     settings = job.ctx.settings
     expected = [i for i in job.instances() if i.study_instance_uid == study_uid]
     for attempt in range(CONFIRM_QUERIES):
         held = find_instance_uids(local_ae(settings), pacs_peer(settings), study_uid)
-        missing = [i.id for i in expected if i.sop_instance_uid not in held]
+        missing = [i for i in expected if i.sop_instance_uid not in held]
         job.beat()
         if not missing or attempt == CONFIRM_QUERIES - 1:
             return missing

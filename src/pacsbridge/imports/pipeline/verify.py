@@ -1,10 +1,11 @@
-"""Verifica: every selected file parses completely and agrees with the analysis (seed 000 §5).
+"""Verifica: every selected file parses completely and agrees with the analysis.
 
 Checks per file: full parse; the UIDs the analysis recorded (SOP Instance, Series, Study, SOP
 Class) are present and equal; native pixel data is as long as Rows x Columns x Samples x Bits
-Allocated x Frames says (Orthanc accepts a file cut inside its pixel data, LIBRARIES.md), and
-encapsulated pixel data has fragments. Counts must agree with the analysis. A failure names the
-files and stops the import before anything reaches the PACS (a permanent error).
+Allocated x Frames says (Orthanc accepts a file cut inside its pixel data), and encapsulated
+pixel data has fragments. Counts must agree with the analysis. A failure names the files and
+stops the import before anything reaches the PACS (a permanent error). Files are found through
+``Job.original_path``, which refuses a name that would leave the import's folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def run(job: Job) -> Done:
     instances = job.instances()
     problems = []
     for index, instance in enumerate(instances):
-        problem = check_file(job.files_dir / instance.path, instance)
+        problem = check_file(job.original_path(instance), instance)
         if problem:
             problems.append(f"{instance.path} ({problem})")
         if index % 50 == 0:

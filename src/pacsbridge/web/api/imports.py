@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from pacsbridge import audit
-from pacsbridge.imports import confirmation, lifecycle, monitor, upload, views
+from pacsbridge.errors import PacsbridgeError
+from pacsbridge.imports import confirmation, lifecycle, monitor, refusals, upload, views
 from pacsbridge.imports.schemas import ConfirmRequest
 from pacsbridge.imports.scope import load_import
 from pacsbridge.web.deps import Ctx, TokenLaunch
@@ -56,8 +57,16 @@ async def put_archive(
     A part at the wrong offset answers 409 with ``received_bytes``; streamed to disk.
     """
     length = request.headers.get("content-length")
-    part = upload.parse_range(request.headers.get("content-range"), int(length) if length else None)
-    return await upload.receive(ctx, import_id, launch, part, request.stream())
+    try:
+        part = upload.parse_range(request.headers.get("content-range"), _int(length))
+        return await upload.receive(ctx, import_id, launch, part, request.stream())
+    except PacsbridgeError as error:  # offset, size (web/limits.py), state: audited
+        await anyio.to_thread.run_sync(refusals.upload_refused, ctx, import_id, launch, error)
+        raise
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 @router.get("/{import_id}/archive")
@@ -70,9 +79,13 @@ def get_archive_status(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[st
 async def confirm(
     import_id: int, ctx: Ctx, launch: TokenLaunch, body: ConfirmRequest | None = None
 ) -> dict[str, Any]:
-    """Confirm the selected studies (default: all not already on the PACS)."""
+    """Confirm the selected studies (default: all not already on the PACS).
+
+    A media patient that is not a match needs ``identity_acknowledged: true`` (else 409).
+    """
     uids = body.study_instance_uids if body else None
-    await anyio.to_thread.run_sync(confirmation.confirm, ctx, import_id, launch, uids)
+    acknowledged = bool(body and body.identity_acknowledged)
+    await anyio.to_thread.run_sync(confirmation.confirm, ctx, import_id, launch, uids, acknowledged)
     return views.import_document(ctx, import_id, launch)
 
 
@@ -85,7 +98,7 @@ def recheck(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
 
 @router.post("/{import_id}/cancel")
 def cancel(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
-    """Cancel: every temporary file is deleted at once."""
+    """Cancel, in any state before the end (processing too): the files are deleted."""
     confirmation.cancel(ctx, import_id, launch)
     return views.import_document(ctx, import_id, launch)
 

@@ -1,4 +1,4 @@
-"""/api/v1/retrievals: the FSE integration API (issue 5), authenticated with an FSE API key.
+"""/api/v1/retrievals: the FSE integration API (docs/integration-fse.md), with an FSE API key.
 
 Thin: parse, call the retrieval domain, shape. ``POST`` answers 202 at once (or with the
 final state when the study is cached); ``GET .../package`` is a file response, so Range
@@ -38,7 +38,7 @@ def get_retrieval(retrieval_id: int, ctx: Ctx, _key: FseKey) -> dict[str, Any]:
 
 @router.get("/{retrieval_id}/metadata")
 def get_metadata(retrieval_id: int, ctx: Ctx, _key: FseKey) -> dict[str, Any]:
-    """Find Study Metadata (seed 002 §3.1) in the DICOM JSON model."""
+    """Find Study Metadata (FSE spec §3.1) in the DICOM JSON model."""
     return views.metadata(ctx, retrieval_id)
 
 

@@ -1,6 +1,7 @@
-"""The operator pages (seed 000 §3-§6), server-rendered with Jinja2 and small ES modules.
+"""The operator pages (manual §3-§6), server-rendered with Jinja2 and small ES modules.
 
-Flow: ``/imports/start?token=`` (cookie, clean URL) → ``/imports`` (patient, history, folder,
+Flow: ``/imports/start?token=`` (cookie, clean URL; ``/imports/session`` asks first when
+another patient's session is open) → ``/imports`` (patient, history, folder,
 zip and upload in the browser) → ``/imports/{id}/confirm`` (CONFERMA IMPORT STUDI) →
 ``/imports/{id}/monitor`` (phases, live) or ``/imports/{id}/cancelled``. The pages read the
 domain's read models; their JavaScript changes state only through the JSON API.
@@ -8,10 +9,11 @@ domain's read models; their JavaScript changes state only through the JSON API.
 
 from fastapi import APIRouter
 
-from pacsbridge.web.pages import imports, thumbnails
+from pacsbridge.web.pages import imports, switch, thumbnails
 
 router = APIRouter(include_in_schema=False)
 router.include_router(imports.router)
+router.include_router(switch.router)
 router.include_router(thumbnails.router)
 
 __all__ = ["router"]

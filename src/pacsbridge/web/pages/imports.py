@@ -1,4 +1,4 @@
-"""The operator pages of an import (seed 000 §3-§5): start, import, confirmation, monitor, cancel.
+"""The operator pages of an import (manual §3-§5): start, import, confirmation, monitor, cancel.
 
 Thin: each route reads a read model (``imports.views``, ``imports.monitor``, ``audit``) under
 the cookie's launch and renders it; every state change is made by the page's JavaScript
@@ -13,17 +13,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pacsbridge import audit
-from pacsbridge.imports import launch as launches
 from pacsbridge.imports import monitor, views
 from pacsbridge.imports.launch import ris_patient_dict
 from pacsbridge.imports.scope import load_import
 from pacsbridge.web.deps import Ctx
-from pacsbridge.web.pages import strings, view
+from pacsbridge.web.pages import strings, switch, view
 from pacsbridge.web.pages.session import (
     PageSession,
     Session,
     render,
-    set_token_cookie,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -38,13 +36,10 @@ def start(request: Request, ctx: Ctx, token: str | None = None) -> Response:
 
     The clean URL is reached by a refresh from this same-site page rather than a 303: after a
     cross-site navigation (the RIS's link), browsers withhold SameSite=Strict cookies along the
-    whole redirect chain, so a 303 would land on "Token Not Found or Expired".
+    whole redirect chain, so a 303 would land on "Token Not Found or Expired". A session for
+    another patient is never replaced silently (web/pages/switch.py).
     """
-    with ctx.sessions() as session:
-        row = launches.resolve(ctx, session, token)
-    response = render(request, "imports/start.html", {"target": _url(request, "/imports")})
-    set_token_cookie(response, request, token or "", row)
-    return response
+    return switch.open_link(request, ctx, token)  # asks first when another patient is open
 
 
 @router.get("/imports", name="import_page")
@@ -127,7 +122,7 @@ def _study_view(study: dict[str, Any], import_id: int, lang: str) -> dict[str, A
         "thumbnails": [
             {
                 **series,
-                "url": f"/imports/{import_id}/thumbnails/{series['series_instance_uid']}.png",
+                "key": view.series_key(study["study_instance_uid"], series["series_instance_uid"]),
             }
             for series in study.get("series", [])
         ],

@@ -20,19 +20,6 @@ from pacsbridge.web import csrf
 from pacsbridge.web.deps import COOKIE, Ctx
 from pacsbridge.web.pages.i18n import request_language
 
-#: No inline script or style, nothing from elsewhere (hospital networks are closed anyway).
-#: ``data:`` images only for Bootstrap's own SVG icons in its CSS.
-CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
 
 @dataclass(frozen=True)
 class PageSession:
@@ -72,8 +59,9 @@ def set_token_cookie(response: Response, request: Request, token: str, launch: L
 def render(
     request: Request, template: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """A page with the security headers; templates get ``lang`` from the context processor."""
+    """A page; templates get ``lang`` from the context processor.
+
+    The security headers (CSP, no-store...) are added to every answer by web/headers.py.
+    """
     templates = request.app.state.templates
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    response.headers.update(PAGE_HEADERS)
-    return response
+    return templates.TemplateResponse(request, template, context, status_code=status_code)

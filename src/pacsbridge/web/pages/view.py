@@ -6,6 +6,7 @@ only lay them out. Every value stays a plain string: Jinja's autoescape does the
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from pacsbridge.imports.views import STUDY_MESSAGES
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages.i18n import N_, gettext
 
-#: Verification message key → Bootstrap colour (seed 000 §4.A: "styled by gravity").
+#: Verification message key → Bootstrap colour (manual §4.A: "styled by gravity").
 GRAVITY = {
     "identity.match": "success",
     "identity.fiscal_code_match": "success",
@@ -22,7 +23,7 @@ GRAVITY = {
 }
 STUDY_GRAVITY = {"present": "warning", "partial": "warning", "conflict": "danger"}
 
-#: The five badges of "Importazioni Precedenti" (seed 000 §3.B): colour and label msgid.
+#: The five badges of "Importazioni Precedenti" (manual §3.B): colour and label msgid.
 BADGES = {
     "request_created": ("text-bg-secondary", N_("Request created")),
     "waiting": ("text-bg-warning", N_("Waiting for processing")),
@@ -123,6 +124,21 @@ def study_messages(study: dict[str, Any], lang: str) -> list[dict[str, str]]:
         "on_media": study.get("instance_count"),
     }
     return [{"text": text(key, lang, **params), "gravity": STUDY_GRAVITY.get(status, "danger")}]
+
+
+#: A series key: what the thumbnail route accepts in place of a Series Instance UID.
+SERIES_KEY_PATTERN = r"^[0-9a-f]{16}$"
+
+
+def series_key(study_uid: object, series_uid: object) -> str:
+    """Our name for a series in URLs and cache files: 16 hex digits of a SHA-256.
+
+    Pages address a series by the import id and this key, never by the Series Instance UID,
+    so nothing a medium writes can reach an address or a file name. Study and series UIDs
+    are both hashed because a Series Instance UID alone need not be unique on a hostile medium.
+    """
+    text = f"{study_uid or ''}\x00{series_uid or ''}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def selectable(study: dict[str, Any]) -> bool:

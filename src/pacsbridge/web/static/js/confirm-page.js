@@ -23,13 +23,15 @@ function failed(data, status) {
   lock(false);
 }
 
-async function confirmImport() {
+// acknowledged: the operator passed the second dialog; the API refuses a differing patient
+// without it (identity_acknowledged).
+async function confirmImport(acknowledged = false) {
   lock(true);
   show($("action-error"), false);
   setText($("action-status"), S.confirming);
   const answer = await api("POST", config.urls.confirm, {
     csrf: config.csrf,
-    json: { study_instance_uids: selected() },
+    json: { study_instance_uids: selected(), identity_acknowledged: acknowledged },
   }).catch(() => ({ ok: false, status: 0, data: {} }));
   if (answer.ok) window.location.assign(config.urls.monitor);
   else failed(answer.data, answer.status);
@@ -77,7 +79,7 @@ if ($("confirm")) {
 if ($("confirm-anyway")) {
   $("confirm-anyway").addEventListener("click", () => {
     globalThis.bootstrap.Modal.getOrCreateInstance($("mismatch-dialog")).hide();
-    confirmImport();
+    confirmImport(true);
   });
 }
 if ($("cancel")) $("cancel").addEventListener("click", cancelImport);

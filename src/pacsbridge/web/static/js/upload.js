@@ -1,6 +1,6 @@
 // Zip in the browser and upload in fixed-size parts, streaming together with bounded memory.
 //
-// client-zip writes a STORE zip (LIBRARIES.md: deflate in the browser is slower than a hospital
+// client-zip writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower than a hospital
 // LAN) with ZIP64 when needed, as a ReadableStream. We read that stream into parts of
 // `partBytes` and PUT each one with `Content-Range: bytes a-b/total` while the next part is
 // being zipped: about two parts are held at a time whatever the media size.

@@ -10,13 +10,13 @@ lease is renewed by its heartbeat for the whole time, the wait for a source slot
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset, dcmread
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.peers import Peer
@@ -27,13 +27,15 @@ from pacsbridge.retrievals import (
     cache,
     headers,
     leases,
+    lifecycle,
     query,
     receiver,
     retrieve,
     settle,
     statuses,
 )
-from pacsbridge.retrievals.models import SETTLED_STUDY_STATES, CachedStudy, ExpectedInstance
+from pacsbridge.retrievals.lifecycle import StudyState
+from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
 from pacsbridge.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -53,10 +55,6 @@ class Source:
         return Peer(ae_title=s.ae_title, host=s.host, port=s.port, name=s.name)
 
 
-#: Entry states that still need a C-MOVE: ``moving`` under a free lease is a killed mover's.
-TO_MOVE = ("pending", "moving")
-
-
 def bring_in(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
     """Move the study unless it is settled or another mover holds it (then we are linked).
 
@@ -69,10 +67,10 @@ def bring_in(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> 
         return  # another C-MOVE of this study is in flight: settle() will finish us
     try:
         with ledger.kept(ctx, lease):
-            if _state(ctx, study_id) in TO_MOVE:
+            if lifecycle.to_move(_state(ctx, study_id)):
                 _bring_in_held(ctx, retrieval_id, study_id, source, lease)
     finally:
-        if _state(ctx, study_id) in SETTLED_STUDY_STATES:
+        if lifecycle.settled(_state(ctx, study_id)):
             settle.study_settled(ctx, study_id)
 
 
@@ -160,9 +158,9 @@ def _expected_rows(study_id: int, found: query.FoundStudy) -> list[ExpectedInsta
 def _move(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> None:
     plan = _plan(ctx, retrieval_id, study_id)
     cache.check_room(ctx, retrieval_id, study_id, plan.expected_count)  # before any C-MOVE
-    plan.folder.mkdir(parents=True, exist_ok=True)  # the receiver writes only into live folders
+    cache.open_study_folder(ctx, study_id)  # the receiver writes only into live folders
     receiver.start(ctx)  # the process that listened on our port may have died: take it over
-    _set(ctx, study_id, state="moving")
+    _start_moving(ctx, study_id)
     report = retrieve.move_study(ctx, source.peer, source.name, plan)
     _record(ctx, plan, report)
 
@@ -208,20 +206,22 @@ def _record(ctx: Context, plan: retrieve.Plan, report: retrieve.Report) -> None:
         study = session.get_one(CachedStudy, plan.study_id)
         study.study_metadata = metadata
         study.notes = [*study.notes, *report.notes, *_cap_confirmed(plan, extra)]
-        _settle_entry(ctx, study, report)
+        _settle_entry(ctx, session, study, report)
 
 
-def _settle_entry(ctx: Context, study: CachedStudy, report: retrieve.Report) -> None:
+def _settle_entry(
+    ctx: Context, session: Session, study: CachedStudy, report: retrieve.Report
+) -> None:
     """Counts, complete or partial, and the start of the retention clock."""
     study.received_count = len(report.arrived)
     study.size_bytes = sum(report.arrived.values())
     study.expected_count = max(study.expected_count, len(report.arrived) + report.missing_count)
     study.move_count += report.moves
-    study.state = "partial" if report.missing_count else "complete"
     incomplete = _incomplete(report) if report.missing_count else []
     study.errors = [*query.lasting(study.errors), *incomplete]
-    study.updated_at = ctx.clock.now()
     cache.mark_cached(ctx, study)
+    state = StudyState.PARTIAL if report.missing_count else StudyState.COMPLETE
+    lifecycle.move_study(session, study.id, StudyState.MOVING, state, updated_at=ctx.clock.now())
 
 
 def _listed(ctx: Context, study_id: int) -> dict[str, tuple[int, str, str]]:
@@ -300,25 +300,40 @@ def _incomplete(report: retrieve.Report) -> list[dict[str, Any]]:
     ]
 
 
+def _start_moving(ctx: Context, study_id: int) -> None:
+    """Pending → moving; a killed mover's study is ``moving`` already (we hold its lease now)."""
+    with ctx.sessions.begin() as session:
+        if session.get_one(CachedStudy, study_id).state == StudyState.PENDING:
+            lifecycle.move_study(
+                session, study_id, StudyState.PENDING, StudyState.MOVING, updated_at=ctx.clock.now()
+            )
+
+
 def _back_to_pending(ctx: Context, study_id: int, error: PacsbridgeError) -> None:
-    """Retriable: pending again (the retrieval's errors show the attempt). Else failed here."""
-    if error.retriable:
-        _set(ctx, study_id, state="pending")
-        return
-    entry = statuses.entry(error, ctx.clock.now().isoformat(), ctx.settings)
-    _set(ctx, study_id, state="failed", error=entry)
+    """Retriable: pending again (the retrieval's errors show the attempt). Else failed here.
 
-
-def _set(ctx: Context, study_id: int, state: str, error: dict[str, Any] | None = None) -> None:
+    A failed entry is never served: its key is freed and what did arrive goes.
+    """
+    now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         study = session.get_one(CachedStudy, study_id)
-        study.state, study.updated_at = state, ctx.clock.now()
-        if error is not None:
-            study.errors = [*study.errors, error]
-        if state == "failed":
-            cache.forget(session, study, ctx.clock.now())
-    if state == "failed":  # a failed entry is never served: what did arrive goes
-        shutil.rmtree(cache.study_dir(ctx, study_id), ignore_errors=True)
+        if error.retriable:
+            if study.state == StudyState.MOVING:
+                lifecycle.move_study(
+                    session, study_id, StudyState.MOVING, StudyState.PENDING, updated_at=now
+                )
+            return
+        entry = statuses.entry(error, now.isoformat(), ctx.settings)
+        lifecycle.move_study(
+            session,
+            study_id,
+            study.state,
+            StudyState.FAILED,
+            errors=[*study.errors, entry],
+            live_key=None,
+            updated_at=now,
+        )
+    cache.delete_study_folder(ctx, study_id)
 
 
 def dataset_json(ds: Dataset) -> dict[str, Any]:

@@ -50,8 +50,10 @@ from sqlalchemy import select
 from pacsbridge import uids
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
-from pacsbridge.retrievals import cache
+from pacsbridge.jobs import ledger
+from pacsbridge.retrievals import cache, lifecycle
 from pacsbridge.retrievals.intruders import Gate, IntruderAudit, claims
+from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,6 @@ PROCESSING_FAILURE = 0x0110  # Processing failure (our own fault, logged)
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of resources (disk full)
 CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand (unreadable, or UIDs that disagree)
 INDEX_TTL = 1.0
-LIVE_RETRIEVALS = ("queued", "querying", "retrieving")
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def load_index(ctx: Context) -> Index:
     """Every study being moved now, with what its instances must say."""
     index = Index(loaded_at=time.monotonic())
     moving = select(CachedStudy).where(
-        CachedStudy.state == "moving", CachedStudy.lease_until >= ctx.clock.now()
+        CachedStudy.state == StudyState.MOVING, ledger.live(CachedStudy, ctx.clock.now())
     )
     with ctx.sessions() as session:
         studies = list(session.scalars(moving))
@@ -273,7 +274,7 @@ def _retrievals_of(session: Any, study_ids: list[int]) -> dict[int, tuple[int, .
         select(RetrievalStudy.cached_study_id, RetrievalStudy.retrieval_id)
         .join(Retrieval)
         .where(RetrievalStudy.cached_study_id.in_(study_ids))
-        .where(Retrieval.state.in_(LIVE_RETRIEVALS))
+        .where(Retrieval.state.in_(lifecycle.RUNNING))
         .order_by(RetrievalStudy.retrieval_id)
     )
     found: dict[int, tuple[int, ...]] = {}

@@ -24,11 +24,11 @@ from pacsbridge import audit
 from pacsbridge.context import Context, local_ae
 from pacsbridge.errors import PacsbridgeError, PeerRefused, StorageFull
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals import cache, mover, query, settle, statuses
+from pacsbridge.retrievals import cache, lifecycle, mover, query, settle, statuses
+from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
-RUNNABLE = ("queued", "querying", "retrieving")
 TASK = ledger.Task.RETRIEVE
 
 
@@ -92,7 +92,7 @@ def _work(ctx: Context, request: Request) -> None:
 def _load(ctx: Context, retrieval_id: int) -> Request | None:
     with ctx.sessions() as session:
         row = session.get(Retrieval, retrieval_id)
-        if row is None or row.state not in RUNNABLE:
+        if row is None or not lifecycle.running(row.state):
             return None
         return Request(row.id, row.source, list(row.accession_numbers), row.patient_id, row.issuer)
 
@@ -115,7 +115,7 @@ def _linked(ctx: Context, retrieval_id: int) -> list[int]:
 
 def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> list[int]:
     """Find Study Metadata at STUDY level, then one cache entry per study, in one transaction."""
-    _set_state(ctx, request.id, "querying")
+    _start_querying(ctx, request.id)
     cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
     rows, notes, errors = query.find_studies(
         local_ae(ctx.settings),
@@ -129,7 +129,7 @@ def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> lis
         retrieval.notes = [*retrieval.notes, *notes]
         retrieval.errors = [*retrieval.errors, *errors]  # answers dropped for a bad UID
         studies = [_link(ctx, session, retrieval, request, row) for row in rows]
-        hits = [s.study_instance_uid for s in studies if s.state == "complete"]
+        hits = [s.study_instance_uid for s in studies if s.state == StudyState.COMPLETE]
         if hits:
             retrieval.cache_hit = True
             audit.record(
@@ -139,8 +139,14 @@ def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> lis
                 retrieval_id=request.id,
                 studies=hits,
             )
-        if studies:
-            retrieval.state = "retrieving"  # linked: a shared study's mover may now finish us
+        if studies:  # linked: a shared study's mover may now finish us
+            lifecycle.move(
+                session,
+                request.id,
+                RetrievalState.QUERYING,
+                RetrievalState.RETRIEVING,
+                updated_at=ctx.clock.now(),
+            )
         return [s.id for s in studies]
 
 
@@ -155,18 +161,23 @@ def _link(ctx: Context, session, retrieval: Retrieval, request: Request, row: Da
     study = cache.entry_for(ctx, session, found)
     if not study.study_metadata:
         study.study_metadata = {"study": mover.dataset_json(row)}
-    if study.state == "partial":  # a new request asks again for what the PACS did not send
-        study.state = "pending"
-    session.add(
-        RetrievalStudy(retrieval=retrieval, study=study, from_cache=study.state == "complete")
-    )
+    if study.state == StudyState.PARTIAL:  # a new request asks again for what is missing
+        lifecycle.move_study(session, study.id, StudyState.PARTIAL, StudyState.PENDING)
+    from_cache = study.state == StudyState.COMPLETE
+    session.add(RetrievalStudy(retrieval=retrieval, study=study, from_cache=from_cache))
     return study
 
 
-def _set_state(ctx: Context, retrieval_id: int, state: str) -> None:
+def _start_querying(ctx: Context, retrieval_id: int) -> None:
+    """Queued → querying; a retry of an attempt that failed while querying stays there."""
     with ctx.sessions.begin() as session:
-        row = session.get_one(Retrieval, retrieval_id)
-        row.state, row.updated_at = state, ctx.clock.now()
+        lifecycle.move(
+            session,
+            retrieval_id,
+            RetrievalState.QUEUED,
+            RetrievalState.QUERYING,
+            updated_at=ctx.clock.now(),
+        )
 
 
 def _failed_attempt(ctx: Context, request: Request, error: PacsbridgeError) -> float | None:

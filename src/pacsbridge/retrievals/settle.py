@@ -9,7 +9,6 @@ linked all its studies yet and finishes itself.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +17,10 @@ from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
-from pacsbridge.retrievals import cache
-from pacsbridge.retrievals.models import (
-    SETTLED_STUDY_STATES,
-    CachedStudy,
-    Retrieval,
-    RetrievalStudy,
-)
-
-FINAL = ("not_found", "available", "partial", "failed", "expired")
+from pacsbridge.jobs import ledger
+from pacsbridge.retrievals import cache, lifecycle
+from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
+from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
 
 
 def study_settled(ctx: Context, study_id: int) -> None:
@@ -34,7 +28,10 @@ def study_settled(ctx: Context, study_id: int) -> None:
     query = (
         select(Retrieval.id)
         .join(RetrievalStudy)
-        .where(RetrievalStudy.cached_study_id == study_id, Retrieval.state == "retrieving")
+        .where(
+            RetrievalStudy.cached_study_id == study_id,
+            Retrieval.state == RetrievalState.RETRIEVING,
+        )
     )
     with ctx.sessions() as session:
         waiting = list(session.scalars(query))
@@ -48,45 +45,42 @@ def finish_if_settled(ctx: Context, retrieval_id: int) -> bool:
     with ctx.sessions.begin() as session:
         # locked: the retrieval's own task and another's mover may both get here at once
         retrieval = session.get_one(Retrieval, retrieval_id, with_for_update=True)
-        if retrieval.state in FINAL:
+        if lifecycle.final(retrieval.state):
             return True
         studies = [link.study for link in retrieval.links]
-        if any(s.state not in SETTLED_STUDY_STATES for s in studies):
-            retrieval.state, retrieval.updated_at = "retrieving", now
+        if not all(lifecycle.settled(s.state) for s in studies):
+            retrieval.updated_at = now
             return False
-        _finish(session, retrieval, _final_state(studies), now, studies)
-        return True
-
-
-def _final_state(studies: list[CachedStudy]) -> str:
-    """A study that expired before this retrieval finished (a race with the expiry job) is
-    no study at all: nothing of it can be served."""
-    states = {s.state for s in studies}
-    if states == {"complete"}:
-        return "available"
-    if states <= {"expired"}:
-        return "expired"
-    if states <= {"failed", "expired"}:
-        return "failed"
-    return "partial"
+        return _finish(
+            session, retrieval, lifecycle.outcome(s.state for s in studies), now, studies
+        )
 
 
 def _finish(
-    session: Session, retrieval: Retrieval, state: str, now: datetime, studies: list[CachedStudy]
-) -> None:
-    retrieval.state, retrieval.updated_at, retrieval.finished_at = state, now, now
+    session: Session,
+    retrieval: Retrieval,
+    state: RetrievalState,
+    now: datetime,
+    studies: list[CachedStudy],
+) -> bool:
+    """Move to the final state and audit it; False (nothing audited) when another got there."""
+    if not lifecycle.move(
+        session, retrieval.id, retrieval.state, state, updated_at=now, finished_at=now
+    ):
+        return True  # finished by the other writer meanwhile
     details: dict[str, Any] = {
         "state": state,
         "studies": [s.study_instance_uid for s in studies],
         "moves": sum(s.move_count for s in studies),
         "received_instances": sum(s.received_count for s in studies),
     }
-    if state == "failed":
+    if state == RetrievalState.FAILED:
         errors = [e for s in studies for e in s.errors]
         last = errors[-1] if errors else {}
         _audit_failed(session, now, retrieval.id, last, **details)
     else:
         audit.record(session, now, "retrieval.completed", retrieval_id=retrieval.id, **details)
+    return True
 
 
 def not_found(ctx: Context, retrieval_id: int) -> None:
@@ -94,13 +88,21 @@ def not_found(ctx: Context, retrieval_id: int) -> None:
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, retrieval_id)
-        retrieval.state, retrieval.updated_at, retrieval.finished_at = "not_found", now, now
+        if not lifecycle.move(
+            session,
+            retrieval_id,
+            RetrievalState.QUERYING,
+            RetrievalState.NOT_FOUND,
+            updated_at=now,
+            finished_at=now,
+        ):
+            return
         audit.record(
             session,
             now,
             "retrieval.completed",
             retrieval_id=retrieval_id,
-            state="not_found",
+            state=RetrievalState.NOT_FOUND,
             accession_numbers=retrieval.accession_numbers,
         )
 
@@ -114,23 +116,31 @@ def fail(ctx: Context, retrieval_id: int, entry: dict[str, Any]) -> None:
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, retrieval_id, with_for_update=True)
-        if retrieval.state in FINAL:
+        if lifecycle.final(retrieval.state):
             return
-        abandoned = _abandon_studies(retrieval, entry)
+        abandoned = _abandon_studies(session, retrieval, entry, now)
         studies = [link.study for link in retrieval.links]
-        if any(s.state in ("complete", "partial") for s in studies):
-            _finish(session, retrieval, "partial", now, studies)
+        if any(lifecycle.cached(s.state) for s in studies):
+            _finish(session, retrieval, RetrievalState.PARTIAL, now, studies)
         else:
             _fail_request(session, retrieval, entry, now)
     for study_id in abandoned:  # retrievals waiting for those studies fail with the reason
-        shutil.rmtree(cache.study_dir(ctx, study_id), ignore_errors=True)
+        cache.delete_study_folder(ctx, study_id)
         study_settled(ctx, study_id)
 
 
 def _fail_request(
     session: Session, retrieval: Retrieval, entry: dict[str, Any], now: datetime
 ) -> None:
-    retrieval.state, retrieval.updated_at, retrieval.finished_at = "failed", now, now
+    if not lifecycle.move(
+        session,
+        retrieval.id,
+        retrieval.state,
+        RetrievalState.FAILED,
+        updated_at=now,
+        finished_at=now,
+    ):
+        return
     _audit_failed(session, now, retrieval.id, entry, attempts=len(retrieval.errors))
 
 
@@ -150,13 +160,26 @@ def _audit_failed(
     )
 
 
-def _abandon_studies(retrieval: Retrieval, entry: dict[str, Any]) -> list[int]:
-    """Studies this retrieval was to move and nobody moves now fail with its reason."""
+def _abandon_studies(
+    session: Session, retrieval: Retrieval, entry: dict[str, Any], now: datetime
+) -> list[int]:
+    """Studies this retrieval was to move and nobody moves now fail with its reason.
+
+    "Nobody moves it" is checked in the same statement that fails it (``ledger.free``): a
+    mover that takes the study's lease at this moment keeps it pending, and this loses.
+    """
     abandoned = []
     for link in retrieval.links:
         study = link.study
-        if study.state == "pending" and study.lease_until is None:
-            study.state, study.live_key = "failed", None
-            study.errors = [*study.errors, entry]
+        if study.state == StudyState.PENDING and lifecycle.move_study(
+            session,
+            study.id,
+            StudyState.PENDING,
+            StudyState.FAILED,
+            ledger.free(CachedStudy, now),
+            live_key=None,
+            errors=[*study.errors, entry],
+            updated_at=now,
+        ):
             abandoned.append(study.id)
     return abandoned

@@ -14,7 +14,7 @@ received twice lands on the same file.
 The key of an entry hashes source, issuer, patient id and Study Instance UID: two hospitals
 may reuse identifiers. Folders are named by entry row, not by key, so an expired
 entry's deletion never races with the new entry of the same study. A file's presence is the
-proof of arrival, so the receiver writes no row per instance in the hot path; the mover
+proof of arrival, so the receiver writes no row per instance in the hot path; ``settle``
 records the arrivals once the C-MOVE is over (:func:`present` maps the files back to their
 SOP Instance UIDs, reading each header once per process).
 Expiry (FSE spec §2: "cancellate dopo un tempo definito (normalmente 45 giorni)") deletes the

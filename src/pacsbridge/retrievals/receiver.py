@@ -28,7 +28,7 @@ is not the command's. Handlers never raise (pynetdicom apps); every outcome is a
 Speed: the hot path of a legitimate instance touches no database row and writes no audit:
 the expected lists are read into memory on a miss and at most every ``INDEX_TTL`` seconds,
 refusals are audited by a thread of their own (``intruders.py``), and the file's
-presence is the receipt (``cache.py``); the mover records arrivals once the C-MOVE is over.
+presence is the receipt (``cache.py``); ``settle`` records arrivals once the C-MOVE is over.
 The lists live in the database, so the C-MOVE may be issued by any worker process and
 received by this one.
 """
@@ -143,8 +143,8 @@ class Receiver:
         On anything but a live target the index is reloaded once and matched again. A miss
         may be a move that just started. A hit may be stale: the same study retrieved again
         after expiry has a new entry, while the index (up to ``INDEX_TTL`` old) still points
-        at the old one, whose folder expiry deleted. The mover creates a study's folder
-        before its C-MOVE and expiry or failure deletes it, so a missing folder means
+        at the old one, whose folder expiry deleted. ``cache`` creates a study's folder
+        before its C-MOVE and deletes it at expiry or failure, so a missing folder means
         "stale", and the receiver never creates one itself.
         """
         sources = self.gate.sources(request.calling_ae, request.address)
@@ -284,7 +284,7 @@ def _retrievals_of(session: Any, study_ids: list[int]) -> dict[int, tuple[int, .
 
 
 def _target_of(ctx: Context, study: CachedStudy, retrieval_ids: tuple[int, ...]) -> Target:
-    """The study's admission rules, from its C-FIND answers as stored by the mover.
+    """The study's admission rules, from its C-FIND answers as stored by ``plan``.
 
     The issuer must be the STUDY-level answer's; a PACS that answered none gives no issuer
     to compare with, so the file's must then be empty or the one the request named.

@@ -97,3 +97,41 @@ def study_lifecycle() -> str:
 
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
+
+
+def retrieval_lifecycle() -> str:
+    """The retrieval states, what each means, and where each may go (retrievals.lifecycle)."""
+    from pacsbridge.retrievals import lifecycle
+
+    lines = [
+        "| state | meaning | may move to | final | package served |",
+        "|---|---|---|---|---|",
+    ]
+    for state in lifecycle.RetrievalState:
+        targets = ", ".join(
+            f"`{t}`" for t in lifecycle.RetrievalState if t in lifecycle.TRANSITIONS[state]
+        )
+        lines.append(
+            f"| `{state}` | {lifecycle.MEANING[state]} | {targets or '(final)'} "
+            f"| {_yes(lifecycle.final(state))} | {_yes(lifecycle.servable(state))} |"
+        )
+    return "\n".join(lines)
+
+
+def cached_study_lifecycle() -> str:
+    """The states of a study in the retrieval cache (retrievals.lifecycle)."""
+    from pacsbridge.retrievals import lifecycle
+
+    lines = [
+        "| study state | meaning | may move to | to move | settled |",
+        "|---|---|---|---|---|",
+    ]
+    for state in lifecycle.StudyState:
+        targets = ", ".join(
+            f"`{t}`" for t in lifecycle.StudyState if t in lifecycle.STUDY_TRANSITIONS[state]
+        )
+        lines.append(
+            f"| `{state}` | {lifecycle.STUDY_MEANING[state]} | {targets or '(final)'} "
+            f"| {_yes(lifecycle.to_move(state))} | {_yes(lifecycle.settled(state))} |"
+        )
+    return "\n".join(lines)

@@ -92,6 +92,13 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
         {"test_source_down_is_retried_then_fails_or_recovers"}
     ),
     "retrievals/test_flow.py": frozenset({"test_package_answers_range_requests"}),
+    "retrievals/test_lifecycle.py": frozenset(
+        {
+            "test_two_writers_finishing_one_retrieval_have_one_winner",
+            "test_a_shared_study_settling_twice_at_once_finishes_and_audits_its_retrieval_once",
+            "test_a_study_is_never_both_abandoned_and_moved",
+        }
+    ),
     "retrievals/test_source_faults.py": frozenset(
         {"test_gaps_a_source_never_sends_make_the_retrieval_partial_with_their_uids"}
     ),

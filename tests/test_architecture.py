@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 400
@@ -22,5 +26,53 @@ def test_modules_stay_small():
 def test_dependency_contracts_hold():
     lint = Path(sys.executable).parent / "lint-imports"
     command = [str(lint)] if lint.exists() else ["lint-imports"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # this checkout, not the installed one
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+RETRIEVALS = ROOT / "src" / "pacsbridge" / "retrievals"
+STATES = {str(s) for s in RetrievalState} | {str(s) for s in StudyState}
+
+
+def _state_literals(tree: ast.AST) -> list[int]:
+    """Lines comparing with, or setting ``state`` to, a bare retrieval or study state string."""
+    return [line for node in ast.walk(tree) for line in _bare_states(node)]
+
+
+def _bare_states(node: ast.AST) -> list[int]:
+    if isinstance(node, ast.Compare):
+        items = []
+        for operand in (node.left, *node.comparators):
+            many = isinstance(operand, ast.Tuple | ast.Set | ast.List)
+            items += operand.elts if many else [operand]
+        return [node.lineno for item in items if _is_state(item)]
+    if isinstance(node, ast.keyword) and node.arg == "state" and _is_state(node.value):
+        return [node.value.lineno]
+    sets_state = isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and t.attr == "state" for t in node.targets
+    )
+    return [node.lineno] if sets_state and _is_state(node.value) else []
+
+
+def _is_state(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value in STATES
+
+
+def test_retrieval_states_are_named_only_by_their_lifecycle():
+    bare = {
+        path.name: lines
+        for path in RETRIEVALS.glob("*.py")
+        if path.name != "lifecycle.py"
+        and (lines := _state_literals(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert bare == {}
+
+
+def test_only_the_cache_deletes_retrieval_folders():
+    deleting = sorted(
+        path.name
+        for path in RETRIEVALS.glob("*.py")
+        if "rmtree" in path.read_text(encoding="utf-8")
+    )
+    assert deleting == ["cache.py"]

@@ -25,8 +25,9 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     │   └── VerificationFailed     a file fails the pipeline's full verification
     ├── PeerError                  a DICOM or HL7 peer
     │   ├── PeerUnavailable   [retriable]  connection refused, timeout, association aborted
+    │   │   └── PeerTimeout        no response while waiting for one (same code: a finer type)
     │   ├── PeerRefused       [permanent]  association rejected, failure status
-    │   ├── IncompleteMove    [retriable]  C-MOVE ended with instances missing
+    │   ├── IncompleteMove    [permanent]  instances still missing after the move's second ask
     │   ├── StoreNotConfirmed [retriable]  the PACS does not list every instance sent
     │   └── Hl7Rejected       [permanent]  AE/AR acknowledgement
     ├── StorageFull           [retriable]  disk high-water mark reached
@@ -174,15 +175,30 @@ class PeerUnavailable(PeerError):
     retriable = True
 
 
+class PeerTimeout(PeerUnavailable):
+    """No response came: the DIMSE timeout passed, or the link dropped while we waited.
+
+    Raised by ``dicomnet`` so that a caller tells a silent peer from an unreachable one by
+    type, never by reading the message. It keeps its parent's code: to the operator and the
+    FSE both are "peer unavailable"; the explanation a caller adds says which.
+    """
+
+
 class PeerRefused(PeerError):
     code = "peer_refused"
     message_key = "error.peer_refused"
 
 
 class IncompleteMove(PeerError):
+    """A source sent fewer instances than its C-FIND listed, even when asked for the gaps.
+
+    Permanent for the attempt: the move already asked again for what was missing (one
+    IMAGE-level C-MOVE per series), so the study is served ``partial`` with the missing UIDs
+    instead of retried; a later request for the study moves it again (docs/integration-fse.md).
+    """
+
     code = "move_incomplete"
     message_key = "error.move_incomplete"
-    retriable = True
 
 
 class StoreNotConfirmed(PeerError):
@@ -236,11 +252,16 @@ def from_os_error(error: BaseException) -> PacsbridgeError | None:
 
 
 def all_error_classes() -> list[type[PacsbridgeError]]:
-    """Every class of the tree, for the documentation test and docs/errors.md."""
+    """One class per code, for the documentation test and docs/errors.md.
+
+    A subclass that keeps its parent's code (``PeerTimeout``) is a finer type for callers,
+    not another code, so it is not listed again.
+    """
     found: list[type[PacsbridgeError]] = []
     stack: list[type[PacsbridgeError]] = [PacsbridgeError]
     while stack:
         cls = stack.pop()
-        found.append(cls)
+        if cls is PacsbridgeError or "code" in vars(cls):
+            found.append(cls)
         stack.extend(cls.__subclasses__())
     return sorted(found, key=lambda c: c.code)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification
 
 from pacsbridge.demo.launcher import free_port
 from pacsbridge.demo.samples import SampleStudy
@@ -19,7 +22,7 @@ from pacsbridge.dicomnet.move import c_move
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
 from pacsbridge.dicomnet.store import c_store
-from pacsbridge.errors import PeerRefused, PeerUnavailable
+from pacsbridge.errors import PeerRefused, PeerTimeout, PeerUnavailable
 
 from .conftest import LOCAL
 
@@ -102,8 +105,34 @@ def test_unreachable_peer_is_retriable(study_files) -> None:  # noqa: ANN001
     with pytest.raises(PeerUnavailable) as caught:
         c_echo(LOCAL, nobody)
     assert caught.value.retriable
+    assert not isinstance(caught.value, PeerTimeout)  # unreachable is not silent
     with pytest.raises(PeerUnavailable):
         list(c_store(LOCAL, nobody, study_files[1], associations=2))
+
+
+def test_a_peer_silent_past_the_dimse_timeout_raises_peer_timeout() -> None:
+    """Told by its type, so no caller reads the message to know it was a timeout."""
+    released = threading.Event()
+
+    def silent_echo(event: evt.Event) -> int:
+        released.wait(10)  # no answer until the test is over
+        return 0x0000
+
+    ae = AE("SILENT")
+    ae.add_supported_context(Verification)
+    server = ae.start_server(
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, silent_echo)]
+    )
+    peer = Peer("SILENT", "127.0.0.1", server.server_address[1], "silent peer")
+    started = time.monotonic()
+    try:
+        with pytest.raises(PeerTimeout) as caught:
+            c_echo(replace(LOCAL, dimse_timeout=0.5), peer)
+    finally:
+        released.set()
+        server.shutdown()
+    assert caught.value.retriable and caught.value.code == "peer_unavailable"
+    assert time.monotonic() - started < 5
 
 
 def test_rejected_association_is_permanent(recording_scp, study_files) -> None:  # noqa: ANN001

@@ -164,3 +164,24 @@ def test_free_and_live_agree_with_a_held_lease(ctx) -> None:  # noqa: ANN001
         assert (live, free, ledger.is_free(row, now)) == ([import_id], [], False)
     with ctx.sessions() as session:
         assert ledger.is_free(session.get_one(Import, import_id), ctx.clock.now())
+
+
+def test_a_change_guarded_by_free_loses_while_the_lease_is_held_and_wins_after(ctx) -> None:  # noqa: ANN001
+    """How the other writers of a leased row (a failing request abandoning a study nobody
+    moves, the expiry job) check the lease: ``free`` in the WHERE of their own UPDATE, so the
+    check and the change are one statement and a holder arriving in between wins."""
+    import_id = _import(ctx)
+
+    def cancel_if_free() -> bool:
+        guarded = (
+            update(Import)
+            .where(Import.id == import_id, ledger.free(Import, ctx.clock.now()))
+            .values(state="cancelled")
+        )
+        with ctx.sessions.begin() as session:
+            return session.execute(guarded).rowcount == 1
+
+    with ledger.held(ctx, Import, import_id) as lease:
+        assert lease.acquired
+        assert not cancel_if_free()
+    assert cancel_if_free()

@@ -43,7 +43,7 @@ from jobs.qr_peer import PENDING, CountingQRSCP, _storage_contexts
 from pacsbridge.context import MovableClock
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_loose
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals import runner
+from pacsbridge.retrievals import lifecycle, runner
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, SourceSlot
 
 SOURCE = "ao17"
@@ -190,7 +190,7 @@ def _document(client, retrieval_id: int) -> dict[str, Any]:  # noqa: ANN001
 
 def _reapable(ctx: Any) -> list[int]:
     """What the reaper would re-enqueue now (asked without enqueueing anything)."""
-    return ledger.reap(ctx, None, Retrieval, dict.fromkeys(runner.RUNNABLE, runner.TASK))
+    return ledger.reap(ctx, None, Retrieval, dict.fromkeys(lifecycle.RUNNING, runner.TASK))
 
 
 def _all_leases_lapsed(ctx: Any) -> bool:

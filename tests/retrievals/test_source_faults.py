@@ -172,6 +172,7 @@ def test_gaps_a_source_never_sends_make_the_retrieval_partial_with_their_uids(
     [error] = document["errors"]
     assert error["code"] == "move_incomplete" and error["retriable"] is False
     assert error["missing_sop_instance_uids"] == sorted(withheld)
+    assert error["detail"] == f"{len(withheld)} instances missing after the IMAGE-level C-MOVE"
     [entry] = document["studies"]
     assert entry["state"] == "partial"
     received = {

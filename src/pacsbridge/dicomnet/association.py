@@ -23,7 +23,7 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 
 from pacsbridge.dicomnet.peers import LocalAE, Peer
-from pacsbridge.errors import PeerRefused, PeerUnavailable
+from pacsbridge.errors import PeerRefused, PeerTimeout, PeerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,12 @@ def _raise_for(assoc: Association, peer: Peer) -> None:
 
 
 def raise_no_response(assoc: Association, peer: Peer) -> NoReturn:
-    """After a DIMSE call that returned no status: the link broke or timed out."""
-    raise PeerUnavailable(
+    """After a DIMSE call that returned no status: the peer went silent, or the link broke.
+
+    pynetdicom answers both the same way (an empty response, the association then aborted),
+    so both are :class:`PeerTimeout`; the detail says which state the association was in.
+    """
+    raise PeerTimeout(
         "no response (timeout or association aborted)"
         if not assoc.is_established
         else "no response within the DIMSE timeout",

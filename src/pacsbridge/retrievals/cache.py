@@ -14,7 +14,7 @@ received twice lands on the same file.
 The key of an entry hashes source, issuer, patient id and Study Instance UID: two hospitals
 may reuse identifiers. Folders are named by entry row, not by key, so an expired
 entry's deletion never races with the new entry of the same study. A file's presence is the
-proof of arrival, so the receiver writes no row per instance in the hot path; the mover
+proof of arrival, so the receiver writes no row per instance in the hot path; ``settle``
 records the arrivals once the C-MOVE is over (:func:`present` maps the files back to their
 SOP Instance UIDs, reading each header once per process).
 Expiry (FSE spec §2: "cancellate dopo un tempo definito (normalmente 45 giorni)") deletes the
@@ -32,13 +32,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydicom import dcmread
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import StorageFull
+from pacsbridge.jobs import ledger
+from pacsbridge.retrievals import lifecycle
+from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,23 @@ def study_key(source: str, issuer: str, patient_id: str, study_uid: str) -> str:
 
 def study_dir(ctx: Context, study_id: int) -> Path:
     return root(ctx) / "studies" / str(study_id)
+
+
+def open_study_folder(ctx: Context, study_id: int) -> Path:
+    """Create the folder the receiver writes a study into, just before its C-MOVE.
+
+    Only this module creates and deletes study folders: the receiver writes only into a
+    folder that exists, so a folder deleted by expiry or failure is never brought back by a
+    late C-STORE addressed to the old entry.
+    """
+    folder = study_dir(ctx, study_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def delete_study_folder(ctx: Context, study_id: int) -> None:
+    """Remove a study's files: it expired, or failed for good and is never served."""
+    shutil.rmtree(study_dir(ctx, study_id), ignore_errors=True)
 
 
 def instance_key(sop_instance_uid: str) -> str:
@@ -194,6 +214,7 @@ def entry_for(ctx: Context, session: Session, found: dict[str, str]) -> CachedSt
         patient_id=found["patient_id"],
         study_instance_uid=found["study_uid"],
         accession_number=found.get("accession_number", ""),
+        state=StudyState.PENDING,
         created_at=now,
         updated_at=now,
     )
@@ -233,8 +254,8 @@ def expire(ctx: Context) -> list[int]:
     now = ctx.clock.now()
     query = (
         select(CachedStudy.id)
-        .where(CachedStudy.state.in_(("complete", "partial")), CachedStudy.expires_at <= now)
-        .where(or_(CachedStudy.lease_until.is_(None), CachedStudy.lease_until < now))
+        .where(CachedStudy.state.in_(lifecycle.CACHED), CachedStudy.expires_at <= now)
+        .where(ledger.free(CachedStudy, now))
     )
     with ctx.sessions() as session:
         ids = list(session.scalars(query))
@@ -244,13 +265,22 @@ def expire(ctx: Context) -> list[int]:
 
 
 def _expire_one(ctx: Context, study_id: int) -> None:
+    """Expire one entry unless a new request or a mover changed it since it was listed."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         study = session.get(CachedStudy, study_id)
-        if study is None or study.state not in ("complete", "partial"):
+        if study is None or not lifecycle.cached(study.state):
             return
-        folder = study_dir(ctx, study.id)
-        study.state, study.live_key, study.updated_at = "expired", None, now
+        if not lifecycle.move_study(
+            session,
+            study_id,
+            study.state,
+            StudyState.EXPIRED,
+            ledger.free(CachedStudy, now),
+            live_key=None,
+            updated_at=now,
+        ):
+            return
         users = _expire_retrievals(session, study_id, now)
         audit.record(
             session,
@@ -262,22 +292,21 @@ def _expire_one(ctx: Context, study_id: int) -> None:
             size_bytes=study.size_bytes,
             retrievals=users,
         )
-    shutil.rmtree(folder, ignore_errors=True)
+    delete_study_folder(ctx, study_id)
     for retrieval_id in users:
         package_path(ctx, retrieval_id).unlink(missing_ok=True)
 
 
 def _expire_retrievals(session: Session, study_id: int, now) -> list[int]:  # noqa: ANN001
     """Every retrieval that used the entry shows ``expired`` (its package goes too)."""
-    query = select(Retrieval).join(RetrievalStudy).where(RetrievalStudy.cached_study_id == study_id)
+    query = (
+        select(Retrieval.id, Retrieval.state)
+        .join(RetrievalStudy)
+        .where(RetrievalStudy.cached_study_id == study_id)
+    )
     users = []
-    for retrieval in session.scalars(query):
-        if retrieval.state in ("available", "partial"):
-            retrieval.state, retrieval.updated_at = "expired", now
-        users.append(retrieval.id)
+    for retrieval_id, state in session.execute(query):
+        if lifecycle.servable(state):
+            lifecycle.move(session, retrieval_id, state, RetrievalState.EXPIRED, updated_at=now)
+        users.append(retrieval_id)
     return users
-
-
-def forget(session: Session, study: CachedStudy, now) -> None:  # noqa: ANN001
-    """A failed entry frees its key: the next request starts again from the PACS."""
-    study.live_key, study.updated_at = None, now

@@ -24,20 +24,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from pacsbridge.db.base import Base
 from pacsbridge.jobs.ledger import Leased, Scheduled
 
-#: Retrieval states (FSE integration contract); the last four are final until expiry.
-RETRIEVAL_STATES = (
-    "queued",
-    "querying",
-    "retrieving",
-    "not_found",
-    "available",
-    "partial",
-    "failed",
-    "expired",
-)
-#: A study entry: pending (metadata known) → moving → complete | partial | failed → expired.
-SETTLED_STUDY_STATES = ("complete", "partial", "failed", "expired")
-
 
 class Retrieval(Scheduled, Base):
     """One FSE request: a source, accession numbers, optionally patient and issuer."""
@@ -50,7 +36,8 @@ class Retrieval(Scheduled, Base):
     accession_numbers: Mapped[list[Any]] = mapped_column(default=list)
     patient_id: Mapped[str] = mapped_column(String(64), default="")
     issuer: Mapped[str] = mapped_column(String(64), default="")
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    #: ``lifecycle.RetrievalState``, set at creation and changed only by ``lifecycle.move``
+    state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -86,7 +73,8 @@ class CachedStudy(Leased, Base):
     patient_id: Mapped[str] = mapped_column(String(64), default="")
     study_instance_uid: Mapped[str] = mapped_column(String(64))
     accession_number: Mapped[str] = mapped_column(String(64), default="")
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    #: ``lifecycle.StudyState``, set at creation and changed only by ``lifecycle.move_study``
+    state: Mapped[str] = mapped_column(String(16))
     #: {"study": DICOM JSON, "series": [DICOM JSON...]} from the C-FINDs
     study_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: the IMAGE-level list is the whole study (False: no IMAGE level, or a capped C-FIND)

@@ -29,10 +29,9 @@ from sqlalchemy import select
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
-from pacsbridge.retrievals import cache, dicomdir, readme
+from pacsbridge.retrievals import cache, dicomdir, lifecycle, readme
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval
 
-SERVABLE = ("available", "partial")
 BLOCK = 1024 * 1024
 
 
@@ -72,7 +71,7 @@ def _servable(ctx: Context, retrieval_id: int) -> list[CachedStudy]:
         retrieval = session.get(Retrieval, retrieval_id)
         if retrieval is None:
             raise NotFoundError(f"retrieval {retrieval_id}")
-        if retrieval.state not in SERVABLE:
+        if not lifecycle.servable(retrieval.state):
             raise ConflictError(f"package not available: retrieval is {retrieval.state}")
         return [link.study for link in retrieval.links]
 

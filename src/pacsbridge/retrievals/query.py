@@ -1,4 +1,7 @@
-"""Find Study Metadata (FSE spec §3.1): C-FIND Study Root at STUDY, then SERIES, then IMAGE level.
+"""Find Study Metadata (FSE spec §3.1): the C-FIND dialogue at STUDY, SERIES and IMAGE level.
+
+Used by the plan (``plan.py``), which owns the stage: when each level runs and what is stored.
+This module only asks and judges the answers; it touches no row.
 
 The keys are the specification's lists, plus the counts the PACS may volunteer (Number of
 ... Related ...), which we use only to cross-check, never to decide alone
@@ -20,7 +23,7 @@ Two PACS behaviours are handled here and reported to the caller as notes:
   and a multiple of 50, or a power of two) is *capped* when the parent's reported count says
   there are more, and *suspected* when the parent reports no count. Either way the IMAGE list
   is not trusted to be whole: the receiver admits by study, and when the move delivers more
-  instances than the list held, the cap is confirmed (``retrieve.py``).
+  instances than the list held, the cap is confirmed (``settle.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pacsbridge.dicomnet.find import DroppedAnswer, c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 from pacsbridge.messages import text
+from pacsbridge.retrievals import statuses
 from pacsbridge.retrievals.headers import SPEC_IMAGE_KEYS, SPEC_SERIES_KEYS, SPEC_STUDY_KEYS
 
 #: the specification's keys (``headers``) plus what we cross-check counts and times with
@@ -116,7 +120,9 @@ def find_studies(
         query = _study_query(accession, patient_id)
         rows = unique(c_find(local, peer, query, "STUDY", dropped=dropped), UID)
         if looks_like_a_limit(len(rows)):
-            notes.append(_note("retrieval.cfind_cap_suspected", level="STUDY", returned=len(rows)))
+            notes.append(
+                statuses.note("retrieval.cfind_cap_suspected", level="STUDY", returned=len(rows))
+            )
         for row in rows:
             if _matches(row, accession, patient_id, issuer):
                 found.setdefault(str(row.StudyInstanceUID), row)
@@ -185,13 +191,15 @@ def _describe_on(
         if image_level:
             series.instances = _find_instances(local, peer, assoc, uid, series, dropped)
         if series.cancelled:
-            found.notes.append(_note("retrieval.cfind_cancelled", level="IMAGE", series=series.uid))
+            found.notes.append(
+                statuses.note("retrieval.cfind_cancelled", level="IMAGE", series=series.uid)
+            )
         if series.instances is None:
             found.uid_list_complete = False
         else:
             _check_cap(found, "IMAGE", len(series.instances), series.reported, series.uid)
     if not found.image_level:
-        found.notes.append(_note("retrieval.no_image_level", study_instance_uid=uid))
+        found.notes.append(statuses.note("retrieval.no_image_level", study_instance_uid=uid))
     found.errors = invalid_uid_errors(dropped)
     return found
 
@@ -252,11 +260,15 @@ def _check_cap(
     found.uid_list_complete = False
     if reported is None:
         found.notes.append(
-            _note("retrieval.cfind_cap_suspected", level=level, returned=returned, series=series)
+            statuses.note(
+                "retrieval.cfind_cap_suspected", level=level, returned=returned, series=series
+            )
         )
     else:
         found.notes.append(
-            _note("retrieval.cfind_capped", level=level, returned=returned, reported=reported)
+            statuses.note(
+                "retrieval.cfind_capped", level=level, returned=returned, reported=reported
+            )
         )
 
 
@@ -273,7 +285,3 @@ def _count(ds: Dataset, keyword: str) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-def _note(key: str, **params: Any) -> dict[str, Any]:
-    return {"code": key.removeprefix("retrieval."), "message": text(key, **params), **params}

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from pacsbridge.context import Context
 from pacsbridge.messages import text as message
+from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
 
 MAX_MISSING_LISTED = 10_000
@@ -68,7 +69,7 @@ def _study_line(number: int, study: CachedStudy, ds: Dataset) -> str:
 
 
 def _missing(ctx: Context, studies: list[CachedStudy]) -> list[str]:
-    incomplete = [s for s in studies if s.state == "partial"]
+    incomplete = [s for s in studies if s.state == StudyState.PARTIAL]
     if not incomplete:
         return []
     missing = sum(max(s.expected_count - s.received_count, 0) for s in incomplete)

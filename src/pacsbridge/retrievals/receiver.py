@@ -28,7 +28,7 @@ is not the command's. Handlers never raise (pynetdicom apps); every outcome is a
 Speed: the hot path of a legitimate instance touches no database row and writes no audit:
 the expected lists are read into memory on a miss and at most every ``INDEX_TTL`` seconds,
 refusals are audited by a thread of their own (``intruders.py``), and the file's
-presence is the receipt (``cache.py``); the mover records arrivals once the C-MOVE is over.
+presence is the receipt (``cache.py``); ``settle`` records arrivals once the C-MOVE is over.
 The lists live in the database, so the C-MOVE may be issued by any worker process and
 received by this one.
 """
@@ -50,8 +50,10 @@ from sqlalchemy import select
 from pacsbridge import uids
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
-from pacsbridge.retrievals import cache
+from pacsbridge.jobs import ledger
+from pacsbridge.retrievals import cache, lifecycle
 from pacsbridge.retrievals.intruders import Gate, IntruderAudit, claims
+from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,6 @@ PROCESSING_FAILURE = 0x0110  # Processing failure (our own fault, logged)
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of resources (disk full)
 CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand (unreadable, or UIDs that disagree)
 INDEX_TTL = 1.0
-LIVE_RETRIEVALS = ("queued", "querying", "retrieving")
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,8 @@ class Receiver:
         On anything but a live target the index is reloaded once and matched again. A miss
         may be a move that just started. A hit may be stale: the same study retrieved again
         after expiry has a new entry, while the index (up to ``INDEX_TTL`` old) still points
-        at the old one, whose folder expiry deleted. The mover creates a study's folder
-        before its C-MOVE and expiry or failure deletes it, so a missing folder means
+        at the old one, whose folder expiry deleted. ``cache`` creates a study's folder
+        before its C-MOVE and deletes it at expiry or failure, so a missing folder means
         "stale", and the receiver never creates one itself.
         """
         sources = self.gate.sources(request.calling_ae, request.address)
@@ -248,7 +249,7 @@ def load_index(ctx: Context) -> Index:
     """Every study being moved now, with what its instances must say."""
     index = Index(loaded_at=time.monotonic())
     moving = select(CachedStudy).where(
-        CachedStudy.state == "moving", CachedStudy.lease_until >= ctx.clock.now()
+        CachedStudy.state == StudyState.MOVING, ledger.live(CachedStudy, ctx.clock.now())
     )
     with ctx.sessions() as session:
         studies = list(session.scalars(moving))
@@ -273,7 +274,7 @@ def _retrievals_of(session: Any, study_ids: list[int]) -> dict[int, tuple[int, .
         select(RetrievalStudy.cached_study_id, RetrievalStudy.retrieval_id)
         .join(Retrieval)
         .where(RetrievalStudy.cached_study_id.in_(study_ids))
-        .where(Retrieval.state.in_(LIVE_RETRIEVALS))
+        .where(Retrieval.state.in_(lifecycle.RUNNING))
         .order_by(RetrievalStudy.retrieval_id)
     )
     found: dict[int, tuple[int, ...]] = {}
@@ -283,7 +284,7 @@ def _retrievals_of(session: Any, study_ids: list[int]) -> dict[int, tuple[int, .
 
 
 def _target_of(ctx: Context, study: CachedStudy, retrieval_ids: tuple[int, ...]) -> Target:
-    """The study's admission rules, from its C-FIND answers as stored by the mover.
+    """The study's admission rules, from its C-FIND answers as stored by ``plan``.
 
     The issuer must be the STUDY-level answer's; a PACS that answered none gives no issuer
     to compare with, so the file's must then be empty or the one the request named.

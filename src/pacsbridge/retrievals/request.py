@@ -17,7 +17,8 @@ from pacsbridge.context import Context
 from pacsbridge.errors import InputError, StorageFull
 from pacsbridge.jobs import ledger
 from pacsbridge.messages import text
-from pacsbridge.retrievals import cache
+from pacsbridge.retrievals import cache, lifecycle
+from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
 from pacsbridge.retrievals.schemas import RetrievalRequest
 
@@ -46,6 +47,7 @@ def _create(ctx: Context, body: RetrievalRequest, actor: str) -> Retrieval:
             accession_numbers=body.accession_numbers,
             patient_id=body.patient_id or "",
             issuer=body.issuer or "",
+            state=RetrievalState.QUEUED,
             created_at=now,
             updated_at=now,
             attempts_left=ctx.settings.fse.attempts,
@@ -72,11 +74,19 @@ def _answer_from_cache(ctx: Context, retrieval_id: int, body: RetrievalRequest) 
         studies = _cached(session, body)
         if not studies:
             return False
+        if not lifecycle.move(
+            session,
+            retrieval_id,
+            RetrievalState.QUEUED,
+            RetrievalState.AVAILABLE,
+            cache_hit=True,
+            updated_at=now,
+            finished_at=now,
+        ):
+            return False  # nothing else knows the row yet; should it change, the task decides
         retrieval = session.get_one(Retrieval, retrieval_id)
         for study in studies:
             session.add(RetrievalStudy(retrieval=retrieval, study=study, from_cache=True))
-        retrieval.state, retrieval.cache_hit = "available", True
-        retrieval.updated_at = retrieval.finished_at = now
         uids = [s.study_instance_uid for s in studies]
         audit.record(session, now, "retrieval.cache_hit", retrieval_id=retrieval_id, studies=uids)
         audit.record(
@@ -84,7 +94,7 @@ def _answer_from_cache(ctx: Context, retrieval_id: int, body: RetrievalRequest) 
             now,
             "retrieval.completed",
             retrieval_id=retrieval_id,
-            state="available",
+            state=RetrievalState.AVAILABLE,
             studies=uids,
             moves=0,
         )
@@ -98,7 +108,7 @@ def _cached(session, body: RetrievalRequest) -> list[CachedStudy]:  # noqa: ANN0
         entries = cache.live_by_accession(
             session, body.source, accession, body.patient_id or "", body.issuer or ""
         )
-        if not entries or any(e.state != "complete" for e in entries):
+        if not entries or any(e.state != StudyState.COMPLETE for e in entries):
             return []
         found.update((e.id, e) for e in entries)
     return list(found.values())
@@ -116,9 +126,15 @@ def _refuse(ctx: Context, retrieval_id: int, error: StorageFull) -> None:
     now = ctx.clock.now()
     info = {**error.as_dict(), "at": now.isoformat()}
     with ctx.sessions.begin() as session:
-        retrieval = session.get_one(Retrieval, retrieval_id)
-        retrieval.state, retrieval.errors = "failed", [info]
-        retrieval.updated_at = retrieval.finished_at = now
+        lifecycle.move(
+            session,
+            retrieval_id,
+            RetrievalState.QUEUED,
+            RetrievalState.FAILED,
+            errors=[info],
+            updated_at=now,
+            finished_at=now,
+        )
         audit.record(
             session,
             now,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pacsbridge.context import Context
 from pacsbridge.jobs import ledger
 from pacsbridge.jobs.queue import JobQueue
-from pacsbridge.retrievals import cache, runner
+from pacsbridge.retrievals import cache, lifecycle, runner
 from pacsbridge.retrievals.models import Retrieval
 
 
@@ -36,4 +36,4 @@ def reap(ctx: Context) -> list[int]:
     Always safe: the retrieval's lease lets one run at a time, a finished one ignores its task,
     and one waiting for a study another mover holds only checks and returns.
     """
-    return ledger.reap(ctx, ctx.queue, Retrieval, dict.fromkeys(runner.RUNNABLE, runner.TASK))
+    return ledger.reap(ctx, ctx.queue, Retrieval, dict.fromkeys(lifecycle.RUNNING, runner.TASK))

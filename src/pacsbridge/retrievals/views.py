@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pacsbridge.context import Context
 from pacsbridge.errors import NotFoundError
 from pacsbridge.retrievals import cache
+from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 
@@ -79,7 +80,7 @@ def _study(ctx: Context, session: Session, link: RetrievalStudy) -> dict[str, An
     study = link.study
     ds = Dataset.from_json(study.study_metadata["study"])
     received = study.received_count
-    if study.state == "moving":
+    if study.state == StudyState.MOVING:
         received = len(cache.present(cache.study_dir(ctx, study.id)))
     return {
         "study_instance_uid": study.study_instance_uid,

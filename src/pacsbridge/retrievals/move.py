@@ -1,17 +1,26 @@
-"""Move Images (IHE RAD-16, PS3.4 C.4.2): C-MOVE one study to our AE, then check what arrived.
+"""The move, second stage of a retrieval: C-MOVE one study to our AE (IHE RAD-16, PS3.4 C.4.2).
 
-The expected instances are known before the C-MOVE (``query.py``, ADIT), because a C-MOVE
-"Success" proves nothing: some PACS answer before their C-STOREs are done, and the
-sub-operation counts are 16-bit (a study above 65,535 instances wraps). So completeness is
-checked against the IMAGE-level list on disk, after a quiet period for late arrivals. The
-missing instances are asked again with one IMAGE-level C-MOVE per series listing their SOP
-Instance UIDs (a series UID is required by hierarchical Q/R, PS3.4 C.4.2.2.1); what is still
-missing after that makes the study ``partial``.
+The expected instances come from the plan (``plan.py``), because a C-MOVE "Success" proves
+nothing: some PACS answer before their C-STOREs are done, and the sub-operation counts are
+16-bit (a study above 65,535 instances wraps). So completeness is checked against the
+IMAGE-level list on disk, after a quiet period for late arrivals.
 
-Failure statuses with nothing received raise (``statuses.move_error``: retriable or not);
-failed sub-operations with something received are kept as notes and settled by the
-completeness check. The IMAGE-level C-MOVE of the missing is part of one move, asked once;
-retrying a failed move is the runner's decision alone (docs/architecture.md, "Durability").
+One move of a study is: a STUDY-level C-MOVE, the quiet period, then one IMAGE-level C-MOVE
+per series for the instances still missing, listing their SOP Instance UIDs (a series UID is
+required by hierarchical Q/R, PS3.4 C.4.2.2.1). That second request is part of the move, not
+a retry of it: it asks for what the first left out, once. What is still missing after it
+raises :class:`IncompleteMove`, which is permanent for this attempt: the study is settled
+``partial`` with the missing UIDs, and the runner does not move it again; a later request for
+it does (docs/integration-fse.md). Retrying a *failed* move is the runner's decision alone
+(docs/architecture.md, "Retries").
+
+Failure statuses with nothing received raise (``statuses.move_error``: retriable or not); a
+peer that goes silent raises :class:`PeerTimeout` in ``dicomnet``, told here by its type and
+explained with ``fse.move_timeout_seconds``. Failed sub-operations with something received
+are kept as notes and settled by the completeness check.
+
+The caller hands in the :class:`Report` this module fills, so what did arrive is known to
+``settle`` whether the move ends normally or raises.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset
@@ -28,27 +36,13 @@ from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
-from pacsbridge.errors import PeerUnavailable
+from pacsbridge.errors import IncompleteMove, PeerTimeout, PeerUnavailable
 from pacsbridge.retrievals import cache, statuses
+from pacsbridge.retrievals.plan import Expected, Source
 
 POLL_SECONDS = 0.05
 SUCCESS, WARNING_SUB_OPERATIONS_FAILED = 0x0000, 0xB000
 MAX_LISTED_UIDS = 20
-
-
-@dataclass
-class Plan:
-    """What moving one study needs, read from its cache entry."""
-
-    retrieval_id: int
-    study_id: int
-    study_uid: str
-    folder: Path
-    #: SOP Instance UID → Series Instance UID of the IMAGE-level list
-    expected: dict[str, str]
-    #: the IMAGE list is the whole study (else the count below rules)
-    uid_list_complete: bool
-    expected_count: int
 
 
 @dataclass
@@ -63,26 +57,38 @@ class Report:
     sub_operations: int = 0
 
 
-def move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
-    """STUDY-level C-MOVE, quiet period, IMAGE-level retry of the missing; never partial-silent."""
-    report = Report()
-    result = _move(ctx, peer, plan, report, _identifier("STUDY", plan.study_uid))
-    _judge(result, source, plan, report)
+def study(ctx: Context, source: Source, plan: Expected, report: Report) -> None:
+    """Move one study into ``report``; IncompleteMove when instances are still missing."""
+    result = _move(ctx, source.peer, plan, report, _identifier("STUDY", plan.study_uid))
+    _judge(result, source.name, plan, report)
     _wait_quiet(ctx, plan, report)
-    if not report.arrived and max(plan.expected_count, len(plan.expected)) > 0:
-        raise PeerUnavailable(
-            "C-MOVE answered without any C-STORE reaching us",
-            peer=source,
-            dicom_status=f"0x{result.status:04X}",
-            explanation="retrieval.move_nothing_arrived",
-            completed=result.completed,
+    if not report.arrived and max(plan.count, len(plan.instances)) > 0:
+        raise _nothing_arrived(source, result)
+    if report.missing and plan.instances:
+        _ask_for_the_missing(ctx, source.peer, plan, report)
+    if report.missing_count:
+        raise IncompleteMove(
+            f"{report.missing_count} instances missing after the IMAGE-level C-MOVE",
+            peer=source.name,
+            missing=report.missing_count,
+            missing_sop_instance_uids=sorted(report.missing),
         )
-    if report.missing and plan.expected:
-        _retry_missing(ctx, peer, source, plan, report)
-    return report
 
 
-def _move(ctx: Context, peer: Peer, plan: Plan, report: Report, identifier: Dataset) -> MoveResult:
+def _nothing_arrived(source: Source, result: MoveResult) -> PeerUnavailable:
+    """A "Success" with no C-STORE: most often our AE is not registered on the source."""
+    return PeerUnavailable(
+        "C-MOVE answered without any C-STORE reaching us",
+        peer=source.name,
+        dicom_status=f"0x{result.status:04X}",
+        explanation="retrieval.move_nothing_arrived",
+        completed=result.completed,
+    )
+
+
+def _move(
+    ctx: Context, peer: Peer, plan: Expected, report: Report, identifier: Dataset
+) -> MoveResult:
     """One C-MOVE to our AE, as an audit event whatever its outcome.
 
     The DIMSE timeout of a C-MOVE is ``fse.move_timeout_seconds``: some PACS send no pending
@@ -103,16 +109,16 @@ def _move(ctx: Context, peer: Peer, plan: Plan, report: Report, identifier: Data
 
 
 def _timeout_or(error: PeerUnavailable, peer: Peer, seconds: float) -> PeerUnavailable:
-    """An association that went silent is a move timeout; anything else stays as it was."""
-    if not error.detail.startswith("no response"):
+    """A peer that went silent is a move timeout, explained; anything else stays as it was."""
+    if not isinstance(error, PeerTimeout):
         return error
-    return PeerUnavailable(
+    return PeerTimeout(
         error.detail, peer=peer.label, explanation="retrieval.move_timeout", seconds=f"{seconds:g}"
     )
 
 
 def _audit_move(
-    ctx: Context, plan: Plan, level: str, result: MoveResult | None, failure: str
+    ctx: Context, plan: Expected, level: str, result: MoveResult | None, failure: str
 ) -> None:
     """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request)."""
     status = f"0x{result.status:04X}" if result is not None else ""
@@ -146,7 +152,7 @@ def _identifier(
     return ds
 
 
-def _judge(result: MoveResult, source: str, plan: Plan, report: Report) -> None:
+def _judge(result: MoveResult, source: str, plan: Expected, report: Report) -> None:
     """Failure with nothing received raises; failed sub-operations become a note."""
     report.sub_operations = max(report.sub_operations, _total(result))
     failed_uids = [str(u) for u in (result.failed_sop_instance_uids or [])]
@@ -179,7 +185,7 @@ def _sub_operations_note(result: MoveResult, failed_uids: list[str]) -> dict[str
     )
 
 
-def _wait_quiet(ctx: Context, plan: Plan, report: Report) -> None:
+def _wait_quiet(ctx: Context, plan: Expected, report: Report) -> None:
     """Poll the study folder until everything is there or nothing new came for a quiet period."""
     quiet = ctx.settings.fse.quiet_period_seconds
     last_count, last_change = -1, time.monotonic()
@@ -193,24 +199,28 @@ def _wait_quiet(ctx: Context, plan: Plan, report: Report) -> None:
         time.sleep(POLL_SECONDS)  # polling the disk for late C-STOREs, not waiting blindly
 
 
-def _set_missing(plan: Plan, report: Report, arrived: dict[str, int]) -> None:
+def _set_missing(plan: Expected, report: Report, arrived: dict[str, int]) -> None:
     report.arrived = arrived
-    report.missing = set(plan.expected) - set(arrived)
-    expected = max(plan.expected_count, len(plan.expected), report.sub_operations)
+    report.missing = set(plan.instances) - set(arrived)
+    expected = max(plan.count, len(plan.instances), report.sub_operations)
     by_count = max(expected - len(arrived), 0) if not plan.uid_list_complete else 0
     report.missing_count = max(len(report.missing), by_count)
 
 
-def _retry_missing(ctx: Context, peer: Peer, source: str, plan: Plan, report: Report) -> None:
-    """One IMAGE-level C-MOVE per series still missing instances (PS3.4 C.4.2.2.1)."""
+def _ask_for_the_missing(ctx: Context, peer: Peer, plan: Expected, report: Report) -> None:
+    """One IMAGE-level C-MOVE per series still missing instances (PS3.4 C.4.2.2.1).
+
+    Best effort, inside the one move: a failure here is a note, and what is still missing
+    afterwards is the IncompleteMove the caller settles.
+    """
     by_series: dict[str, list[str]] = defaultdict(list)
     for sop in sorted(report.missing):
-        by_series[plan.expected[sop]].append(sop)
+        by_series[plan.instances[sop]].append(sop)
     for series_uid, sops in by_series.items():
         identifier = _identifier("IMAGE", plan.study_uid, series_uid, sops)
         try:
             result = _move(ctx, peer, plan, report, identifier)
-        except PeerUnavailable as error:  # the retry is best effort: the study becomes partial
+        except PeerUnavailable as error:  # best effort: what stays missing is IncompleteMove
             report.notes.append(statuses.note("retrieval.image_retry_failed", detail=error.detail))
             continue
         if result.failed or _is_failure(result.status):

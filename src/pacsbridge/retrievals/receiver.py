@@ -35,7 +35,6 @@ received by this one.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
@@ -50,6 +49,7 @@ from sqlalchemy import select
 from pacsbridge import uids
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
+from pacsbridge.errors import StorageFull, from_os_error
 from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, lifecycle
 from pacsbridge.retrievals.intruders import Gate, IntruderAudit, claims
@@ -128,7 +128,7 @@ class Receiver:
         try:
             return self._handle(request)
         except OSError as error:
-            if error.errno == errno.ENOSPC:
+            if isinstance(from_os_error(error), StorageFull):
                 log.error("cache disk full: refusing C-STORE")
                 return OUT_OF_RESOURCES
             log.exception("cannot write a received instance")

@@ -24,7 +24,6 @@ take), so a second delivery does nothing (Huey delivers at most once; the reaper
 
 from __future__ import annotations
 
-import errno
 import logging
 
 from pacsbridge.context import Context
@@ -33,7 +32,7 @@ from pacsbridge.errors import (
     PacsbridgeError,
     PeerRefused,
     PeerUnavailable,
-    StorageFull,
+    from_os_error,
 )
 from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, leases, lifecycle, move, plan, settle, statuses
@@ -61,14 +60,11 @@ def _attempt(ctx: Context, retrieval_id: int) -> float | None:
         return None
     try:
         _work(ctx, request)
-    except PacsbridgeError as error:
-        return _failed_attempt(ctx, request, error)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            return _failed_attempt(ctx, request, StorageFull(str(error)))
-        return _unexpected(ctx, request)
-    except Exception:  # noqa: BLE001 - a bug must not leave the request "retrieving" forever
-        return _unexpected(ctx, request)
+    except Exception as error:  # noqa: BLE001 - a bug must not leave it "retrieving" forever
+        known = from_os_error(error)  # ours as they are, a full disk as StorageFull
+        if known is None:
+            return _unexpected(ctx, request)
+        return _failed_attempt(ctx, request, known)
     return None
 
 

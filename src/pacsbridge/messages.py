@@ -21,7 +21,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "identity.name_mismatch": {"it": "NOME NON CORRISPONDE", "en": "NAME DOES NOT MATCH"},
     "identity.name_format_different": {"it": "FORMATO DIVERSO", "en": "DIFFERENT FORMAT"},
     "identity.name_missing": {"it": "NOME ASSENTE", "en": "NAME MISSING"},
-    "identity.name_similar": {"it": "nome simile", "en": "similar name"},
+    "identity.name_similar": {
+        "it": "NOME SIMILE: possibile errore di battitura, verificare",
+        "en": "SIMILAR NAME: possible typing error, check",
+    },
     "identity.birth_date_mismatch": {
         "it": "DATA NASCITA NON CORRISPONDE",
         "en": "BIRTH DATE DOES NOT MATCH",

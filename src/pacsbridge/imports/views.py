@@ -26,7 +26,7 @@ STUDY_MESSAGES = {
     "unknown": "pacs.unreachable",
 }
 
-#: Import state → the five badges of "Importazioni Precedenti" (manual §3.B).
+#: Import state → the five badges of "Importazioni Precedenti" (manual §3.B), and "cancelled".
 BADGES = {
     ImportState.CREATED: "request_created",
     ImportState.UPLOADING: "request_created",
@@ -36,7 +36,7 @@ BADGES = {
     ImportState.PROCESSING: "in_progress",
     ImportState.COMPLETED: "completed",
     ImportState.FAILED: "failed",
-    ImportState.CANCELLED: "failed",
+    ImportState.CANCELLED: "cancelled",  # its own grey badge: not a failure
 }
 
 

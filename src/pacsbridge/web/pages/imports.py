@@ -27,6 +27,9 @@ from pacsbridge.web.pages.session import (
 router = APIRouter(include_in_schema=False)
 
 AFTER_CONFIRMATION = ("confirmed", "processing", "completed")
+#: "Importazioni Precedenti" shows the latest attempts, the others behind "mostra tutte": at
+#: 1366×768 five rows pushed "Seleziona Cartella" below the fold.
+HISTORY_SHOWN = 3
 BEFORE_ANALYSIS = ("created", "uploading", "analysing")
 
 
@@ -59,7 +62,12 @@ def import_page(request: Request, ctx: Ctx, session: Session) -> Response:
     return render(
         request,
         "imports/index.html",
-        {**_patient(ctx, session), "history": history, "config": config},
+        {
+            **_patient(ctx, session),
+            "history": history,
+            "history_shown": HISTORY_SHOWN,
+            "config": config,
+        },
     )
 
 
@@ -98,6 +106,8 @@ def confirmation_page(import_id: int, request: Request, ctx: Ctx, session: Sessi
         "mismatch": any(p.get("verdict") == "mismatch" for p in document["patients"]),
         "importable": [s for s in studies if s["selectable"]],
         "all_present": bool(studies) and all(s["pacs_status"] == "present" for s in studies),
+        # the duplicate check could not be done (PACS unreachable): "Riprova controllo"
+        "unchecked": any(s["pacs_status"] == "unknown" for s in studies),
         "problems": view.problem_messages(document["problems"], lang),
         "discrepancies": view.discrepancies(document["patients"], lang),
         "config": _action_config(request, session, import_id),
@@ -138,6 +148,7 @@ def _action_config(request: Request, session: PageSession, import_id: int) -> di
             "self": base,
             "confirm": f"{base}/confirm",
             "cancel": f"{base}/cancel",
+            "recheck": f"{base}/recheck",
             "monitor": _url(request, f"/imports/{import_id}/monitor"),
             "cancelled": _url(request, f"/imports/{import_id}/cancelled"),
         },
@@ -154,7 +165,9 @@ def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -
         return RedirectResponse(_url(request, f"/imports/{import_id}/confirm"), status_code=303)
     with ctx.sessions() as db:
         load_import(db, import_id, session.launch)
-        events = [audit.as_dict(e) for e in audit.events_of_import(db, import_id)]
+        events = [
+            strings.event_row(audit.as_dict(e), lang) for e in audit.events_of_import(db, import_id)
+        ]
     texts = strings.monitor(lang, import_id)
     config = {
         "importId": import_id,
@@ -171,6 +184,7 @@ def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -
         "progress": progress,
         "phases": [strings.phase_row(p, lang) for p in progress["phases"]],
         "final": strings.final_row(progress, lang),
+        "closing": strings.closing(progress["state"], lang),
         "events": events,
         "phase_labels": texts["phases"],
         "config": config,

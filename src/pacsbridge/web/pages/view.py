@@ -19,7 +19,8 @@ GRAVITY = {
     "identity.match": "success",
     "identity.fiscal_code_match": "success",
     "identity.name_format_different": "warning",
-    "identity.name_similar": "info",
+    # a warning, never reassurance: it sits under a red "NOME NON CORRISPONDE"
+    "identity.name_similar": "warning",
 }
 STUDY_GRAVITY = {"present": "warning", "partial": "warning", "conflict": "danger"}
 
@@ -30,6 +31,8 @@ BADGES = {
     "in_progress": ("text-bg-primary", N_("In progress")),
     "completed": ("text-bg-success", N_("Completed / OK")),
     "failed": ("text-bg-danger", N_("Error")),
+    # not one of the manual's five: a cancel is the operator's choice, not a failure
+    "cancelled": ("text-bg-secondary", N_("Cancelled")),
 }
 
 PHASE_BADGES = {
@@ -94,7 +97,13 @@ def patient_messages(patient: dict[str, Any], lang: str) -> list[dict[str, str]]
     """The verification messages of one DICOM patient, each with its colour."""
     keys = patient.get("message_keys") or []
     found = [{"text": message(k, lang), "gravity": GRAVITY.get(k, "danger")} for k in keys]
-    hints = [{"text": h, "gravity": "info"} for h in patient.get("hints", [])]
+    hint_keys = patient.get("hint_keys")
+    if hint_keys is None:  # analysed before the keys were stored: the Italian words
+        hints = [{"text": h, "gravity": "warning"} for h in patient.get("hints", [])]
+    else:
+        hints = [
+            {"text": message(k, lang), "gravity": GRAVITY.get(k, "warning")} for k in hint_keys
+        ]
     return found + hints
 
 
@@ -119,7 +128,7 @@ def study_messages(study: dict[str, Any], lang: str) -> list[dict[str, str]]:
     if key is None:
         return []
     params = {
-        "pacs_patient": study.get("pacs_patient", ""),
+        "pacs_patient": person_name(study.get("pacs_patient", "")),  # TEST^TEST → TEST TEST
         "on_pacs": study.get("on_pacs", "?"),
         "on_media": study.get("instance_count"),
     }

@@ -1,5 +1,7 @@
 // CONFERMA IMPORT STUDI: confirm (with a second dialog when the patient does not fully match)
 // or cancel, through the JSON API with the CSRF header; then the monitor or the cancel page.
+// "Riprova controllo" repeats the analysis and the PACS duplicate check (POST .../recheck)
+// when the PACS did not answer, and reloads the page when the server has finished.
 import { api, errorMessage, format, readConfig, setText, show, sleep } from "./common.js";
 
 const config = readConfig();
@@ -11,14 +13,16 @@ function selected() {
 }
 
 function lock(value) {
-  for (const id of ["confirm", "cancel", "confirm-anyway"]) {
+  for (const id of ["confirm", "cancel", "confirm-anyway", "recheck"]) {
     if ($(id)) $(id).disabled = value;
   }
 }
 
-function failed(data, status) {
+function failed(data, status, template = S.failed) {
   setText($("action-status"), "");
-  setText($("action-error"), format(S.failed, { reason: errorMessage(data, `HTTP ${status}`) }));
+  const expired = status === 401 || (data && data.error && data.error.code === "token_not_found_or_expired");
+  setText($("action-error"), expired
+    ? S.tokenExpired : format(template, { reason: errorMessage(data, `HTTP ${status}`) }));
   show($("action-error"));
   lock(false);
 }
@@ -45,6 +49,20 @@ async function cancelImport() {
     .catch(() => ({ ok: false, status: 0, data: {} }));
   if (answer.ok) window.location.assign(config.urls.cancelled);
   else failed(answer.data, answer.status);
+}
+
+async function recheck() {
+  lock(true);
+  show($("action-error"), false);
+  setText($("action-status"), S.rechecking);
+  const answer = await api("POST", config.urls.recheck, { csrf: config.csrf })
+    .catch(() => ({ ok: false, status: 0, data: {} }));
+  if (!answer.ok) {
+    failed(answer.data, answer.status, S.recheckFailed);
+    return;
+  }
+  if (answer.data.state === "analysing") await waitForAnalysis();
+  else window.location.reload();
 }
 
 function onConfirm() {
@@ -83,4 +101,5 @@ if ($("confirm-anyway")) {
   });
 }
 if ($("cancel")) $("cancel").addEventListener("click", cancelImport);
+if ($("recheck")) $("recheck").addEventListener("click", recheck);
 if ($("waiting")) waitForAnalysis();

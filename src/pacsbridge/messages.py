@@ -91,6 +91,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "DICOM file without study, series or instance UID: left out",
     },
     "media.invalid_uid": {"it": "UID non valido: file escluso", "en": "Invalid UID: file left out"},
+    "document.too_large": {
+        "it": "Documento troppo grande: non importato",
+        "en": "Document too large: not imported",
+    },
+    "document.unreadable": {
+        "it": "Documento illeggibile o danneggiato: non importato",
+        "en": "Unreadable or damaged document: not imported",
+    },
     "pacs.unreachable": {
         "it": "PACS non raggiungibile: controllo duplicati non eseguito, riprovare",
         "en": "PACS unreachable: duplicate check not done, try again",

@@ -58,11 +58,15 @@ def _record_positions() -> Any:
     path.write_text(json.dumps({**known, **POSITIONS}, indent=2, sort_keys=True))
 
 
-def assert_in_view(page: Any, selector: str, name: str | None = None) -> dict[str, float]:
-    """The element is visible inside the 1366×768 viewport and the page is not scrolled."""
+def assert_in_view(
+    page: Any, selector: str, name: str | None = None, scrolled: bool = False
+) -> dict[str, float]:
+    """The element is visible inside the 1366×768 viewport and the page is not scrolled
+    (``scrolled``: the operator scrolled to something else, this element must still be in view)."""
     element = page.locator(selector).first
     expect(element).to_be_visible()
-    assert page.evaluate("window.scrollY") == 0, "the page was scrolled"
+    if not scrolled:
+        assert page.evaluate("window.scrollY") == 0, "the page was scrolled"
     box = element.bounding_box()
     assert box is not None, selector
     POSITIONS[name or selector] = round(box["y"] + box["height"])
@@ -489,7 +493,7 @@ def test_parent_folder_of_two_media_names_both_and_asks_which_to_send(
     expect(desk.locator("#summary-warnings")).to_contain_text("Escluso: CD1 (altro supporto")
     expect(desk.locator("#dicomdir-patients")).to_contain_text("RM DUE")
     expect(desk.locator("#dicomdir-patients")).not_to_contain_text("TC UNO")
-    expect(desk.locator("#summary-counts")).to_contain_text("7 file da inviare")
+    expect(desk.locator("#summary-counts")).to_contain_text("9 file da inviare")
     assert_in_view(desk, "#send", "two media: send bottom")
     screenshot(desk, "desk-10-two-media")
     desk.click("#send")
@@ -529,3 +533,70 @@ def test_files_dropped_without_their_folders_are_sent_themselves_and_it_is_said(
     desk.wait_for_url(re.compile(r"/imports/\d+/confirm$"))
     expect(desk.locator(".verification")).to_contain_text("PAZIENTE CORRISPONDE")
     expect(desk.locator(".study")).to_contain_text("6 immagini")
+
+
+# --- 3. documents on the media --------------------------------------------------------------
+
+
+def test_documents_on_the_media_are_offered_unticked_with_a_preview_and_reach_the_pacs(
+    desk: Any, live_with_pacs: Any, demo_pacs: DemoPacs, tmp_path: Path
+) -> None:
+    from pydicom.uid import EncapsulatedPDFStorage
+
+    from imports.test_documents import REPORT, medium
+    from pacsbridge.dicomnet.find import find_instance_uids
+    from pacsbridge.dicomnet.peers import LocalAE
+
+    server = live_with_pacs()
+    study = SampleStudy(patient=MATCHING, series_count=1, instances_per_series=2)
+    medium(tmp_path / "cd", study)
+    client, _auth, url = api_client(server)
+    open_link(desk, server, url)
+    desk.set_input_files("#folder-input", str(tmp_path / "cd"))
+    expect(desk.locator("#summary-counts")).to_contain_text("6 file da inviare")  # 1 + 2 + 3
+    expect(desk.locator("#summary-warnings")).to_contain_text("Inviati anche 3 documenti")
+    desk.click("#send")
+    desk.wait_for_url(re.compile(r"/imports/\d+/confirm$"))
+    import_id = int(desk.url.split("/")[-2])
+    offered = desk.locator("#documents .document")
+    expect(offered).to_have_count(3)  # the viewer's own HELP.PDF is not offered
+    expect(desk.locator("#documents")).not_to_contain_text("HELP.PDF")
+    expect(desk.locator(".document-select")).to_have_count(2)
+    for box in desk.locator(".document-select").all():
+        expect(box).not_to_be_checked()  # none is ticked by default
+    broken = desk.locator("#documents .document", has_text="LOGO.PNG")
+    expect(broken.locator(".document-problem")).to_have_text(
+        "Documento illeggibile o danneggiato: non importato"
+    )
+    scan = desk.locator("#documents .document[data-kind='image']", has_text="PAGE1.PNG")
+    preview = scan.locator("img")
+    expect(preview).to_have_js_property("complete", True)
+    assert preview.evaluate("img => img.naturalWidth") == 40  # the page itself, made small
+    report = desk.locator("#documents .document", has_text="REFERTO.PDF")
+    href = report.locator("a").get_attribute("href")
+    answer = client.get(href, headers={"Cookie": _cookie(desk)})
+    assert answer.status_code == 200 and answer.content == REPORT
+    assert answer.headers["content-type"] == "application/pdf"
+    assert "REFERTO" not in answer.headers["content-disposition"]
+    report.locator(".document-select").check()
+    screenshot(desk, "desk-11-documents")
+    assert_in_view(desk, "#confirm", "documents ticked: #confirm bottom", scrolled=True)
+    desk.click("#confirm")
+    desk.wait_for_url(re.compile(r"/imports/\d+/monitor$"))
+    expect(desk.locator("#final")).to_have_text("Elaborazione Ultimata", timeout=30_000)
+    expect(desk.locator("#events")).to_contain_text("Documenti del supporto aggiunti allo studio")
+    checker = LocalAE(ae_title="CHECKER", connection_timeout=3, acse_timeout=5)
+    held = find_instance_uids(checker, demo_pacs.peer, study.study_instance_uid)
+    assert len(held) == 3  # two images and the report
+    with server.context.sessions() as session:
+        from pacsbridge.imports.models import ImportInstance
+
+        classes = [
+            r.sop_class_uid
+            for r in session.query(ImportInstance).filter_by(import_id=import_id, state="stored")
+        ]
+    assert classes.count(EncapsulatedPDFStorage) == 1
+
+
+def _cookie(page: Any) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())

@@ -62,6 +62,7 @@ def document(ctx: Context, row: Import) -> dict[str, Any]:
         "ris_patient": ris_patient_dict(row.launch),
         "patients": [_patient(p, studies) for p in analysis.get("patients", [])],
         "problems": analysis.get("problems", []),
+        "documents": analysis.get("documents", []),
         "notes": analysis.get("notes", []),
         "used_dicomdir": analysis.get("used_dicomdir"),
         "error": row.error or None,

@@ -109,6 +109,7 @@ def confirmation_page(import_id: int, request: Request, ctx: Ctx, session: Sessi
         # the duplicate check could not be done (PACS unreachable): "Riprova controllo"
         "unchecked": any(s["pacs_status"] == "unknown" for s in studies),
         "problems": view.problem_messages(document["problems"], lang),
+        "documents": [_document_view(d, request, import_id, lang) for d in document["documents"]],
         "discrepancies": view.discrepancies(document["patients"], lang),
         "config": _action_config(request, session, import_id),
     }
@@ -136,6 +137,25 @@ def _study_view(study: dict[str, Any], import_id: int, lang: str) -> dict[str, A
             }
             for series in study.get("series", [])
         ],
+    }
+
+
+def _document_view(
+    document: dict[str, Any], request: Request, import_id: int, lang: str
+) -> dict[str, Any]:
+    """A document of the medium: its preview, its size, and why it cannot be imported."""
+    route = "document_pdf" if document["kind"] == "pdf" else "document_preview"
+    return {
+        **document,
+        "preview": _url(
+            request,
+            request.app.url_path_for("document_preview", import_id=import_id, key=document["key"]),
+        ),
+        "open": _url(
+            request, request.app.url_path_for(route, import_id=import_id, key=document["key"])
+        ),
+        "size_text": view.size(document.get("size", 0)),
+        "problem_text": view.message(document["problem"], lang) if document.get("problem") else "",
     }
 
 

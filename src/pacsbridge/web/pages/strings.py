@@ -36,7 +36,11 @@ UPLOAD = {
     ),
     "leftOut": N_("Left out: {media} (another medium: import it afterwards, on its own)."),
     "missing": N_("{count} files listed in the DICOMDIR are missing from the media."),
-    "skipped": N_("{count} files left out (not DICOM: programs, documents, pictures)."),
+    "skipped": N_("{count} files left out (not DICOM: programs, web pages, other files)."),
+    "documents": N_(
+        "{count} documents (PDF, pictures) sent too: choose on the confirmation screen which "
+        "ones to import; none is imported unless ticked."
+    ),
     "unknown": N_("{count} files without the DICOM marker are sent too: the server decides."),
     "nothing": N_("Nothing to send: no DICOM file found in what was chosen."),
     "patientsTitle": N_("Patients and studies in the DICOMDIR"),
@@ -122,6 +126,7 @@ EVENTS = {
     "duplicates.unreachable": N_("PACS unreachable"),
     "identity.acknowledged": N_("Different patient confirmed by the operator"),
     "import.confirmed": N_("Import confirmed"),
+    "documents.added": N_("Documents of the media added to the study"),
     "import.cancelled": N_("Import cancelled"),
     "import.failed": N_("Import failed"),
     "import.completed": N_("Import completed"),

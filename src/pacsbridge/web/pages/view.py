@@ -83,6 +83,16 @@ def age(birth: str | date | None, today: date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def size(value: int) -> str:
+    """Bytes as an operator reads them: ``1,2 MB``."""
+    amount, unit = float(value), "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            break
+        amount /= 1024
+    return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}".replace(".", ",")
+
+
 def person_name(value: str | None) -> str:
     """DICOM PN (``CERRI^SIMONE``, maybe with ``=`` groups) → ``CERRI SIMONE``."""
     alphabetic = (value or "").split("=")[0]

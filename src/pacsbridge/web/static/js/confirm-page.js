@@ -12,6 +12,11 @@ function selected() {
   return [...document.querySelectorAll(".study-select")].filter((b) => b.checked).map((b) => b.value);
 }
 
+// The media's documents the operator ticked (none by default): wrapped into the first study.
+function documents() {
+  return [...document.querySelectorAll(".document-select")].filter((b) => b.checked).map((b) => b.value);
+}
+
 function lock(value) {
   for (const id of ["confirm", "cancel", "confirm-anyway", "recheck"]) {
     if ($(id)) $(id).disabled = value;
@@ -35,7 +40,7 @@ async function confirmImport(acknowledged = false) {
   setText($("action-status"), S.confirming);
   const answer = await api("POST", config.urls.confirm, {
     csrf: config.csrf,
-    json: { study_instance_uids: selected(), identity_acknowledged: acknowledged },
+    json: { study_instance_uids: selected(), identity_acknowledged: acknowledged, document_keys: documents() },
   }).catch(() => ({ ok: false, status: 0, data: {} }));
   if (answer.ok) window.location.assign(config.urls.monitor);
   else failed(answer.data, answer.status);

@@ -78,7 +78,8 @@ async function select(medium) {
 }
 
 function dicomCount(sel) {
-  return sel.mode === "dicomdir" ? sel.files.length - 1 : sel.files.length;
+  const images = sel.files.length - (sel.documents || 0);
+  return sel.mode === "dicomdir" ? images - 1 : images;
 }
 
 function renderSummary(sel) {
@@ -103,6 +104,7 @@ function renderSummary(sel) {
   }
   if (sel.missing) warnings.append(li(format(S.missing, { count: sel.missing }), "text-danger"));
   if (sel.skipped) warnings.append(li(format(S.skipped, { count: sel.skipped })));
+  if (sel.documents && count) warnings.append(li(format(S.documents, { count: sel.documents })));
   if (sel.unknown && count) warnings.append(li(format(S.unknown, { count: sel.unknown })));
   renderPatients(sel.patients);
   show($("send"), count > 0);

@@ -31,6 +31,31 @@ const NOT_DICOM_MAGIC = [
 
 const PARALLEL_READS = 16;
 
+// Documents of the medium (reports, scanned pages) travel with the images: the confirmation
+// screen offers them and the operator ticks which ones to import (imports/documents.py). Not
+// those of a viewer application: a folder below the root holding programs or libraries.
+const DOCUMENT_EXTENSIONS = new Set(["pdf", "jpg", "jpeg", "png"]);
+const APPLICATION_EXTENSIONS = new Set(["exe", "dll", "so", "dylib", "jar", "ocx", "msi", "class"]);
+
+function folderPath(path) {
+  const parts = path.split("/");
+  return parts.slice(0, -1).join("/");
+}
+
+/** The entries under `base` that are documents, outside any viewer application's folder. */
+function documentsOf(entries, base = "") {
+  const inside = entries.filter((e) => e.path.startsWith(base));
+  const applications = new Set(inside
+    .filter((e) => APPLICATION_EXTENSIONS.has(extension(e.path)))
+    .map((e) => folderPath(relativeTo(base, e.path)))
+    .filter(Boolean));
+  return inside.filter((e) => {
+    if (!DOCUMENT_EXTENSIONS.has(extension(e.path))) return false;
+    const parts = folderPath(relativeTo(base, e.path)).split("/").filter(Boolean);
+    return !parts.some((_, i) => applications.has(parts.slice(0, i + 1).join("/")));
+  });
+}
+
 function normalise(path) {
   return path
     .split("/")
@@ -124,7 +149,12 @@ async function fromDicomdir(entries, dicomdir) {
     }
   }
   if (files.length === 1) return { unresolved: true }; // files without their folders
-  return { mode: "dicomdir", files, patients: parsed.patients, missing, skipped: 0, unknown: 0 };
+  const documents = documentsOf(entries, base);
+  for (const entry of documents) files.push({ name: relativeTo(base, entry.path), file: entry.file });
+  return {
+    mode: "dicomdir", files, patients: parsed.patients, missing, skipped: 0, unknown: 0,
+    documents: documents.length,
+  };
 }
 
 /** Files dropped from several folders may share a name; a zip must not hold it twice. */
@@ -137,18 +167,20 @@ function unique(name, names) {
 
 async function byScan(entries, mode) {
   const kinds = await mapLimited(entries, PARALLEL_READS, async (e) => classify(e.path, await head(e.file)));
+  const documents = new Set(documentsOf(entries));
   const files = [];
   let skipped = 0;
   let unknown = 0;
   const names = new Set();
   entries.forEach((entry, index) => {
-    if (kinds[index] === "other") skipped += 1;
+    if (documents.has(entry)) files.push({ name: unique(entry.path, names), file: entry.file });
+    else if (kinds[index] === "other") skipped += 1;
     else {
       if (kinds[index] === "unknown") unknown += 1;
       files.push({ name: unique(entry.path, names), file: entry.file });
     }
   });
-  return { mode, files, patients: [], missing: 0, skipped, unknown };
+  return { mode, files, patients: [], missing: 0, skipped, unknown, documents: documents.size };
 }
 
 /**
@@ -165,7 +197,7 @@ export async function selectFiles(entries, { medium } = {}) {
   const media = mediaOf(findDicomdirs(sorted));
   if (media.length > 1 && !media.some((m) => m.label === medium)) {
     return withSize({ mode: "choose-media", media: media.map((m) => m.label), files: [], patients: [],
-      missing: 0, skipped: 0, unknown: 0 });
+      missing: 0, skipped: 0, unknown: 0, documents: 0 });
   }
   const chosen = media.length > 1 ? media.find((m) => m.label === medium) : media[0];
   const others = media.filter((m) => m !== chosen).map((m) => m.label);

@@ -600,3 +600,45 @@ def test_documents_on_the_media_are_offered_unticked_with_a_preview_and_reach_th
 
 def _cookie(page: Any) -> str:
     return "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+
+
+# --- the manual's flow in English -----------------------------------------------------------
+
+
+def test_the_manual_flow_passes_end_to_end_in_english_with_every_step_in_view(
+    browser: Any, live_with_pacs: Any, tmp_path: Path
+) -> None:
+    context = browser.new_context(locale="en-GB", viewport={"width": WIDTH, "height": HEIGHT})
+    context.set_default_timeout(15_000)
+    desk = context.new_page()
+    errors: list[str] = []
+    desk.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        server = live_with_pacs()
+        write_cd(tmp_path / "cd", [SampleStudy(patient=MATCHING, series_count=2)])
+        _client, _auth, url = api_client(server)
+        open_link(desk, server, url)
+        expect(desk.locator("#page-title")).to_have_text("IMPORT external DICOM study")
+        desk.set_input_files("#folder-input", str(tmp_path / "cd"))
+        expect(desk.locator("#chosen")).to_contain_text("Chosen: cd")
+        expect(desk.locator("#summary-warnings")).to_contain_text("2 documents (PDF, pictures)")
+        assert_in_view(desk, "#send")
+        desk.click("#send")
+        desk.wait_for_url(re.compile(r"/imports/\d+/confirm$"))
+        expect(desk.locator("#action-bar .verdict").first).to_have_text("PATIENT MATCHES")
+        expect(desk.locator("#documents-title")).to_contain_text("Documents on the media")
+        assert_in_view(desk, "#confirm")
+        expect(desk.locator("#confirm")).to_contain_text("CONFIRM IMPORT")
+        desk.click("#confirm")
+        desk.wait_for_url(re.compile(r"/imports/\d+/monitor$"))
+        expect(desk.locator("#final")).to_have_text("Processing completed", timeout=30_000)
+        expect(desk.locator("#close-hint")).to_contain_text("Import completed")
+        send = desk.locator("tr[data-phase='send'] .phase-state")
+        expect(send).to_have_text("Study archived (6)")  # stored in Italian, said in English
+        expect(desk.locator("#events")).to_contain_text("Import confirmed")
+        expect(desk.locator("#events .event-outcome").first).to_have_text("done")
+        assert_in_view(desk, "#final")
+        screenshot(desk, "desk-12-english-monitor")
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors: {errors}"

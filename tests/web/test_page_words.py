@@ -103,3 +103,11 @@ def test_validation_errors_are_said_in_the_page_language(kind: str, it: str, en:
     field = {"field": "import_id", "error": "Input should be a valid integer", "type": kind}
     assert templating.field_error(field, "it") == it
     assert templating.field_error(field, "en") == en
+
+
+def test_a_finished_phase_stored_in_italian_is_said_in_english_on_an_english_page() -> None:
+    phase = {"phase": "send", "state": "completed", "message": "Studio Archiviato (6 immagini)"}
+    assert strings.phase_row(phase, "en")["text"] == "Study archived (6)"
+    assert strings.phase_row(phase, "it")["text"] == "Studio Archiviato (6 immagini)"
+    failed = {"phase": "send", "state": "failed", "message": "Errore: PACS non raggiungibile"}
+    assert strings.phase_row(failed, "en")["text"] == failed["message"]  # no template: as stored

@@ -7,10 +7,11 @@ fills ``{placeholders}``. Phase and final texts come from the message catalogue
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pacsbridge.imports.pipeline import PHASES
-from pacsbridge.messages import text
+from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages import view
 from pacsbridge.web.pages.i18n import N_, gettext
 
@@ -180,7 +181,34 @@ def monitor(lang: str, import_id: int) -> dict[str, Any]:
         "closingCss": CLOSING_CSS,
         "events": _translate(EVENTS, lang),
         "outcomes": _translate(OUTCOMES, lang),
+        "resaid": resaid(lang),
     }
+
+
+#: Messages a phase stores when it ends (Italian, in ``phase_runs``) that the page re-says in
+#: another language: their Italian template as a pattern, ``{count}`` a number.
+RESAID = tuple(key for key in CATALOGUE if key.startswith("done."))
+
+
+def _pattern(template: str) -> str:
+    return "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(template)) + "$"
+
+
+def resaid(lang: str, python: bool = False) -> list[list[str]]:
+    """``[pattern, template]`` pairs: Italian stored text → ``lang``; JavaScript's named groups
+    (``(?<count>``) unless ``python``."""
+    if lang == "it":
+        return []
+    pairs = [[_pattern(CATALOGUE[k]["it"]), CATALOGUE[k][lang]] for k in RESAID]
+    return pairs if python else [[p.replace("(?P<", "(?<"), t] for p, t in pairs]
+
+
+def _resay(message: str, lang: str) -> str:
+    for pattern, template in resaid(lang, python=True):
+        found = re.match(pattern, message)
+        if found:
+            return template.format(**found.groupdict())
+    return message
 
 
 def phase_labels(lang: str) -> dict[str, str]:
@@ -195,7 +223,7 @@ def phase_text(phase: dict[str, Any], lang: str) -> str:
         return text(f"state.{state}", lang)
     if state == "running":
         return text("state.running", lang, attempts=phase.get("attempts_left"))
-    return phase.get("message") or ""
+    return _resay(phase.get("message") or "", lang)
 
 
 def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
     "duplicates.unreachable": "The PACS did not answer the duplicate check.",
     "import.confirmed": "The operator confirmed the import (studies listed).",
+    "documents.added": "Documents of the media (PDF, scans) were wrapped into the study (kinds).",
     "import.cancelled": "The operator cancelled (was: the state left); files.deleted follows.",
     "identity.acknowledged": "The operator confirmed a differing patient at the second prompt.",
     "phase.started": "A pipeline phase started an attempt.",

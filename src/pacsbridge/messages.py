@@ -21,7 +21,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "identity.name_mismatch": {"it": "NOME NON CORRISPONDE", "en": "NAME DOES NOT MATCH"},
     "identity.name_format_different": {"it": "FORMATO DIVERSO", "en": "DIFFERENT FORMAT"},
     "identity.name_missing": {"it": "NOME ASSENTE", "en": "NAME MISSING"},
-    "identity.name_similar": {"it": "nome simile", "en": "similar name"},
+    "identity.name_similar": {
+        "it": "NOME SIMILE: possibile errore di battitura, verificare",
+        "en": "SIMILAR NAME: possible typing error, check",
+    },
     "identity.birth_date_mismatch": {
         "it": "DATA NASCITA NON CORRISPONDE",
         "en": "BIRTH DATE DOES NOT MATCH",
@@ -88,6 +91,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "DICOM file without study, series or instance UID: left out",
     },
     "media.invalid_uid": {"it": "UID non valido: file escluso", "en": "Invalid UID: file left out"},
+    "document.too_large": {
+        "it": "Documento troppo grande: non importato",
+        "en": "Document too large: not imported",
+    },
+    "document.unreadable": {
+        "it": "Documento illeggibile o danneggiato: non importato",
+        "en": "Unreadable or damaged document: not imported",
+    },
     "pacs.unreachable": {
         "it": "PACS non raggiungibile: controllo duplicati non eseguito, riprovare",
         "en": "PACS unreachable: duplicate check not done, try again",

@@ -162,6 +162,12 @@ class ImportSettings(BaseModel):
         description="Largest frame (Rows x Columns) a preview decodes; a larger one, or a "
         "header that does not say, gets the grey placeholder without decoding.",
     )
+    document_max_bytes: int = Field(
+        50 * 1024 * 1024,
+        gt=0,
+        description="Largest PDF on a medium that may be imported with the images (wrapped as "
+        "Encapsulated PDF); a larger one is named as a problem and never imported.",
+    )
 
 
 class StorageSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,18 @@ def test_send_returns_the_accepting_ack(mllp_listener: Listen) -> None:
     ack = send_to(ris, order_message())
     assert (ack.code, ack.control_id) == ("AA", "PB0000000042")
     assert [r.message_type for r in ris.received] == ["OMI^O23^OMI_O23"]
+
+
+def test_send_from_a_thread_running_an_event_loop_still_delivers(mllp_listener: Listen) -> None:
+    """As inside an embedding application, or a test driving Playwright's sync API."""
+    ris = mllp_listener()
+
+    async def inside_a_loop() -> Ack:
+        return send_to(ris, order_message())  # blocking on purpose: what the caller does
+
+    ack = asyncio.run(inside_a_loop())
+    assert (ack.code, ack.control_id) == ("AA", "PB0000000042")
+    assert len(ris.received) == 1
 
 
 def test_latin1_names_arrive_intact(mllp_listener: Listen) -> None:

@@ -61,7 +61,7 @@ def test_history_lists_attempts_with_badges(make_client, tmp_path):
     client.post(f"/api/v1/imports/{document['id']}/cancel", headers=bearer(token))
     client.post("/api/v1/imports", headers=bearer(token))
     history = client.get("/api/v1/imports", headers=bearer(token)).json()["imports"]
-    assert [h["badge"] for h in history] == ["request_created", "failed"]
+    assert [h["badge"] for h in history] == ["request_created", "cancelled"]
     assert history[0]["link"] is None and history[1]["link"].endswith("/monitor")
     events = client.get(f"/api/v1/imports/{document['id']}/events", headers=bearer(token))
     kinds = [e["kind"] for e in events.json()["events"]]

@@ -47,7 +47,7 @@ def test_cd_with_dicomdir_is_imported_into_the_pacs(
     screenshot(page, "01-import-page")
     page.set_input_files("#folder-input", str(tmp_path / "cd"))
     expect(page.locator("#summary-mode")).to_contain_text("DICOMDIR trovato")
-    expect(page.locator("#summary-counts")).to_contain_text("7 file da inviare")
+    expect(page.locator("#summary-counts")).to_contain_text("9 file da inviare")  # + 2 documents
     expect(page.locator("#dicomdir-patients")).to_contain_text("TEST TEST")
     expect(page.locator("#dicomdir-patients")).to_contain_text("TC TORACE")
     screenshot(page, "02-found-files")
@@ -58,7 +58,7 @@ def test_cd_with_dicomdir_is_imported_into_the_pacs(
     for bar in ("#zip-bar", "#upload-bar"):
         expect(page.locator(bar)).to_have_attribute("aria-valuenow", "100")
     expect(page.locator("#upload-text")).to_contain_text("(100 %)")
-    expect(page.locator("#upload-rate")).to_contain_text("/s – tempo rimanente")
+    expect(page.locator("#upload-rate")).to_be_hidden()  # a few KB: no speed, no time left
     expect(page.locator("#status")).to_contain_text("Attesa conferma dal server")
     screenshot(page, "03-sent")
     for route in held:
@@ -76,7 +76,7 @@ def test_cd_with_dicomdir_is_imported_into_the_pacs(
     page.wait_for_url(re.compile(r"/imports/\d+/monitor$"))
     expect(page.locator("#final")).to_have_text("Elaborazione Ultimata", timeout=30_000)
     expect(page.locator("#close-hint")).to_contain_text("Id per assistenza")
-    expect(page.locator("#events")).to_contain_text("import.confirmed")
+    expect(page.locator("#events")).to_contain_text("Importazione confermata")
     screenshot(page, "05-monitor-completed")
     checker = LocalAE(ae_title="CHECKER", connection_timeout=3, acse_timeout=5)
     sent = {str(dcmread(p).SOPInstanceUID) for p in (tmp_path / "cd").rglob("IM*")}
@@ -196,8 +196,9 @@ def test_dropped_loose_files_without_dicomdir(page: Any, live: Any, tmp_path: Pa
     )
     page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     expect(page.locator("#summary-mode")).to_contain_text("DICOMDIR assente")
-    expect(page.locator("#summary-counts")).to_contain_text("3 file da inviare")
-    expect(page.locator("#summary-warnings")).to_contain_text("4 file esclusi")
+    expect(page.locator("#summary-counts")).to_contain_text("5 file da inviare")
+    expect(page.locator("#summary-warnings")).to_contain_text("2 file esclusi")
+    expect(page.locator("#summary-warnings")).to_contain_text("Inviati anche 2 documenti")
     screenshot(page, "09-dropped-files")
     page.click("#send")
     page.wait_for_url(re.compile(r"/imports/\d+/confirm$"))

@@ -44,5 +44,5 @@ def test_monitor_shows_timeout_when_the_pipeline_does_not_move(
     timeout = page.locator("#timeout")
     expect(timeout).to_be_visible(timeout=10_000)
     expect(timeout).to_contain_text(re.compile(rf"Timeout.*assistenza.*{import_id}"))
-    expect(page.locator("#events")).to_contain_text("import.confirmed")
+    expect(page.locator("#events")).to_contain_text("Importazione confermata")
     screenshot(page, "10-monitor-timeout")

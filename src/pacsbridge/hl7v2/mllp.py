@@ -28,7 +28,9 @@ Errors (translated here, once, from OSError/asyncio/python-hl7; see ``pacsbridge
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+from typing import Any
 
 from hl7.mllp import InvalidBlockError, open_hl7_connection  # type: ignore[import-untyped]
 
@@ -63,10 +65,25 @@ def send(
     control_id = _control_id(message)
     payload = message.encode(encoding)
     try:
-        answer = asyncio.run(_exchange(host, port, payload, timeout))
+        answer = _run_alone(_exchange, host, port, payload, timeout)
     except _NO_ACK as exc:
         raise PeerUnavailable(_describe(exc, peer, host, port, timeout), peer=peer) from exc
     return _checked(answer.decode(encoding, errors="replace"), control_id, peer)
+
+
+def _run_alone(work: Any, *args: Any) -> Any:
+    """``asyncio.run(work(*args))``, on a thread of its own when this one already runs a loop.
+
+    A caller inside a running event loop (an embedding application, a test driving a browser
+    with Playwright's sync API) would otherwise get "asyncio.run() cannot be called from a
+    running event loop" and the RIS would never hear of the import.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work(*args))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mllp") as pool:
+        return pool.submit(lambda: asyncio.run(work(*args))).result()
 
 
 async def _exchange(host: str, port: int, payload: bytes, timeout: float) -> bytes:

@@ -24,7 +24,7 @@ from pacsbridge import audit, media
 from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
 from pacsbridge.errors import AnalysisFailed, MediaError, PacsbridgeError, from_os_error
-from pacsbridge.imports import duplicates, lifecycle, workspace
+from pacsbridge.imports import documents, duplicates, lifecycle, workspace
 from pacsbridge.imports.lifecycle import ImportState, PacsStatus, StudyState
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
 from pacsbridge.imports.verdicts import iso_date, patient_entry
@@ -51,6 +51,7 @@ def _analyse(ctx: Context, import_id: int) -> None:
     try:
         report = _inspect(ctx, import_id)
         document = _document(launch, report)
+        document["documents"] = _documents(ctx, import_id)
         checks = _check_pacs(ctx, launch, report)
         lifecycle.stop_if_cancelled(ctx, import_id)
         _store(ctx, import_id, report, document, checks)
@@ -192,6 +193,13 @@ def _document(launch: Launch, report: media.MediaReport) -> dict[str, Any]:
         "problems": [_problem(p) for p in report.problems],
         "notes": [_problem(p) for p in report.notes],
     }
+
+
+def _documents(ctx: Context, import_id: int) -> list[dict[str, Any]]:
+    """The PDFs and scanned pages on the medium, offered on the confirmation screen."""
+    settings = ctx.settings.imports
+    root = workspace.files_dir(ctx.data_dir, import_id)
+    return documents.find(root, settings.document_max_bytes, settings.thumbnail_max_pixels)
 
 
 def _study_entry(study: media.StudyGroup) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, IdentityNotAcknowledged, InputError
-from pacsbridge.imports import lifecycle
+from pacsbridge.imports import documents, lifecycle, workspace
 from pacsbridge.imports.lifecycle import ImportState, PacsStatus
-from pacsbridge.imports.models import Import, ImportStudy, Launch
+from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
 from pacsbridge.imports.scope import load_import
 from pacsbridge.jobs import ledger
 
@@ -35,8 +35,10 @@ def confirm(
     launch: Launch,
     uids: list[str] | None,
     acknowledged: bool = False,
+    document_keys: list[str] | None = None,
 ) -> Import:
-    """Select the studies to send and hand the import to the pipeline."""
+    """Select the studies to send (and the media's documents to wrap into the first one) and
+    hand the import to the pipeline."""
     with ctx.sessions.begin() as session:
         row = _in_state(session, import_id, launch, lifecycle.confirmable)
         chosen = _select(row, uids)
@@ -44,10 +46,65 @@ def confirm(
         if differing and not acknowledged:
             raise IdentityNotAcknowledged(f"verdicts {differing} need identity_acknowledged")
         now = ctx.clock.now()
+        wrapped = _wrap_documents(
+            ctx, session, row, chosen, list(dict.fromkeys(document_keys or []))
+        )
         lifecycle.require(session, row, ImportState.CONFIRMED, confirmed_at=now, updated_at=now)
         _audit_confirmed(session, ctx, row.id, launch, chosen, differing)
+        if wrapped:
+            audit.record(session, now, "documents.added", import_id=row.id, documents=wrapped)
     ctx.queue.enqueue(ledger.Task.RUN_PIPELINE, import_id)
     return row
+
+
+def _wrap_documents(
+    ctx: Context, session: Session, row: Import, chosen: list[ImportStudy], keys: list[str]
+) -> list[str]:
+    """Each ticked document as a DICOM object in the first chosen study (imports/documents.py).
+
+    Written before the state changes: a document that cannot be written fails the confirm as a
+    whole, and a file left behind goes with the import's folder.
+    """
+    if not keys:
+        return []
+    analysis = row.analysis or {}
+    offered = {d["key"]: (i, d) for i, d in enumerate(analysis.get("documents", []))}
+    refused = [k for k in keys if k not in offered or offered[k][1].get("problem")]
+    if refused:
+        raise InputError(
+            "document not importable",
+            fields=[{"field": "document_keys", "error": "unknown or not importable"}],
+        )
+    study_uid = chosen[0].study_instance_uid
+    study = analysis["studies"][study_uid]
+    patient = next(
+        (p for p in analysis.get("patients", []) if study_uid in p.get("study_instance_uids", [])),
+        {},
+    )
+    series, now = documents.new_series_uids(), ctx.clock.now()
+    root = workspace.files_dir(ctx.data_dir, row.id).resolve()
+    for number, key in enumerate(keys, start=1):
+        index, document = offered[key]
+        source = (root / document["path"]).resolve()
+        if not source.is_relative_to(root) or not source.is_file():
+            raise ConflictError(f"document {index} is no longer there", reason="file mancante")
+        ds = documents.wrap(source, document, study, patient, series[document["kind"]], number, now)
+        name = f"{index}.dcm"
+        target = workspace.documents_dir(ctx.data_dir, row.id) / name
+        documents.save(ds, target)
+        session.add(
+            ImportInstance(
+                import_id=row.id,
+                study_instance_uid=study_uid,
+                series_instance_uid=str(ds.SeriesInstanceUID),
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                sop_class_uid=str(ds.SOPClassUID),
+                transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+                path=f"{documents.MARKER}{name}",
+                size_bytes=target.stat().st_size,
+            )
+        )
+    return [offered[k][1]["kind"] for k in keys]
 
 
 def _differing(row: Import, chosen: list[ImportStudy]) -> list[str]:

@@ -15,9 +15,16 @@ PN; LO holds 64 characters, SH 16, a PN component group 64. HL7 v2 has its own e
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from pacsbridge import uids
 
@@ -25,6 +32,8 @@ from pacsbridge import uids
 LO, SH, PN_GROUP = 64, 16, 64
 #: Most Study Instance UIDs one confirm may list (a CD holds a few studies; 1000 is plenty).
 MAX_CONFIRM_UIDS = 1000
+#: A document's key (imports/documents.py): ours, never a name from the medium.
+DOCUMENT_KEY = r"^[0-9a-f]{16}$"
 
 
 def _no_control(value: str) -> str:
@@ -119,6 +128,12 @@ class ConfirmRequest(BaseModel):
         False,
         description="The operator's second confirmation: required (true) when a media patient "
         "of the chosen studies does not match the RIS patient or has a different format.",
+    )
+    document_keys: list[Annotated[str, StringConstraints(pattern=DOCUMENT_KEY)]] = Field(
+        default_factory=list,
+        max_length=MAX_CONFIRM_UIDS,
+        description="Keys of the documents on the media (analysis ``documents``) to import "
+        "into the first chosen study: PDFs as Encapsulated PDF, images as Secondary Capture.",
     )
 
     @field_validator("study_instance_uids")

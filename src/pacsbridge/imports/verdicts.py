@@ -49,6 +49,7 @@ def patient_entry(launch: Launch, group: media.PatientGroup, conflicts: set[str]
         "message_keys": keys,
         "messages": [text(k) for k in keys],
         "hints": [text(h) for h in result.hints],
+        "hint_keys": list(result.hints),
         "study_instance_uids": [s.study_instance_uid for s in group.studies],
     }
 

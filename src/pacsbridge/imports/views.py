@@ -26,7 +26,7 @@ STUDY_MESSAGES = {
     "unknown": "pacs.unreachable",
 }
 
-#: Import state → the five badges of "Importazioni Precedenti" (manual §3.B).
+#: Import state → the five badges of "Importazioni Precedenti" (manual §3.B), and "cancelled".
 BADGES = {
     ImportState.CREATED: "request_created",
     ImportState.UPLOADING: "request_created",
@@ -36,7 +36,7 @@ BADGES = {
     ImportState.PROCESSING: "in_progress",
     ImportState.COMPLETED: "completed",
     ImportState.FAILED: "failed",
-    ImportState.CANCELLED: "failed",
+    ImportState.CANCELLED: "cancelled",  # its own grey badge: not a failure
 }
 
 
@@ -62,6 +62,7 @@ def document(ctx: Context, row: Import) -> dict[str, Any]:
         "ris_patient": ris_patient_dict(row.launch),
         "patients": [_patient(p, studies) for p in analysis.get("patients", [])],
         "problems": analysis.get("problems", []),
+        "documents": analysis.get("documents", []),
         "notes": analysis.get("notes", []),
         "used_dicomdir": analysis.get("used_dicomdir"),
         "error": row.error or None,

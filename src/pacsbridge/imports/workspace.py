@@ -14,6 +14,11 @@ def folder(data_dir: Path, import_id: int) -> Path:
     return data_dir / "imports" / str(import_id)
 
 
+def documents_dir(data_dir: Path, import_id: int) -> Path:
+    """The documents of the medium wrapped into DICOM (imports/documents.py), by our numbers."""
+    return folder(data_dir, import_id) / "documents"
+
+
 def archive_path(data_dir: Path, import_id: int) -> Path:
     return folder(data_dir, import_id) / "archive.zip"
 

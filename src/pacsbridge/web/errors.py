@@ -41,7 +41,12 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 def _field(entry: dict[str, Any]) -> dict[str, str]:
     location = [str(p) for p in entry.get("loc", ()) if p != "body"]
-    return {"field": ".".join(location), "error": str(entry.get("msg", ""))}
+    # the type lets the error page say it in the page's language (web/pages/templating.py)
+    return {
+        "field": ".".join(location),
+        "error": str(entry.get("msg", "")),
+        "type": str(entry.get("type", "")),
+    }
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

@@ -8,6 +8,7 @@ an attacker can choose (docs/architecture.md).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from pacsbridge.context import Context
 from pacsbridge.errors import VerificationFailed
-from pacsbridge.imports import workspace
+from pacsbridge.imports import documents, workspace
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
 
 
@@ -83,7 +84,13 @@ class Job:
 
     def original_path(self, instance: ImportInstance) -> Path:
         """The extracted file; the archive's entry names were checked when it was unpacked,
-        and a name that would still leave ``files/`` is refused here as well."""
+        and a name that would still leave ``files/`` is refused here as well. A wrapped
+        document of the medium (path ``/documents/<n>.dcm``) is in ``documents/``."""
+        if is_document(instance):
+            name = instance.path.removeprefix(documents.MARKER)
+            if not re.fullmatch(r"\d+\.dcm", name):
+                raise VerificationFailed(f"instance {instance.id}: bad document", count=1, files="")
+            return workspace.documents_dir(self.ctx.data_dir, self.import_id) / name
         root = self.files_dir.resolve()
         path = (root / instance.path).resolve()
         if not path.is_relative_to(root):
@@ -97,6 +104,11 @@ class Job:
             row = session.get(Import, self.import_id)
             assert row is not None
             return row
+
+
+def is_document(instance: ImportInstance) -> bool:
+    """A document of the medium wrapped at confirmation (imports/documents.py)."""
+    return instance.path.startswith(documents.MARKER)
 
 
 Outcome = Done | Skipped

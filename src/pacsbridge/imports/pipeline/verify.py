@@ -20,7 +20,7 @@ from pydicom.errors import InvalidDicomError
 
 from pacsbridge.errors import VerificationFailed
 from pacsbridge.imports.models import ImportInstance
-from pacsbridge.imports.pipeline.base import Done, Job
+from pacsbridge.imports.pipeline.base import Done, Job, is_document
 
 MAX_NAMED = 5
 
@@ -34,7 +34,8 @@ def run(job: Job) -> Done:
             problems.append(f"{instance.path} ({problem})")
         if index % 50 == 0:
             job.beat()
-    problems += _count_problems(job, len(instances))
+    documents = sum(1 for i in instances if is_document(i))
+    problems += _count_problems(job, len(instances) - documents)
     if problems:
         named = ", ".join(problems[:MAX_NAMED]) + (" ..." if len(problems) > MAX_NAMED else "")
         raise VerificationFailed("; ".join(problems), count=len(problems), files=named)

@@ -79,13 +79,17 @@ def get_archive_status(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[st
 async def confirm(
     import_id: int, ctx: Ctx, launch: TokenLaunch, body: ConfirmRequest | None = None
 ) -> dict[str, Any]:
-    """Confirm the selected studies (default: all not already on the PACS).
+    """Confirm the selected studies (default: all not already on the PACS), with the media's
+    documents ticked (``document_keys``) wrapped into the first of them.
 
     A media patient that is not a match needs ``identity_acknowledged: true`` (else 409).
     """
     uids = body.study_instance_uids if body else None
     acknowledged = bool(body and body.identity_acknowledged)
-    await anyio.to_thread.run_sync(confirmation.confirm, ctx, import_id, launch, uids, acknowledged)
+    keys = body.document_keys if body else []
+    await anyio.to_thread.run_sync(
+        confirmation.confirm, ctx, import_id, launch, uids, acknowledged, keys
+    )
     return views.import_document(ctx, import_id, launch)
 
 

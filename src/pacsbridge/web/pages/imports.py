@@ -27,6 +27,9 @@ from pacsbridge.web.pages.session import (
 router = APIRouter(include_in_schema=False)
 
 AFTER_CONFIRMATION = lifecycle.CONFIRMED_ONWARDS
+#: "Importazioni Precedenti" shows the latest attempts, the others behind "mostra tutte": at
+#: 1366×768 five rows pushed "Seleziona Cartella" below the fold.
+HISTORY_SHOWN = 3
 BEFORE_ANALYSIS = lifecycle.BEFORE_ANALYSIS
 
 
@@ -59,7 +62,12 @@ def import_page(request: Request, ctx: Ctx, session: Session) -> Response:
     return render(
         request,
         "imports/index.html",
-        {**_patient(ctx, session), "history": history, "config": config},
+        {
+            **_patient(ctx, session),
+            "history": history,
+            "history_shown": HISTORY_SHOWN,
+            "config": config,
+        },
     )
 
 
@@ -98,7 +106,10 @@ def confirmation_page(import_id: int, request: Request, ctx: Ctx, session: Sessi
         "mismatch": any(p.get("verdict") == "mismatch" for p in document["patients"]),
         "importable": [s for s in studies if s["selectable"]],
         "all_present": bool(studies) and all(s["pacs_status"] == "present" for s in studies),
+        # the duplicate check could not be done (PACS unreachable): "Riprova controllo"
+        "unchecked": any(s["pacs_status"] == "unknown" for s in studies),
         "problems": view.problem_messages(document["problems"], lang),
+        "documents": [_document_view(d, request, import_id, lang) for d in document["documents"]],
         "discrepancies": view.discrepancies(document["patients"], lang),
         "config": _action_config(request, session, import_id),
     }
@@ -129,6 +140,25 @@ def _study_view(study: dict[str, Any], import_id: int, lang: str) -> dict[str, A
     }
 
 
+def _document_view(
+    document: dict[str, Any], request: Request, import_id: int, lang: str
+) -> dict[str, Any]:
+    """A document of the medium: its preview, its size, and why it cannot be imported."""
+    route = "document_pdf" if document["kind"] == "pdf" else "document_preview"
+    return {
+        **document,
+        "preview": _url(
+            request,
+            request.app.url_path_for("document_preview", import_id=import_id, key=document["key"]),
+        ),
+        "open": _url(
+            request, request.app.url_path_for(route, import_id=import_id, key=document["key"])
+        ),
+        "size_text": view.size(document.get("size", 0)),
+        "problem_text": view.message(document["problem"], lang) if document.get("problem") else "",
+    }
+
+
 def _action_config(request: Request, session: PageSession, import_id: int) -> dict[str, Any]:
     base = _url(request, f"/api/v1/imports/{import_id}")
     return {
@@ -138,6 +168,7 @@ def _action_config(request: Request, session: PageSession, import_id: int) -> di
             "self": base,
             "confirm": f"{base}/confirm",
             "cancel": f"{base}/cancel",
+            "recheck": f"{base}/recheck",
             "monitor": _url(request, f"/imports/{import_id}/monitor"),
             "cancelled": _url(request, f"/imports/{import_id}/cancelled"),
         },
@@ -154,7 +185,9 @@ def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -
         return RedirectResponse(_url(request, f"/imports/{import_id}/confirm"), status_code=303)
     with ctx.sessions() as db:
         load_import(db, import_id, session.launch)
-        events = [audit.as_dict(e) for e in audit.events_of_import(db, import_id)]
+        events = [
+            strings.event_row(audit.as_dict(e), lang) for e in audit.events_of_import(db, import_id)
+        ]
     texts = strings.monitor(lang, import_id)
     config = {
         "importId": import_id,
@@ -171,6 +204,7 @@ def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -
         "progress": progress,
         "phases": [strings.phase_row(p, lang) for p in progress["phases"]],
         "final": strings.final_row(progress, lang),
+        "closing": strings.closing(progress["state"], lang),
         "events": events,
         "phase_labels": texts["phases"],
         "config": config,

@@ -7,12 +7,19 @@ fills ``{placeholders}``. Phase and final texts come from the message catalogue
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pacsbridge.imports.pipeline import PHASES
-from pacsbridge.messages import text
+from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages import view
 from pacsbridge.web.pages.i18n import N_, gettext
+
+#: Manual §6, "Token Not Found or Expired": what to do, not the server's words.
+TOKEN_EXPIRED = N_(
+    "The session of this import has expired (Token Not Found or Expired): close this window "
+    "and start the import again from the RIS."
+)
 
 UPLOAD = {
     "reading": N_("Reading the chosen files..."),
@@ -20,12 +27,27 @@ UPLOAD = {
     "modeDicomdir": N_("DICOMDIR found: only the files it lists are sent."),
     "modeScan": N_("No DICOMDIR: the DICOM files found in the folder are sent."),
     "modeBrokenDicomdir": N_("Unreadable DICOMDIR: the DICOM files found in the folder are sent."),
+    "modeUnresolvedDicomdir": N_(
+        "The DICOMDIR's paths do not match the files (files chosen without their folders): "
+        "the DICOM files themselves are sent, without the DICOMDIR."
+    ),
+    "severalMedia": N_(
+        "The chosen folder holds {count} media ({media}): one import sends one. Choose which "
+        "one to send now:"
+    ),
+    "leftOut": N_("Left out: {media} (another medium: import it afterwards, on its own)."),
     "missing": N_("{count} files listed in the DICOMDIR are missing from the media."),
-    "skipped": N_("{count} files left out (not DICOM: programs, documents, pictures)."),
+    "skipped": N_("{count} files left out (not DICOM: programs, web pages, other files)."),
+    "documents": N_(
+        "{count} documents (PDF, pictures) sent too: choose on the confirmation screen which "
+        "ones to import; none is imported unless ticked."
+    ),
     "unknown": N_("{count} files without the DICOM marker are sent too: the server decides."),
     "nothing": N_("Nothing to send: no DICOM file found in what was chosen."),
     "patientsTitle": N_("Patients and studies in the DICOMDIR"),
-    "patientLine": N_("{name} – ID {id} – born {birth}"),
+    "patientLine": N_("{name} – ID {id} – {birth}"),
+    "born": N_("born {date}"),
+    "noBirthDate": N_("birth date not present"),
     "studyLine": N_("{date} {description} – accession number {accession} – {modalities}"),
     "zipping": N_("Compressing ZIP..."),
     "sending": N_("TRANSFERRING THE STUDY..."),
@@ -42,6 +64,7 @@ UPLOAD = {
     "refused": N_("The server refused the study: {reason} (support id {id})"),
     "analysisFailed": N_("Analysis failed: {reason} (support id {id})"),
     "tooLarge": N_("The media is too large to send: {size} (at most {max})."),
+    "tokenExpired": TOKEN_EXPIRED,
 }
 
 ACTIONS = {
@@ -49,6 +72,9 @@ ACTIONS = {
     "cancelling": N_("Cancelling the import..."),
     "failed": N_("Operation failed: {reason}"),
     "analysing": N_("The server is analysing the study..."),
+    "rechecking": N_("Checking the PACS again..."),
+    "recheckFailed": N_("The check could not be repeated: {reason}"),
+    "tokenExpired": TOKEN_EXPIRED,
 }
 
 MONITOR = {
@@ -57,7 +83,68 @@ MONITOR = {
         "technical support with the support id {id}."
     ),
     "offline": N_("The server does not answer: new attempt in a few seconds..."),
+    "tokenExpired": TOKEN_EXPIRED,
 }
+
+#: The closing text under the phases, one per state: the window may be closed only while the
+#: work goes on by itself or once it is over (manual §5, §6 "Errore" and "Timeout").
+CLOSING = {
+    "running": N_(
+        "Import process running. This window may be closed: the process goes on in the background"
+    ),
+    "completed": N_("Import completed: the study is on the PACS. This window may be closed"),
+    "failed": N_("Import failed: nothing more will happen by itself. Call technical support"),
+    "cancelled": N_(
+        "Import cancelled: the temporary files have been deleted. This window may be closed"
+    ),
+    "timeout": N_(
+        "No news from the server: do not start the import again, call technical support at once"
+    ),
+}
+CLOSING_CSS = {
+    "running": "alert-info",
+    "completed": "alert-success",
+    "failed": "alert-danger",
+    "cancelled": "alert-secondary",
+    "timeout": "alert-warning",
+}
+
+#: What the audit log's codes mean to an operator (the codes stay in the database and the API).
+EVENTS = {
+    "launch.created": N_("Launched from the RIS"),
+    "import.created": N_("Import created"),
+    "upload.started": N_("Transfer started"),
+    "upload.completed": N_("Transfer completed"),
+    "upload.refused": N_("Transfer refused"),
+    "analysis.started": N_("Analysis started"),
+    "analysis.completed": N_("Analysis completed"),
+    "analysis.failed": N_("Analysis failed"),
+    "analysis.problem": N_("Problem on the media"),
+    "analysis.repeated": N_("PACS check repeated"),
+    "duplicates.found": N_("Study already on the PACS"),
+    "duplicates.conflict": N_("Study UID on the PACS under another patient"),
+    "duplicates.partial": N_("Study partially on the PACS"),
+    "duplicates.unreachable": N_("PACS unreachable"),
+    "identity.acknowledged": N_("Different patient confirmed by the operator"),
+    "import.confirmed": N_("Import confirmed"),
+    "documents.added": N_("Documents of the media added to the study"),
+    "import.cancelled": N_("Import cancelled"),
+    "import.failed": N_("Import failed"),
+    "import.completed": N_("Import completed"),
+    "phase.started": N_("Phase started"),
+    "phase.completed": N_("Phase completed"),
+    "phase.failed": N_("Phase failed"),
+    "phase.retry": N_("Phase to be retried"),
+    "phase.skipped": N_("Phase not configured"),
+    "phase.cancelled": N_("Phase stopped by the cancel"),
+    "store.transcoded": N_("Images converted for the PACS"),
+    "files.deleted": N_("Temporary files deleted"),
+    "ris.discontinued": N_("RIS told: import not done"),
+}
+OUTCOMES = {"ok": N_("done"), "error": N_("error")}
+
+#: Phase states whose attempts left mean something: the phase runs or will be tried again.
+ATTEMPT_STATES = ("running", "retrying")
 
 
 def _translate(table: dict[str, str], lang: str) -> dict[str, str]:
@@ -74,43 +161,79 @@ def actions(lang: str) -> dict[str, str]:
 
 def monitor(lang: str, import_id: int) -> dict[str, Any]:
     """Monitor strings; phase/final texts in ``lang`` with ``{reason}``/``{attempts}`` left open."""
-    states = {}
-    if lang != "it":  # stored phase messages are Italian; re-say the generic ones
-        states = {
-            "pending": text("state.pending", lang),
-            "skipped": text("state.skipped", lang),
-            "running": text("state.running", lang, attempts="{attempts}"),
-        }
     finals = {
         state: text(key, lang, reason="{reason}", id=import_id)
         for state, key in {**view.FINAL_KEYS, "running": "final.running"}.items()
     }
     return {
         **_translate(MONITOR, lang),
-        "states": states,
+        "states": {
+            "pending": text("state.pending", lang),
+            "skipped": text("state.skipped", lang),
+            "running": text("state.running", lang, attempts="{attempts}"),
+        },
         "finals": finals,
         "badges": view.PHASE_BADGES,
         "phases": phase_labels(lang),
         "finalStates": list(view.FINAL_STATES),
+        "attemptStates": list(ATTEMPT_STATES),
+        "closing": _translate(CLOSING, lang),
+        "closingCss": CLOSING_CSS,
+        "events": _translate(EVENTS, lang),
+        "outcomes": _translate(OUTCOMES, lang),
+        "resaid": resaid(lang),
     }
+
+
+#: Messages a phase stores when it ends (Italian, in ``phase_runs``) that the page re-says in
+#: another language: their Italian template as a pattern, ``{count}`` a number.
+RESAID = tuple(key for key in CATALOGUE if key.startswith("done."))
+
+
+def _pattern(template: str) -> str:
+    return "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(template)) + "$"
+
+
+def resaid(lang: str, python: bool = False) -> list[list[str]]:
+    """``[pattern, template]`` pairs: Italian stored text → ``lang``; JavaScript's named groups
+    (``(?<count>``) unless ``python``."""
+    if lang == "it":
+        return []
+    pairs = [[_pattern(CATALOGUE[k]["it"]), CATALOGUE[k][lang]] for k in RESAID]
+    return pairs if python else [[p.replace("(?P<", "(?<"), t] for p, t in pairs]
+
+
+def _resay(message: str, lang: str) -> str:
+    for pattern, template in resaid(lang, python=True):
+        found = re.match(pattern, message)
+        if found:
+            return template.format(**found.groupdict())
+    return message
 
 
 def phase_labels(lang: str) -> dict[str, str]:
     return {name: text(f"phase.{name}", lang) for name, _ in PHASES}
 
 
+def phase_text(phase: dict[str, Any], lang: str) -> str:
+    """The state cell: the generic words for waiting, skipped and running phases (a waiting
+    phase's row may hold no message at all), else the message the pipeline stored."""
+    state = phase["state"]
+    if state in ("pending", "skipped"):
+        return text(f"state.{state}", lang)
+    if state == "running":
+        return text("state.running", lang, attempts=phase.get("attempts_left"))
+    return _resay(phase.get("message") or "", lang)
+
+
 def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:
     state = phase["state"]
-    message = phase.get("message") or ""
-    if lang != "it" and state in ("pending", "skipped"):
-        message = text(f"state.{state}", lang)
-    elif lang != "it" and state == "running":
-        message = text("state.running", lang, attempts=phase.get("attempts_left"))
     return {
         **phase,
         "label": text(f"phase.{phase['phase']}", lang),
         "badge": view.PHASE_BADGES.get(state, "text-bg-secondary"),
-        "text": message,
+        "text": phase_text(phase, lang),
+        "attempts": phase.get("attempts_left") if state in ATTEMPT_STATES else None,
         "started": view.moment(phase.get("started_at")),
         "ended": view.moment(phase.get("ended_at")),
     }
@@ -125,4 +248,20 @@ def final_row(progress: dict[str, Any], lang: str) -> dict[str, str]:
         "state": state,
         "css": css,
         "text": view.final_message(state, progress.get("error"), progress["id"], lang),
+    }
+
+
+def closing(state: str, lang: str) -> dict[str, str]:
+    """The closing text and its colour for an import in ``state``."""
+    key = state if state in CLOSING else "running"
+    return {"text": gettext(lang, CLOSING[key]), "css": CLOSING_CSS[key], "state": key}
+
+
+def event_row(event: dict[str, Any], lang: str) -> dict[str, Any]:
+    """An audit event as the operator reads it: what happened and how it went, in words."""
+    kind, outcome = event.get("kind", ""), event.get("outcome") or ""
+    return {
+        **event,
+        "label": gettext(lang, EVENTS[kind]) if kind in EVENTS else kind,
+        "outcome_label": gettext(lang, OUTCOMES[outcome]) if outcome in OUTCOMES else outcome,
     }

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from pacsbridge import errors
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages import i18n, view
+from pacsbridge.web.pages.i18n import N_, gettext
 
 
 def context_processor(request: Request) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def configure(env: Environment) -> None:
     i18n.install(env)
     env.filters.update(day=view.day, moment=view.moment, person_name=view.person_name)
     env.globals["error_message"] = error_message
+    env.globals["field_error"] = field_error
 
 
 def error_message(error: dict[str, Any], lang: str) -> str:
@@ -38,3 +40,24 @@ def error_message(error: dict[str, Any], lang: str) -> str:
 
 
 _ERROR_KEYS = {cls.code: cls.message_key for cls in errors.all_error_classes()}
+
+
+#: Validation errors by type (pydantic's ``type``): the page speaks its language, not the
+#: validator's English (which stays in the JSON answer for integrators).
+FIELD_ERRORS = {
+    "int_parsing": N_("not a whole number"),
+    "int_type": N_("not a whole number"),
+    "missing": N_("missing"),
+    "string_pattern_mismatch": N_("not in the expected form"),
+    "string_too_long": N_("too long"),
+    "string_too_short": N_("too short"),
+    "string_type": N_("not a text"),
+    "greater_than_equal": N_("too small"),
+    "less_than_equal": N_("too large"),
+}
+
+
+def field_error(field: dict[str, Any], lang: str) -> str:
+    """One invalid field, said in ``lang``; "invalid value" for a type not listed."""
+    message = FIELD_ERRORS.get(str(field.get("type", "")), N_("invalid value"))
+    return gettext(lang, message)

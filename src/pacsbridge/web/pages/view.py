@@ -21,7 +21,8 @@ GRAVITY = {
     "identity.match": "success",
     "identity.fiscal_code_match": "success",
     "identity.name_format_different": "warning",
-    "identity.name_similar": "info",
+    # a warning, never reassurance: it sits under a red "NOME NON CORRISPONDE"
+    "identity.name_similar": "warning",
 }
 STUDY_GRAVITY = {"present": "warning", "partial": "warning", "conflict": "danger"}
 
@@ -32,6 +33,8 @@ BADGES = {
     "in_progress": ("text-bg-primary", N_("In progress")),
     "completed": ("text-bg-success", N_("Completed / OK")),
     "failed": ("text-bg-danger", N_("Error")),
+    # not one of the manual's five: a cancel is the operator's choice, not a failure
+    "cancelled": ("text-bg-secondary", N_("Cancelled")),
 }
 
 PHASE_BADGES = {
@@ -82,6 +85,16 @@ def age(birth: str | date | None, today: date) -> int | None:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def size(value: int) -> str:
+    """Bytes as an operator reads them: ``1,2 MB``."""
+    amount, unit = float(value), "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            break
+        amount /= 1024
+    return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}".replace(".", ",")
+
+
 def person_name(value: str | None) -> str:
     """DICOM PN (``CERRI^SIMONE``, maybe with ``=`` groups) → ``CERRI SIMONE``."""
     alphabetic = (value or "").split("=")[0]
@@ -96,7 +109,13 @@ def patient_messages(patient: dict[str, Any], lang: str) -> list[dict[str, str]]
     """The verification messages of one DICOM patient, each with its colour."""
     keys = patient.get("message_keys") or []
     found = [{"text": message(k, lang), "gravity": GRAVITY.get(k, "danger")} for k in keys]
-    hints = [{"text": h, "gravity": "info"} for h in patient.get("hints", [])]
+    hint_keys = patient.get("hint_keys")
+    if hint_keys is None:  # analysed before the keys were stored: the Italian words
+        hints = [{"text": h, "gravity": "warning"} for h in patient.get("hints", [])]
+    else:
+        hints = [
+            {"text": message(k, lang), "gravity": GRAVITY.get(k, "warning")} for k in hint_keys
+        ]
     return found + hints
 
 
@@ -121,7 +140,7 @@ def study_messages(study: dict[str, Any], lang: str) -> list[dict[str, str]]:
     if key is None:
         return []
     params = {
-        "pacs_patient": study.get("pacs_patient", ""),
+        "pacs_patient": person_name(study.get("pacs_patient", "")),  # TEST^TEST → TEST TEST
         "on_pacs": study.get("on_pacs", "?"),
         "on_media": study.get("instance_count"),
     }

@@ -1,5 +1,7 @@
 // CONFERMA IMPORT STUDI: confirm (with a second dialog when the patient does not fully match)
 // or cancel, through the JSON API with the CSRF header; then the monitor or the cancel page.
+// "Riprova controllo" repeats the analysis and the PACS duplicate check (POST .../recheck)
+// when the PACS did not answer, and reloads the page when the server has finished.
 import { api, errorMessage, format, readConfig, setText, show, sleep } from "./common.js";
 
 const config = readConfig();
@@ -10,15 +12,22 @@ function selected() {
   return [...document.querySelectorAll(".study-select")].filter((b) => b.checked).map((b) => b.value);
 }
 
+// The media's documents the operator ticked (none by default): wrapped into the first study.
+function documents() {
+  return [...document.querySelectorAll(".document-select")].filter((b) => b.checked).map((b) => b.value);
+}
+
 function lock(value) {
-  for (const id of ["confirm", "cancel", "confirm-anyway"]) {
+  for (const id of ["confirm", "cancel", "confirm-anyway", "recheck"]) {
     if ($(id)) $(id).disabled = value;
   }
 }
 
-function failed(data, status) {
+function failed(data, status, template = S.failed) {
   setText($("action-status"), "");
-  setText($("action-error"), format(S.failed, { reason: errorMessage(data, `HTTP ${status}`) }));
+  const expired = status === 401 || (data && data.error && data.error.code === "token_not_found_or_expired");
+  setText($("action-error"), expired
+    ? S.tokenExpired : format(template, { reason: errorMessage(data, `HTTP ${status}`) }));
   show($("action-error"));
   lock(false);
 }
@@ -31,7 +40,7 @@ async function confirmImport(acknowledged = false) {
   setText($("action-status"), S.confirming);
   const answer = await api("POST", config.urls.confirm, {
     csrf: config.csrf,
-    json: { study_instance_uids: selected(), identity_acknowledged: acknowledged },
+    json: { study_instance_uids: selected(), identity_acknowledged: acknowledged, document_keys: documents() },
   }).catch(() => ({ ok: false, status: 0, data: {} }));
   if (answer.ok) window.location.assign(config.urls.monitor);
   else failed(answer.data, answer.status);
@@ -45,6 +54,20 @@ async function cancelImport() {
     .catch(() => ({ ok: false, status: 0, data: {} }));
   if (answer.ok) window.location.assign(config.urls.cancelled);
   else failed(answer.data, answer.status);
+}
+
+async function recheck() {
+  lock(true);
+  show($("action-error"), false);
+  setText($("action-status"), S.rechecking);
+  const answer = await api("POST", config.urls.recheck, { csrf: config.csrf })
+    .catch(() => ({ ok: false, status: 0, data: {} }));
+  if (!answer.ok) {
+    failed(answer.data, answer.status, S.recheckFailed);
+    return;
+  }
+  if (answer.data.state === "analysing") await waitForAnalysis();
+  else window.location.reload();
 }
 
 function onConfirm() {
@@ -83,4 +106,5 @@ if ($("confirm-anyway")) {
   });
 }
 if ($("cancel")) $("cancel").addEventListener("click", cancelImport);
+if ($("recheck")) $("recheck").addEventListener("click", recheck);
 if ($("waiting")) waitForAnalysis();

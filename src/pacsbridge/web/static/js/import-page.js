@@ -12,6 +12,7 @@ const lang = document.documentElement.lang || "it";
 const $ = (id) => document.getElementById(id);
 
 let selection = null;
+let chosenEntries = null; // what the operator chose, kept to pick one medium of several
 let current = null; // {id, total}: the import being sent, kept to resume after a failure
 let busy = false;
 
@@ -24,6 +25,19 @@ function setBusy(value) {
 function fail(message) {
   setText($("error"), message);
   show($("error"));
+}
+
+// While the study travels, the history and the import methods make way for the bars: at
+// 1366×768 they would push the progress below the fold (and they are disabled meanwhile).
+function setSending(value) {
+  for (const id of ["history", "methods"]) if ($(id)) show($(id), !value);
+}
+
+/** The API's error text; an expired launch says what the manual says to do (§6). */
+function reasonOf(data, status) {
+  const code = data && data.error && data.error.code;
+  if (status === 401 || code === "token_not_found_or_expired") return S.tokenExpired;
+  return errorMessage(data, `HTTP ${status}`);
 }
 
 function li(text, className = "") {
@@ -42,12 +56,12 @@ async function choose(entriesPromise) {
   show($("send"), false);
   show($("summary"));
   setText($("summary-counts"), S.reading);
-  for (const id of ["summary-mode", "summary-warnings", "summary-patients"]) $(id).replaceChildren();
   setBusy(true);
   try {
-    selection = await selectFiles(await entriesPromise);
-    current = null; // new files: a new import
-    renderSummary(selection);
+    chosenEntries = await entriesPromise;
+    setText($("chosen-name"), chosenEntries.label || "");
+    show($("chosen"), Boolean(chosenEntries.label));
+    await select();
   } catch (error) {
     console.error(error);
     fail(String(error.message || error));
@@ -56,23 +70,81 @@ async function choose(entriesPromise) {
   }
 }
 
+async function select(medium) {
+  for (const id of ["summary-mode", "summary-warnings", "summary-patients"]) $(id).replaceChildren();
+  selection = await selectFiles(chosenEntries, { medium });
+  current = null; // new files: a new import
+  renderSummary(selection);
+}
+
 function dicomCount(sel) {
-  return sel.mode === "dicomdir" ? sel.files.length - 1 : sel.files.length;
+  const images = sel.files.length - (sel.documents || 0);
+  return sel.mode === "dicomdir" ? images - 1 : images;
 }
 
 function renderSummary(sel) {
   const count = dicomCount(sel);
+  renderMedia(sel);
+  if (sel.mode === "choose-media") {
+    setText($("summary-counts"), "");
+    setText($("summary-mode"), "");
+    return;
+  }
   setText($("summary-counts"), count
     ? format(S.counts, { files: sel.files.length, size: formatBytes(sel.totalBytes, lang) })
     : S.nothing);
-  const modes = { dicomdir: S.modeDicomdir, scan: S.modeScan, "broken-dicomdir": S.modeBrokenDicomdir };
-  setText($("summary-mode"), modes[sel.mode]);
+  const modes = {
+    dicomdir: S.modeDicomdir, scan: S.modeScan, "broken-dicomdir": S.modeBrokenDicomdir,
+    "unresolved-dicomdir": S.modeUnresolvedDicomdir,
+  };
+  setText($("summary-mode"), count ? modes[sel.mode] : ""); // "nothing to send" says it all
   const warnings = $("summary-warnings");
+  if (sel.others.length) {
+    warnings.append(li(format(S.leftOut, { media: sel.others.join(", ") }), "text-danger fw-semibold"));
+  }
   if (sel.missing) warnings.append(li(format(S.missing, { count: sel.missing }), "text-danger"));
   if (sel.skipped) warnings.append(li(format(S.skipped, { count: sel.skipped })));
-  if (sel.unknown) warnings.append(li(format(S.unknown, { count: sel.unknown })));
+  if (sel.documents && count) warnings.append(li(format(S.documents, { count: sel.documents })));
+  if (sel.unknown && count) warnings.append(li(format(S.unknown, { count: sel.unknown })));
   renderPatients(sel.patients);
   show($("send"), count > 0);
+}
+
+async function pickMedium(name) {
+  if (busy) return;
+  setBusy(true);
+  try {
+    await select(name);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// Several media in the chosen folder: name them all and ask which one this import sends.
+function renderMedia(sel) {
+  const box = $("media-choice");
+  if (sel.mode !== "choose-media" && !sel.others.length) {
+    show(box, false);
+    return;
+  }
+  const names = sel.mode === "choose-media" ? sel.media : [...sel.others];
+  const options = $("media-options");
+  if (sel.mode === "choose-media") {
+    setText($("media-question"), format(S.severalMedia, { count: names.length, media: names.join(", ") }));
+    options.replaceChildren(...names.map((name, index) => {
+      const wrapper = document.createElement("div");
+      wrapper.className = "form-check form-check-inline";
+      const input = document.createElement("input");
+      Object.assign(input, { type: "radio", name: "medium", id: `medium-${index}`, value: name,
+        className: "form-check-input media-option" });
+      input.addEventListener("change", () => pickMedium(name));
+      const label = document.createElement("label");
+      Object.assign(label, { htmlFor: input.id, className: "form-check-label", textContent: name });
+      wrapper.append(input, label);
+      return wrapper;
+    }));
+  }
+  show(box);
 }
 
 function renderPatients(patients) {
@@ -84,7 +156,10 @@ function renderPatients(patients) {
   const list = document.createElement("ul");
   list.id = "dicomdir-patients";
   for (const p of patients) {
-    const item = li(format(S.patientLine, { name: p.name || "—", id: p.id || "—", birth: p.birthDate || "—" }), "patient");
+    const item = li(format(S.patientLine, {
+      name: p.name || "—", id: p.id || "—",
+      birth: p.birthDate ? format(S.born, { date: p.birthDate }) : S.noBirthDate,
+    }), "patient");
     const studies = document.createElement("ul");
     for (const s of p.studies) {
       studies.append(li(format(S.studyLine, {
@@ -123,8 +198,13 @@ function bar(prefix, done, total) {
   });
 }
 
+// Speed and time left only for a transfer long enough for them to mean something: a small
+// medium is sent before the first estimate settles.
+const RATE_AFTER_MS = 3000;
+
 function rateMeter(total) {
   const samples = [];
+  const started = performance.now();
   return (sent) => {
     const now = performance.now();
     samples.push([now, sent]);
@@ -133,6 +213,7 @@ function rateMeter(total) {
     const speed = now > t0 ? ((sent - b0) * 1000) / (now - t0) : 0;
     const eta = speed > 0 ? (total - sent) / speed : NaN;
     setText($("upload-rate"), format(S.rate, { speed: formatBytes(speed, lang), eta: formatDuration(eta) }));
+    show($("upload-rate"), now - started >= RATE_AFTER_MS && sent < total);
   };
 }
 
@@ -142,7 +223,9 @@ async function startImport(total) {
     if (status.ok) return status.data.received_bytes || 0;
   }
   const created = await api("POST", config.urls.imports, { csrf: config.csrf });
-  if (!created.ok) throw new UploadFailed(errorMessage(created.data, `HTTP ${created.status}`));
+  if (!created.ok) {
+    throw new UploadFailed(reasonOf(created.data, created.status), { expired: created.status === 401 });
+  }
   current = { id: created.data.id, total };
   return 0;
 }
@@ -150,7 +233,9 @@ async function startImport(total) {
 async function send() {
   if (busy || !selection) return;
   setBusy(true);
+  setSending(true);
   show($("error"), false);
+  show($("upload-rate"), false);
   show($("progress"));
   setText($("status"), "");
   const total = archiveSize(selection.files);
@@ -182,7 +267,8 @@ async function send() {
     const id = current ? current.id : "—";
     fail(error instanceof UploadFailed && error.network
       ? format(S.failedNetwork, { id })
-      : format(S.refused, { reason: error.message, id }));
+      : error.expired ? S.tokenExpired : format(S.refused, { reason: error.message, id }));
+    setSending(false);
     setBusy(false);
   }
 }
@@ -190,6 +276,11 @@ async function send() {
 async function waitForAnalysis(id) {
   for (;;) {
     const answer = await api("GET", `${config.urls.imports}/${id}`).catch(() => null);
+    if (answer && answer.status === 401) {
+      fail(S.tokenExpired);
+      setBusy(false);
+      return;
+    }
     const state = answer && answer.ok ? answer.data.state : null;
     if (state === "awaiting_confirmation" || state === "cancelled") {
       busy = false;
@@ -200,6 +291,7 @@ async function waitForAnalysis(id) {
       const reason = errorMessage({ error: answer.data.error }, "");
       fail(format(S.analysisFailed, { reason, id }));
       current = null;
+      setSending(false);
       setBusy(false);
       return;
     }
@@ -220,6 +312,18 @@ $("files-input").addEventListener("change", (e) => {
   e.target.value = "";
 });
 $("send").addEventListener("click", send);
+
+// "Importazioni Precedenti": the latest rows, the others on request.
+const more = $("history-more");
+if (more) {
+  const label = more.textContent;
+  more.addEventListener("click", () => {
+    const open = more.getAttribute("aria-expanded") !== "true";
+    for (const row of document.querySelectorAll("#history .history-older")) row.hidden = !open;
+    more.setAttribute("aria-expanded", String(open));
+    setText(more, open ? more.dataset.less : label);
+  });
+}
 
 const zone = $("drop-zone");
 zone.addEventListener("click", () => $("files-input").click());

@@ -20,10 +20,32 @@ function setBadge(element, classes) {
   element.classList.add(...classes.split(" "));
 }
 
+// The same words as the server's first rendering (web/pages/strings.py phase_text): waiting,
+// skipped and running phases say so in the page's language; the others show their message.
+const RESAID = S.resaid.map(([pattern, template]) => [new RegExp(pattern), template]);
+
 function phaseText(phase) {
   const generic = S.states[phase.state];
   if (generic) return format(generic, { attempts: phase.attempts_left });
-  return phase.message || "";
+  const message = phase.message || "";
+  for (const [pattern, template] of RESAID) {
+    const found = message.match(pattern);
+    if (found) return format(template, found.groups || {});
+  }
+  return message;
+}
+
+const CLOSING_CLASSES = new Set(Object.values(S.closingCss));
+
+/** The closing text of the state: "may be closed" only while the work goes on by itself. */
+function setClosing(state) {
+  const key = state in S.closing ? state : "running";
+  const hint = $("close-hint");
+  if (hint.dataset.state === key) return;
+  setText($("close-text"), S.closing[key]);
+  for (const c of [...hint.classList]) if (CLOSING_CLASSES.has(c)) hint.classList.remove(c);
+  hint.classList.add(S.closingCss[key]);
+  hint.dataset.state = key;
 }
 
 function renderPhases(progress) {
@@ -35,7 +57,8 @@ function renderPhases(progress) {
     setBadge(badge, S.badges[phase.state] || "text-bg-secondary");
     setText(row.querySelector(".phase-started"), formatMoment(phase.started_at));
     setText(row.querySelector(".phase-ended"), formatMoment(phase.ended_at));
-    setText(row.querySelector(".phase-attempts"), phase.attempts_left ?? "");
+    const counts = S.attemptStates.includes(phase.state);
+    setText(row.querySelector(".phase-attempts"), counts ? (phase.attempts_left ?? "") : "");
   }
   const final = $("final");
   const state = progress.state;
@@ -53,17 +76,17 @@ function renderEvents(events) {
     const row = document.createElement("tr");
     row.dataset.eventId = String(e.id);
     const phase = e.details && e.details.phase;
-    const cells = [formatMoment(e.at), e.kind, e.outcome || "", e.message || e.code || ""];
+    const kind = (S.events[e.kind] || e.kind) + (phase ? ` – ${S.phases[phase] || phase}` : "");
+    const outcome = S.outcomes[e.outcome] || e.outcome || "";
+    const cells = [formatMoment(e.at), kind, outcome, e.message || ""];
+    const classes = ["text-nowrap", "event-kind", "event-outcome", ""];
     cells.forEach((value, index) => {
       const cell = document.createElement("td");
-      if (index === 1) {
-        const code = document.createElement("code");
-        code.textContent = value;
-        cell.append(code);
-        if (phase) cell.append(` – ${S.phases[phase] || phase}`);
-      } else cell.textContent = value;
+      cell.textContent = value;
+      if (classes[index]) cell.className = classes[index];
       row.append(cell);
     });
+    row.cells[1].dataset.kind = e.kind;
     body.append(row);
   }
 }
@@ -76,6 +99,7 @@ function checkTimeout(finished) {
     setText($("timeout"), format(S.timeout, { seconds: Math.round(silent), time, id: config.importId }));
   }
   show($("timeout"), timedOut);
+  return timedOut;
 }
 
 async function poll() {
@@ -84,6 +108,11 @@ async function poll() {
       api("GET", config.urls.progress).catch(() => null),
       api("GET", config.urls.events).catch(() => null),
     ]);
+    if (progress && progress.status === 401) { // the launch expired: polling cannot go on
+      setText($("offline"), S.tokenExpired);
+      show($("offline"));
+      return;
+    }
     const online = progress && progress.ok;
     show($("offline"), !online);
     if (!online) setText($("offline"), S.offline);
@@ -99,7 +128,9 @@ async function poll() {
       finished = S.finalStates.includes(progress.data.state);
     }
     if (events && events.ok) renderEvents(events.data.events || []);
-    checkTimeout(finished);
+    const timedOut = checkTimeout(finished);
+    if (timedOut) setClosing("timeout");
+    else if (online) setClosing(progress.data.state);
     if (finished) return;
     await sleep(config.pollSeconds * 1000);
   }

@@ -24,9 +24,10 @@ const RETRIABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504, 507]);
 const MAX_RESTARTS = 3;
 
 export class UploadFailed extends Error {
-  constructor(message, { network = false } = {}) {
+  constructor(message, { network = false, expired = false } = {}) {
     super(message);
     this.network = network;
+    this.expired = expired; // the launch token expired: only a new launch from the RIS helps
   }
 }
 
@@ -193,7 +194,7 @@ export class Uploader {
       return { received: error.received_bytes };
     }
     if (RETRIABLE_STATUS.has(response.status)) return {};
-    throw new UploadFailed(error.message || `HTTP ${response.status}`);
+    throw new UploadFailed(error.message || `HTTP ${response.status}`, { expired: response.status === 401 });
   }
 
   /** Bytes the server holds, or null when it cannot be asked right now. */

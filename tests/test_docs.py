@@ -21,7 +21,8 @@ SRC = ROOT / "src" / "pacsbridge"
 
 
 def test_generated_docs_are_current():
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    # this checkout's code, whichever pacsbridge is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), str(ROOT / "src")])}
     pages = ["configuration.md", "errors.md", "audit.md", "lifecycle.md"]
     result = subprocess.run(
         [sys.executable, "-m", "cogapp", "--check", *pages],

@@ -41,6 +41,7 @@ def _settings(config: Path | None, **web: object) -> Settings:
     for key, value in web.items():
         if value is not None:
             setattr(settings.web, key, value)
+    logs.use_format(settings.logging.format)
     return settings
 
 
@@ -73,7 +74,7 @@ def worker(config: ConfigOption = None) -> None:
     """Run job workers only (scale-out: several machines on Redis + PostgreSQL)."""
     from pacsbridge import runtime, server
 
-    server.run_worker(runtime.build(Settings.load(config)))
+    server.run_worker(runtime.build(_settings(config)))
 
 
 @app.command()

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from pacsbridge import audit
+from pacsbridge import audit, metrics
 from pacsbridge.context import Context, local_ae
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
@@ -64,7 +64,20 @@ class Report:
 
 
 def move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
-    """STUDY-level C-MOVE, quiet period, IMAGE-level retry of the missing; never partial-silent."""
+    """STUDY-level C-MOVE, quiet period, IMAGE-level retry of the missing; never partial-silent.
+
+    Timed as a whole in ``metrics.RETRIEVAL_SECONDS`` (docs/operations.md).
+    """
+    started, outcome = time.monotonic(), "failed"
+    try:
+        report = _move_study(ctx, peer, source, plan)
+        outcome = "partial" if report.missing else "complete"
+        return report
+    finally:
+        metrics.RETRIEVAL_SECONDS.labels(source, outcome).observe(time.monotonic() - started)
+
+
+def _move_study(ctx: Context, peer: Peer, source: str, plan: Plan) -> Report:
     report = Report()
     result = _move(ctx, peer, plan, report, _identifier("STUDY", plan.study_uid))
     _judge(result, source, plan, report)
@@ -96,8 +109,11 @@ def _move(ctx: Context, peer: Peer, plan: Plan, report: Report, identifier: Data
     try:
         result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
     except PeerUnavailable as error:
+        metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(None)).inc()
         _audit_move(ctx, plan, level, None, error.detail)
         raise _timeout_or(error, peer, settings.fse.move_timeout_seconds) from error
+    if _is_failure(result.status):
+        metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(result.status)).inc()
     _audit_move(ctx, plan, level, result, "")
     return result
 

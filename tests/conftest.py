@@ -86,6 +86,9 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
     "operations/test_health.py": frozenset(
         {"test_readyz_is_ready_when_database_queue_disk_pacs_and_source_answer"}
     ),
+    "staff/test_accounts.py": frozenset(
+        {"test_five_wrong_passwords_lock_the_account_then_it_opens_after_the_lockout"}
+    ),
     "retrievals/test_cache.py": frozenset(
         {
             "test_simultaneous_requests_share_one_move",

@@ -295,6 +295,17 @@ class LoggingSettings(BaseModel):
     )
 
 
+class StaffSettings(BaseModel):
+    """Staff accounts of the support console (docs/staff.md)."""
+
+    session_hours: float = Field(8, gt=0, description="How long a staff sign-in lasts.")
+    max_failed_attempts: int = Field(
+        5, ge=1, description="Consecutive failed sign-ins that lock an account."
+    )
+    lockout_minutes: float = Field(15, gt=0, description="How long a locked account stays locked.")
+    min_password_length: int = Field(12, ge=8, description="Shortest password accepted.")
+
+
 class Settings(BaseSettings):
     """Everything pacsbridge can be told. See docs/configuration.md."""
 
@@ -323,6 +334,7 @@ class Settings(BaseSettings):
         default_factory=MetricsSettings, description="Prometheus metrics."
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Process log.")
+    staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff accounts.")
 
     @classmethod
     def settings_customise_sources(

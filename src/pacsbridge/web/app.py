@@ -24,6 +24,7 @@ from pacsbridge.web import deps, errors, health
 from pacsbridge.web.api import imports as imports_api
 from pacsbridge.web.api import launch as launch_api
 from pacsbridge.web.api import retrievals as retrievals_api
+from pacsbridge.web.api import staff as staff_api
 from pacsbridge.web.headers import SecurityHeaders
 from pacsbridge.web.limits import BodyLimits
 from pacsbridge.web.pages import router as pages_router
@@ -56,6 +57,7 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(launch_api.router)
     app.include_router(imports_api.router)
     app.include_router(retrievals_api.router)
+    app.include_router(staff_api.router)
     for router in context.extras.get("routers", ()):
         app.include_router(router)
     app.include_router(pages_router)

@@ -77,6 +77,19 @@ def test_requests_are_counted_by_route_template_never_by_path(make_client) -> No
     assert "424242" not in text
 
 
+def test_unknown_methods_share_one_label_so_a_client_cannot_grow_the_series(make_client) -> None:  # noqa: ANN001
+    client = make_client()
+    name, labels = "pacsbridge_http_requests_total", {"route": "/healthz", "method": "OTHER"}
+    before = sample(scrape(client), name, **labels)  # counters are process-wide
+    for method in ("BREW", "PROPFIND", "X-ROSSI"):
+        client.request(method, "/healthz")
+
+    text = scrape(client)
+
+    assert sample(text, name, **labels) == before + 3
+    assert "BREW" not in text and "X-ROSSI" not in text
+
+
 # --- Multiprocess mode: two real processes, one directory, one sum ---------------------------
 
 

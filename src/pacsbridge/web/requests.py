@@ -22,6 +22,9 @@ from pacsbridge import logs, metrics
 log = logging.getLogger(__name__)
 HEADER = b"x-request-id"
 _TOKEN = re.compile(r"[A-Za-z0-9-]{8,64}")
+#: a client may send any method token: others are counted as one label, so the counter's
+#: series stay bounded whatever arrives
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestIds:
@@ -64,6 +67,6 @@ def _count(scope: dict[str, Any], status: int, seconds: float) -> None:
     """The counter, and a DEBUG access line with the template (uvicorn's would log the path)."""
     route = scope.get("route")
     template = getattr(route, "path", None) or "unmatched"
-    method = scope.get("method", "")
+    method = scope.get("method", "") if scope.get("method") in METHODS else "OTHER"
     metrics.HTTP_REQUESTS.labels(template, method, str(status)).inc()
     log.debug("%s %s %d in %.0f ms", method, template, status, seconds * 1000)

@@ -80,7 +80,7 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
     "imports/test_pipeline.py": frozenset(
         {
             "test_pacs_down_then_up_retries_and_completes",
-            "test_reaper_resumes_a_pipeline_whose_worker_died",
+            "test_reaper_re_enqueues_a_confirmed_pipeline_whose_task_was_lost",
         }
     ),
     "operations/test_health.py": frozenset(
@@ -142,6 +142,13 @@ def database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         return
     with fresh_postgresql("pacsbridge_it") as url:
         yield {"url": url}
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database for one test, dropped after it."""
+    with fresh_postgresql("pacsbridge_test") as url:
+        yield url
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import socket
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsbridge.context import local_ae, pacs_peer
+from pacsbridge.context import Network
 from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine
 from pacsbridge.dicomnet.echo import c_echo
@@ -18,10 +18,10 @@ Result = tuple[str, bool, str]
 
 
 def run_all(settings: Settings) -> list[Result]:
-    results = [_keys(settings), _database(settings), _echo(settings, "PACS", pacs_peer(settings))]
-    for source in settings.sources:
-        peer = Peer(source.ae_title, source.host, source.port, source.name)
-        results.append(_echo(settings, f"source {source.name}", peer))
+    network = Network.from_settings(settings)
+    results = [_keys(settings), _database(settings), _echo(network, "PACS", network.pacs)]
+    for name, peer in network.sources.items():
+        results.append(_echo(network, f"source {name}", peer))
     for name, endpoint in (("HL7 merge", settings.merge), ("HL7 RIS", settings.ris.notify)):
         if endpoint.enabled:
             results.append(_tcp(name, endpoint.host, endpoint.port))
@@ -41,9 +41,9 @@ def _database(settings: Settings) -> Result:
     return ("database", not behind, "pending migrations" if behind else "up to date")
 
 
-def _echo(settings: Settings, name: str, peer: Peer) -> Result:
+def _echo(network: Network, name: str, peer: Peer) -> Result:
     try:
-        c_echo(local_ae(settings), peer)
+        c_echo(network.local, peer)
     except PeerError as error:
         return (name, False, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port}: {error.code}")
     return (name, True, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port} ok")

@@ -37,10 +37,13 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
 
 Library exceptions are translated into this tree at the boundary, once per library
 (``dicomnet.association`` for pynetdicom, ``media.archive`` for zipfile, ``hl7v2.mllp`` for hl7).
+Operating-system errors are translated by :func:`from_os_error`, the one place that knows which
+of them mean something to a user (a full disk).
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Any, ClassVar
 
 
@@ -229,6 +232,28 @@ class StorageFull(PacsbridgeError):
 class AnalysisFailed(PacsbridgeError):
     code = "analysis_failed"
     message_key = "error.analysis_failed"
+
+
+def disk_full(error: BaseException | None) -> bool:
+    """ENOSPC (or EDQUOT) anywhere in the chain: pydicom re-raises write errors without errno."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def from_os_error(error: BaseException) -> PacsbridgeError | None:
+    """Ours as they are; a full disk as :class:`StorageFull`; None for anything else.
+
+    Only the exception's type is kept in the detail: an OS error's text holds file paths, and a
+    path from the media may hold a patient's name (docs/logging.md).
+    """
+    if isinstance(error, PacsbridgeError):
+        return error
+    if disk_full(error):
+        return StorageFull(type(error).__name__)
+    return None
 
 
 def all_error_classes() -> list[type[PacsbridgeError]]:

@@ -1,9 +1,9 @@
 """The message catalogue: every text a user or an integrator reads, in Italian and English.
 
-Why a catalogue and not literals: the operator UI speaks Italian by default (labels as in seed
-000), the API answers carry the same Italian messages, and a documentation test checks that every
-key used in code exists here in both languages. Code refers to keys; only this module (and the
-templates) hold the Italian words.
+Why a catalogue and not literals: the operator UI speaks Italian by default (labels as in the
+manual, docs/specifications.md), the API answers carry the same Italian messages, and a
+documentation test checks that every key used in code exists here in both languages. Code refers to
+keys; only this module (and the templates) hold the Italian words.
 """
 
 from __future__ import annotations

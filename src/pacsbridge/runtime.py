@@ -1,8 +1,9 @@
-"""The composition root: Settings → engine, sessions, queue (with the domains' tasks), app.
+"""The composition root: Settings → engine, sessions, queue, peers, Storage SCP, tasks, app.
 
-Everything that is built once per process is built here, in this order, and handed down; the
-domains never build their own services and never know each other (docs/architecture.md, Datasette's
-constructor habit).
+Everything that is built once per process is built here, in this order, and handed down as one
+frozen :class:`~pacsbridge.context.Context`; the domains never build their own services and
+never know each other (docs/architecture.md, "Composition root"). The runtime also owns what
+runs for the life of the process: the in-process workers and our Storage SCP.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
-from pacsbridge.context import Clock, Context
+from pacsbridge.context import Clock, Context, Listener, Network
 from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine, make_sessions
 from pacsbridge.imports import tasks as import_tasks
 from pacsbridge.jobs.queue import JobQueue, make_huey
+from pacsbridge.retrievals import receiver
 from pacsbridge.retrievals import tasks as retrieval_tasks
 from pacsbridge.settings import Settings
 from pacsbridge.web.app import create_app
@@ -31,7 +33,6 @@ class Runtime:
 
     @property
     def queue(self) -> JobQueue:
-        assert self.context.queue is not None
         return self.context.queue
 
     def app(self) -> FastAPI:
@@ -40,16 +41,26 @@ class Runtime:
     def recover(self) -> None:
         """Pick up what a killed worker dropped (Huey delivers at most once)."""
         import_tasks.on_start(self.context)
-        retrieval_tasks.on_start(self.context)  # starts our Storage SCP, then reaps
+        retrieval_tasks.on_start(self.context)
 
     def start_worker(self) -> None:
-        """Start in-process workers, then recover."""
+        """Our Storage SCP (moves must reach us), in-process workers, then recover."""
+        self.context.listener.ensure()
         self.queue.start_consumer()
         self.recover()
 
+    def run_worker_forever(self) -> None:
+        """``pacsbridge worker``: our Storage SCP, recover, then consume until stopped."""
+        self.context.listener.ensure()
+        self.recover()
+        try:
+            self.queue.run_consumer_forever()
+        finally:
+            self.context.listener.stop()
+
     def close(self) -> None:
         self.queue.stop_consumer()
-        retrieval_tasks.on_stop(self.context)
+        self.context.listener.stop()
 
 
 def metadata() -> MetaData:
@@ -72,9 +83,16 @@ def build(settings: Settings, clock: Clock | None = None, upgrade: bool = True) 
     if upgrade:
         migrate.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    context = Context(settings=settings, sessions=make_sessions(engine), clock=clock or Clock())
     huey = make_huey(settings.jobs, settings.storage.data_dir.resolve())
-    context.queue = JobQueue(huey, workers=settings.jobs.workers)
+    context = Context(
+        settings=settings,
+        sessions=make_sessions(engine),
+        queue=JobQueue(huey, workers=settings.jobs.workers),
+        network=Network.from_settings(settings),
+        listener=Listener(),
+        clock=clock or Clock(),
+    )
+    context.listener.serve_with(lambda: receiver.storage_scp(context))
     import_tasks.register(context.queue, context)
     retrieval_tasks.register(context.queue, context)
     return Runtime(context)

@@ -99,5 +99,4 @@ def run(runtime: Runtime, embedded_worker: bool = True) -> None:
 
 def run_worker(runtime: Runtime) -> None:
     log.info("configuration: %s", runtime.context.settings.masked())
-    runtime.recover()
-    runtime.queue.run_consumer_forever()
+    runtime.run_worker_forever()

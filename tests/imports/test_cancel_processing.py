@@ -95,20 +95,21 @@ def test_cancel_during_the_send_stops_it_tells_the_ris_and_names_what_was_archiv
 
 
 def test_cancel_while_the_send_waits_for_a_retry_settles_at_once_and_tells_the_ris(
-    make_client, pynetdicom_pacs, mllp_listener, tmp_path
+    make_client, pynetdicom_pacs, mllp_listener, relay, tmp_path
 ):  # noqa: ANN001
     """No worker holds the import between two attempts: the cancel itself deletes and tells."""
     ris = mllp_listener()
     peer = pynetdicom_pacs.peer
+    relay.up(peer.port)
     client = make_client(
-        pacs={"ae_title": peer.ae_title, "host": peer.host, "port": peer.port},
+        pacs={"ae_title": peer.ae_title, "host": relay.host, "port": relay.port},
         ris={"notify": {"enabled": True, "port": ris.port}},
     )
     ctx = client.app.state.context
     token = launch(client)
     write_loose(tmp_path / "usb", [SampleStudy(patient=PATIENT, series_count=1)], junk=False)
     import_id = upload(client, token, zip_folder(tmp_path / "usb"))["id"]
-    ctx.settings.pacs.port = 1  # the PACS goes away after the duplicate check
+    relay.down()  # the PACS goes away after the duplicate check
     url = f"/api/v1/imports/{import_id}"
     assert client.post(f"{url}/confirm", headers=bearer(token), json={}).status_code == 202
     phases = {p["phase"]: p["state"] for p in progress_of(client, token, import_id)["phases"]}

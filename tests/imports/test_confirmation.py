@@ -70,9 +70,10 @@ def test_history_lists_attempts_with_badges(make_client, tmp_path):
         assert session.scalar(select(AuditEvent).where(AuditEvent.kind == "upload.completed"))
 
 
-def test_recheck_after_the_pacs_was_unreachable(make_client, pynetdicom_pacs, tmp_path):
+def test_recheck_after_the_pacs_was_unreachable(make_client, pynetdicom_pacs, relay, tmp_path):
     """Duplicate check impossible → no confirm; once the PACS answers, recheck unblocks it."""
-    client = make_client()  # the PACS of make_settings does not exist
+    pacs = {"ae_title": pynetdicom_pacs.peer.ae_title, "host": relay.host, "port": relay.port}
+    client = make_client(pacs=pacs)  # nothing answers at the PACS's address yet
     token = launch(client)
     write_loose(tmp_path / "usb", [SampleStudy(series_count=1)])
     document = upload(client, token, zip_folder(tmp_path / "usb"))
@@ -81,9 +82,7 @@ def test_recheck_after_the_pacs_was_unreachable(make_client, pynetdicom_pacs, tm
     refused = client.post(f"/api/v1/imports/{document['id']}/confirm", headers=bearer(token))
     assert refused.status_code == 409
 
-    ctx = client.app.state.context
-    ctx.settings.pacs.port = pacs_settings(pynetdicom_pacs)["pacs"]["port"]
-    ctx.settings.pacs.ae_title = pynetdicom_pacs.peer.ae_title
+    relay.up(pynetdicom_pacs.peer.port)  # the PACS answers now
     again = client.post(f"/api/v1/imports/{document['id']}/recheck", headers=bearer(token))
 
     assert again.status_code == 202, again.text

@@ -93,14 +93,17 @@ def test_files_as_received_when_reconciliation_is_off(make_client, pacs, tmp_pat
     assert on_pacs is not None and on_pacs.patient_id == "EXT-77"
 
 
-def test_pacs_down_then_up_retries_and_completes(make_client, pacs_factory, tmp_path):  # noqa: ANN001
+def test_pacs_down_then_up_retries_and_completes(make_client, pacs_factory, relay, tmp_path):  # noqa: ANN001
     first = pacs_factory("dcmqrscp")
-    client = make_client(**pacs_settings(first), **QUEUED)
+    relay.up(first.peer.port)
+    pacs = {"ae_title": first.peer.ae_title, "host": relay.host, "port": relay.port}
+    client = make_client(pacs=pacs, **QUEUED)
     ctx = client.app.state.context
     token = launch(client)
     study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=3)
     write_loose(tmp_path / "usb", [study])
     import_id = _analysed(client, token, tmp_path / "usb")
+    relay.down()
     first.stop()
 
     _confirm(client, token, import_id)
@@ -114,7 +117,7 @@ def test_pacs_down_then_up_retries_and_completes(make_client, pacs_factory, tmp_
     assert reap(ctx) == []  # waiting for its back-off, not picked up early
 
     second = pacs_factory("dcmqrscp")
-    ctx.settings.pacs.port = second.peer.port
+    relay.up(second.peer.port)  # the PACS is back at the address we know
     ctx.clock.advance(hours=1)
     assert reap(ctx) == [import_id]
     drain(client)
@@ -164,7 +167,9 @@ def test_verification_failure_stops_before_the_pacs(make_client, pynetdicom_pacs
     assert victim.exists()  # nothing received is deleted on failure
 
 
-def test_reaper_resumes_a_pipeline_whose_worker_died(make_client, pynetdicom_pacs, tmp_path):  # noqa: ANN001
+def test_reaper_re_enqueues_a_confirmed_pipeline_whose_task_was_lost(
+    make_client, pynetdicom_pacs, tmp_path
+):  # noqa: ANN001
     """Huey delivers at most once: a killed worker's task is gone; the ledger brings it back."""
     client = make_client(**pacs_settings(pynetdicom_pacs), **QUEUED)
     ctx = client.app.state.context

@@ -139,7 +139,8 @@ def _gateway(make_client, address: tuple[str, int], source: CountingQRSCP):  # n
         ],
         fse={"quiet_period_seconds": 0.3, "move_timeout_seconds": 30},
     )
-    retrieval_tasks.on_start(client.app.state.context)  # our Storage SCP listens
+    client.app.state.context.listener.ensure()  # our Storage SCP listens
+    retrieval_tasks.on_start(client.app.state.context)
     return client
 
 

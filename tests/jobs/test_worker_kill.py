@@ -13,7 +13,7 @@ package holds every instance the C-FIND listed exactly once, and the study's ins
 has no duplicate row.
 
 Two deployments on one host are covered, because only one process can listen on the
-Storage SCP's port (``retrievals.receiver.start``): the web side (``serve``) receiving for
+Storage SCP's port (``Context.listener``): the web side (``serve``) receiving for
 the workers, and two bare workers, the killed one being the one that was receiving.
 """
 
@@ -23,6 +23,7 @@ import io
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 import zipfile
@@ -42,7 +43,7 @@ from jobs.qr_peer import PENDING, CountingQRSCP, _storage_contexts
 from pacsbridge.context import MovableClock
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_loose
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals import receiver, runner
+from pacsbridge.retrievals import runner
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, SourceSlot
 
 SOURCE = "ao17"
@@ -62,10 +63,17 @@ class SeenMove:
 
 
 class SlowSource(CountingQRSCP):
-    """Sends one instance every ``SEND_GAP`` seconds; stops when the requestor is gone."""
+    """Sends one instance every ``SEND_GAP`` seconds; stops when the requestor is gone.
+
+    The first C-MOVE holds after ``HOLD_AT`` instances until ``release`` is set, so that a
+    test kills its requestor in the middle of it however loaded the machine is.
+    """
+
+    HOLD_AT = 3
 
     def __init__(self) -> None:
         self.seen: list[SeenMove] = []
+        self.release = threading.Event()
         super().__init__(ae_title="SLOWPACS")
 
     def _move(self, event: evt.Event) -> Iterator[Any]:
@@ -81,8 +89,11 @@ class SlowSource(CountingQRSCP):
         matched = self._matching(asked)
         yield (*destination, {"contexts": _storage_contexts(matched)})
         yield len(matched)
+        first = len(self.seen) == 1
         for ds in matched:
             time.sleep(SEND_GAP)
+            if first and len(seen.sent) == self.HOLD_AT:
+                self.release.wait(60)
             if not event.assoc.is_established:
                 return  # the requestor died: a real PACS stops too
             yield PENDING, ds
@@ -201,6 +212,7 @@ def _kill_mid_move(client, source: SlowSource, victim, total: int) -> int:  # no
     wait_for(lambda: len(source.seen) == 1 and len(source.seen[0].sent) >= 3, 60, "sending")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
+    source.release.set()  # the source finds its requestor gone and stops
     sent = len(source.seen[0].sent)
     assert 0 < sent < total  # killed in the middle of the C-MOVE
     return sent
@@ -245,7 +257,7 @@ def test_a_worker_killed_mid_c_move_is_taken_over_by_the_other_and_each_instance
 ) -> None:  # noqa: ANN001
     """The web side (as ``pacsbridge serve``) receives; two workers move; the mover is killed."""
     client = _deploy(deployment, postgres_url, redis_url, source)
-    assert receiver.start(client.app.state.context) is not None  # this process receives
+    assert client.app.state.context.listener.ensure() is not None  # this process receives
     study, listed = _study(source, tmp_path)
     workers = [client.start_worker(), client.start_worker()]
 

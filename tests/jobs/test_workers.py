@@ -44,10 +44,13 @@ def _upload(client, token: str, folder: Path) -> int:  # noqa: ANN001
 def _events(client, import_id: int, kind: str) -> list[dict[str, Any]]:  # noqa: ANN001
     with client.app.state.context.sessions() as session:
         query = select(AuditEvent).where(AuditEvent.import_id == import_id, AuditEvent.kind == kind)
-        return [{"phase": (e.details or {}).get("phase")} for e in session.scalars(query)]
+        return [
+            {"phase": (e.details or {}).get("phase"), "worker": (e.details or {}).get("worker")}
+            for e in session.scalars(query)
+        ]
 
 
-def test_two_workers_on_redis_and_postgresql(
+def test_two_workers_on_redis_and_postgresql_share_the_imports_and_never_run_a_phase_twice(
     deployment,
     postgres_url,
     redis_url,
@@ -58,7 +61,7 @@ def test_two_workers_on_redis_and_postgresql(
         {
             **pacs_settings(pynetdicom_pacs),
             "database": {"url": postgres_url},
-            "jobs": {"backend": "redis", "redis_url": redis_url},
+            "jobs": {"backend": "redis", "redis_url": redis_url, "workers": 1},
         }
     )
     client.start_worker()
@@ -91,6 +94,9 @@ def test_two_workers_on_redis_and_postgresql(
         assert sorted(started) == sorted(set(started))
     for study in studies:
         assert len(pynetdicom_pacs.instance_uids(study.study_instance_uid)) == 3
+    kinds = ("analysis.started", "phase.started")  # 8 tasks, one at a time per process
+    workers = {e["worker"] for i in ids for kind in kinds for e in _events(client, i, kind)}
+    assert len(workers) == 2, f"the work ran on {workers}: one worker stayed idle"
 
 
 def test_a_worker_killed_mid_phase_is_taken_over(deployment, pynetdicom_pacs, tmp_path) -> None:  # noqa: ANN001

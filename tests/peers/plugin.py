@@ -3,6 +3,7 @@
 * DICOM: ``pacs`` (dcmqrscp / orthanc / pynetdicom), ``dcmqrscp_pacs``, ``orthanc_pacs``,
   ``pynetdicom_pacs``, ``pacs_factory``, ``our_scp_address``, ``storescp`` (peers.dicom).
 * DICOM faults: ``lossy_pacs`` (peers.lossy_pacs: answers success, keeps not all).
+* A PACS address that goes down and up: ``relay`` (peers.relay).
 * HL7 v2: ``mllp_listener`` (peers.mllp).
 
 When a test fails, what its peers logged during the test is added to the report.
@@ -30,6 +31,7 @@ from peers.dicom import (  # noqa: F401
 )
 from peers.lossy_pacs import lossy_pacs  # noqa: F401
 from peers.mllp import mllp_listener  # noqa: F401
+from peers.relay import relay  # noqa: F401
 
 MAX_SECTION = 8000
 

@@ -149,7 +149,8 @@ def make_gateway(
             **overrides,
         )
         gateway = Gateway(client, tmp_path)
-        tasks.on_start(gateway.ctx)  # our Storage SCP listens, as in serve/worker
+        gateway.ctx.listener.ensure()  # our Storage SCP listens, as in serve/worker
+        tasks.on_start(gateway.ctx)
         return gateway
 
     return make

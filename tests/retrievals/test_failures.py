@@ -19,7 +19,7 @@ from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.dicomnet.store import c_store
 from pacsbridge.errors import PeerRefused
 from pacsbridge.retrievals import receiver
-from peers.dicom import NODELAY_HANDLERS, free_port
+from peers.dicom import NODELAY_HANDLERS
 
 from .conftest import AUTH, SOURCE, fresh_patient
 
@@ -56,10 +56,10 @@ def test_our_ae_unknown_to_the_pacs_fails_with_the_reason(
 
 
 def test_source_down_is_retried_then_fails_or_recovers(
-    make_gateway, dcmqrscp_pacs, load_study
+    make_gateway, dcmqrscp_pacs, load_study, relay
 ) -> None:  # noqa: ANN001
     study, paths = load_study(dcmqrscp_pacs, series_count=1, instances_per_series=2)
-    down = Peer("PACS", "127.0.0.1", free_port())
+    down = Peer(dcmqrscp_pacs.peer.ae_title, relay.host, relay.port)  # nothing answers yet
     gateway = make_gateway(down, fse={"attempts": 2})
 
     gave_up = gateway.request([study.accession_number])
@@ -79,7 +79,7 @@ def test_source_down_is_retried_then_fails_or_recovers(
     recovers = gateway.request([study.accession_number])
     gateway.run()
     assert gateway.document(recovers)["attempts_left"] == 1
-    gateway.ctx.settings.sources[0].port = dcmqrscp_pacs.peer.port  # the hospital PACS is back
+    relay.up(dcmqrscp_pacs.peer.port)  # the hospital PACS is back at its configured address
     assert gateway.run_scheduled() == 1
 
     document = gateway.document(recovers)

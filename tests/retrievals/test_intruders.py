@@ -104,7 +104,7 @@ def _during_the_move(monkeypatch, intrude: Callable[[], None]) -> None:  # noqa:
 
 def _intruder_events(gateway) -> list[Any]:  # noqa: ANN001
     """``scp.intruder`` events, once the receiver's audit thread has written them all."""
-    assert gateway.ctx.extras["storage_scp"].on_store.intruders.drain()
+    assert gateway.ctx.listener.scp.on_store.intruders.drain()
     return gateway.events("scp.intruder")
 
 

@@ -395,8 +395,10 @@ def product_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[
     def start(*routers: APIRouter) -> str:
         settings = make_settings(web={"host": "127.0.0.1", "port": free_port()})
         rt = runtime.build(settings)
-        rt.context.extras["routers"] = list(routers)
-        config = server.uvicorn_config(rt.app(), settings, log_level="warning", lifespan="off")
+        app = rt.app()
+        for router in routers:
+            app.include_router(router)
+        config = server.uvicorn_config(app, settings, log_level="warning", lifespan="off")
         uv = uvicorn.Server(config)
         thread = threading.Thread(target=uv.run, daemon=True)
         thread.start()

@@ -94,9 +94,10 @@ class StorageSCP:
         port: int,
         on_store: Callable[[StoreRequest], int],
         on_associate: Callable[[str, str], bool] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.local, self.host, self.port, self.on_store = local, host, port, on_store
-        self.on_associate = on_associate
+        self.on_associate, self.on_stop = on_associate, on_stop
         self._server: ThreadedAssociationServer | None = None
 
     def start(self) -> None:
@@ -119,6 +120,8 @@ class StorageSCP:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        if self.on_stop is not None:
+            self.on_stop()
 
 
 def _gate(on_associate: Callable[[str, str], bool], event: evt.Event) -> None:

@@ -1,8 +1,8 @@
 """Patient-identity verdicts: is this patient on the media the patient of the RIS order?
 
-Seed 000 §4.A. Pure functions, table-tested, 100 % branch coverage: a false "match" attaches a
-study to the wrong patient, the worst bug this product can have, so every rule is written down
-in its module and every edge has a row in ``tests/identity``.
+Manual §4.A (docs/specifications.md). Pure functions, table-tested, 100 % branch coverage: a false
+"match" attaches a study to the wrong patient, the worst bug this product can have, so every rule is
+written down in its module and every edge has a row in ``tests/identity``.
 
 The flow, in order (``check_patient``):
 

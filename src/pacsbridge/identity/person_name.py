@@ -1,9 +1,9 @@
 """DICOM Person Name (PN) → the components the name check compares, and their normal forms.
 
-Seed 000 §4.A compares the name on the media with the RIS family and given names. A PN value
-(PS3.5 §6.2.1) holds up to three component groups separated by ``=``: alphabetic, ideographic,
-phonetic. Each group holds up to five components separated by ``^``: family name, given name,
-middle name, prefix, suffix.
+Manual §4.A (docs/specifications.md) compares the name on the media with the RIS family and given
+names. A PN value (PS3.5 §6.2.1) holds up to three component groups separated by ``=``: alphabetic,
+ideographic, phonetic. Each group holds up to five components separated by ``^``: family name, given
+name, middle name, prefix, suffix.
 
 What we keep, and why:
 

@@ -1,6 +1,6 @@
 """One DICOM patient against the RIS patient: the four checks combined into one verdict.
 
-Seed 000 §4.A. The verdict is deliberately the weakest of its checks:
+Manual §4.A (docs/specifications.md). The verdict is deliberately the weakest of its checks:
 
 - ``match`` only when name, birth date and sex all match and the fiscal code is not a mismatch;
 - ``format_different`` when the name is format_different and everything else is as for match;

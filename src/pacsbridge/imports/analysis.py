@@ -23,11 +23,10 @@ from sqlalchemy import func, select
 from pacsbridge import audit, media
 from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
-from pacsbridge.errors import AnalysisFailed, MediaError, PacsbridgeError, StorageFull
+from pacsbridge.errors import AnalysisFailed, MediaError, PacsbridgeError, from_os_error
 from pacsbridge.imports import duplicates, lifecycle, workspace
 from pacsbridge.imports.lifecycle import ImportState, PacsStatus, StudyState
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
-from pacsbridge.imports.pipeline.runner import disk_full
 from pacsbridge.imports.verdicts import iso_date, patient_entry
 from pacsbridge.jobs import ledger
 from pacsbridge.media.archive import ArchiveLimits, Stopped, extract
@@ -65,14 +64,13 @@ def _analyse(ctx: Context, import_id: int) -> None:
 
 
 def _as_error(import_id: int, error: Exception) -> PacsbridgeError:
-    """Ours as they are; ENOSPC as a full disk; anything else named by its type only.
+    """Ours and a full disk as ``errors.from_os_error`` says; anything else by its type only.
 
     Only the type is kept: an OS error's text holds paths from the media (patient names).
     """
-    if isinstance(error, PacsbridgeError):
-        return error
-    if disk_full(error):
-        return StorageFull(type(error).__name__)
+    known = from_os_error(error)
+    if known is not None:
+        return known
     log.error("analysis of import %s crashed: %s", import_id, type(error).__name__)
     return AnalysisFailed(type(error).__name__, reason=text("analysis.crashed"))
 
@@ -85,7 +83,13 @@ def _start(ctx: Context, import_id: int) -> Launch | None:
             return None
         cancelled, starts = row.state == ImportState.CANCELLED, _starts(session, import_id)
         if not cancelled and starts < ctx.settings.jobs.analysis_attempts:
-            audit.record(session, ctx.clock.now(), "analysis.started", import_id=import_id)
+            audit.record(
+                session,
+                ctx.clock.now(),
+                "analysis.started",
+                import_id=import_id,
+                worker=ledger.worker_name(),
+            )
             return row.launch
     if cancelled:
         lifecycle.settle_cancelled(ctx, import_id)

@@ -46,8 +46,7 @@ def confirm(
         now = ctx.clock.now()
         lifecycle.require(session, row, ImportState.CONFIRMED, confirmed_at=now, updated_at=now)
         _audit_confirmed(session, ctx, row.id, launch, chosen, differing)
-    if ctx.queue is not None:
-        ctx.queue.enqueue(ledger.Task.RUN_PIPELINE, import_id)
+    ctx.queue.enqueue(ledger.Task.RUN_PIPELINE, import_id)
     return row
 
 
@@ -155,8 +154,7 @@ def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
         audit.record(
             session, ctx.clock.now(), "analysis.repeated", import_id=row.id, actor=_actor(launch)
         )
-    if ctx.queue is not None:
-        ctx.queue.enqueue(ledger.Task.ANALYSE, import_id)
+    ctx.queue.enqueue(ledger.Task.ANALYSE, import_id)
     return row
 
 

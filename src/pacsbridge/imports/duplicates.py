@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pacsbridge.context import Context, local_ae, pacs_peer
+from pacsbridge.context import Context
 from pacsbridge.dicomnet.find import find_instance_uids, find_session, find_study
 from pacsbridge.errors import PeerError
 
@@ -27,7 +27,7 @@ def check_study(
     ctx: Context, study_uid: str, media_patient_ids: set[str], instance_uids: set[str]
 ) -> PacsCheck:
     """Ask the PACS about one study; PeerError becomes ``unknown`` with the reason."""
-    local, peer = local_ae(ctx.settings), pacs_peer(ctx.settings)
+    local, peer = ctx.local, ctx.pacs
     try:
         with find_session(local, peer) as assoc:  # one association for both questions
             found = find_study(local, peer, study_uid, assoc)

@@ -101,6 +101,12 @@ WORKING = frozenset({S.ANALYSING, S.CONFIRMED, S.PROCESSING})
 OWNS_FILES = frozenset(set(ImportState) - {S.CANCELLED})
 #: PACS statuses a study may be sent with: the PACS lacks it entirely or in part.
 SENDABLE = frozenset({PacsStatus.ABSENT, PacsStatus.PARTIAL})
+#: States nothing leaves on its own: the monitor stops polling, the page shows the outcome.
+FINAL = frozenset(s for s, targets in TRANSITIONS.items() if targets <= {S.CANCELLED})
+#: States before the confirmation screen exists (the page waits for the analysis).
+BEFORE_ANALYSIS = frozenset({S.CREATED, S.UPLOADING, S.ANALYSING})
+#: States after a confirmation that did not fail: the monitor is the page to show.
+CONFIRMED_ONWARDS = frozenset({S.CONFIRMED, S.PROCESSING, S.COMPLETED})
 
 
 def confirmable(state: str) -> bool:

@@ -1,4 +1,4 @@
-"""Pydantic shapes of the import API contract (issue: RIS launch and import API).
+"""Pydantic shapes of the import API contract (docs/integration-ris.md).
 
 The launch body is an integration contract with the RIS: keep it exactly. Validation errors
 become 422 "Dati in ingresso non validi" naming each bad field (web/errors.py).

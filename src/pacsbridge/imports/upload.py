@@ -162,7 +162,7 @@ def _after_part(ctx: Context, import_id: int, part: Part, received: int) -> dict
         row = session.get(Import, import_id, populate_existing=True)
         assert row is not None
         answer = _status(ctx, row)
-    if done and ctx.queue is not None:
+    if done:
         ctx.queue.enqueue(ledger.Task.ANALYSE, import_id)
     return answer
 

@@ -21,6 +21,8 @@ See docs/architecture.md ("Durability").
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -222,6 +224,14 @@ def reap(
         for row_id, state in rows:
             queue.enqueue(task_for_state[state], row_id)
     return [row_id for row_id, _ in rows]
+
+
+def worker_name() -> str:
+    """``host:pid`` of the process doing the work, for the audit of a start.
+
+    Support reads it to tell which worker ran a phase; it holds no patient data.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def retry_delay(settings: JobSettings, attempts_used: int) -> float:

@@ -102,12 +102,11 @@ class StateCollector:
         family = GaugeMetricFamily(
             "pacsbridge_queue_depth", "Tasks waiting in the job queue.", labels=["kind"]
         )
-        if self.ctx.queue is not None:
-            try:
-                for kind, count in self.ctx.queue.depth().items():
-                    family.add_metric([kind], count)
-            except Exception:  # noqa: BLE001 - Redis or SQLite down: no sample, not a 500
-                log.warning("metrics: the job queue did not answer")
+        try:
+            for kind, count in self.ctx.queue.depth().items():
+                family.add_metric([kind], count)
+        except Exception:  # noqa: BLE001 - Redis or SQLite down: no sample, not a 500
+            log.warning("metrics: the job queue did not answer")
         yield family
 
     def _disk(self) -> Iterator[Metric]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsbridge.context import Context, local_ae, pacs_peer
+from pacsbridge.context import Context
 from pacsbridge.db import migrate
 from pacsbridge.dicomnet.echo import c_echo
 from pacsbridge.dicomnet.peers import Peer
@@ -85,11 +85,10 @@ def _probes(ctx: Context) -> list[tuple[str, bool, Probe]]:
         ("database", True, lambda: _database(ctx)),
         ("queue", True, lambda: _queue(ctx)),
         ("disk", True, lambda: _disk(ctx)),
-        ("pacs", True, lambda: _echo(ctx, pacs_peer(ctx.settings))),
+        ("pacs", True, lambda: _echo(ctx, ctx.pacs)),
     ]
-    for source in ctx.settings.sources:
-        peer = Peer(source.ae_title, source.host, source.port, source.name)
-        probes.append((f"source:{source.name}", health.sources_required, _echo_of(ctx, peer)))
+    for name, peer in ctx.network.sources.items():
+        probes.append((f"source:{name}", health.sources_required, _echo_of(ctx, peer)))
     return probes
 
 
@@ -123,8 +122,6 @@ def _database(ctx: Context) -> None:
 
 
 def _queue(ctx: Context) -> None:
-    if ctx.queue is None:
-        raise NotReady("queue_not_configured")
     try:
         ctx.queue.depth()
     except Exception as error:  # noqa: BLE001 - Redis and SQLite raise their own errors
@@ -140,7 +137,7 @@ def _disk(ctx: Context) -> None:
 def _echo(ctx: Context, peer: Peer) -> None:
     seconds = ctx.settings.health.echo_timeout_seconds
     local = replace(
-        local_ae(ctx.settings),
+        ctx.local,
         acse_timeout=seconds,
         dimse_timeout=seconds,
         network_timeout=seconds,

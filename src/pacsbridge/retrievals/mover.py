@@ -18,7 +18,7 @@ from typing import Any
 from pydicom import Dataset, dcmread
 from sqlalchemy import select, update
 
-from pacsbridge.context import Context, local_ae
+from pacsbridge.context import Context
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import PacsbridgeError, PeerUnavailable
 from pacsbridge.jobs import ledger
@@ -28,7 +28,6 @@ from pacsbridge.retrievals import (
     headers,
     leases,
     query,
-    receiver,
     retrieve,
     settle,
     statuses,
@@ -39,18 +38,16 @@ from pacsbridge.settings import SourceSettings
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Source:
+    """A configured source: its settings and its peer (built once, by the runtime)."""
+
     settings: SourceSettings
+    peer: Peer
 
     @property
     def name(self) -> str:
         return self.settings.name
-
-    @property
-    def peer(self) -> Peer:
-        s = self.settings
-        return Peer(ae_title=s.ae_title, host=s.host, port=s.port, name=s.name)
 
 
 #: Entry states that still need a C-MOVE: ``moving`` under a free lease is a killed mover's.
@@ -112,7 +109,7 @@ def _describe_if_needed(ctx: Context, study_id: int, source: Source) -> None:
             return
         dataset = Dataset.from_json(study.study_metadata["study"])
     image_level = source.settings.image_level_queries
-    found = query.describe_study(local_ae(ctx.settings), source.peer, dataset, image_level)
+    found = query.describe_study(ctx.local, source.peer, dataset, image_level)
     _store_description(ctx, study_id, found)
 
 
@@ -161,7 +158,7 @@ def _move(ctx: Context, retrieval_id: int, study_id: int, source: Source) -> Non
     plan = _plan(ctx, retrieval_id, study_id)
     cache.check_room(ctx, retrieval_id, study_id, plan.expected_count)  # before any C-MOVE
     plan.folder.mkdir(parents=True, exist_ok=True)  # the receiver writes only into live folders
-    receiver.start(ctx)  # the process that listened on our port may have died: take it over
+    ctx.listener.ensure()  # the process that listened on our port may have died: take it over
     _set(ctx, study_id, state="moving")
     report = retrieve.move_study(ctx, source.peer, source.name, plan)
     _record(ctx, plan, report)

@@ -48,7 +48,7 @@ from pydicom import Dataset
 from sqlalchemy import select
 
 from pacsbridge import metrics, uids
-from pacsbridge.context import Context, local_ae
+from pacsbridge.context import Context
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
 from pacsbridge.retrievals import cache
 from pacsbridge.retrievals.intruders import Gate, IntruderAudit, claims
@@ -327,31 +327,15 @@ def _series_uids(study: CachedStudy) -> list[str]:
     return found
 
 
-def start(ctx: Context) -> StorageSCP | None:
-    """Start our Storage SCP on ``dicom.host:port`` with the receiver (serve, demo, worker).
+def storage_scp(ctx: Context) -> StorageSCP:
+    """Our Storage SCP on ``dicom.host:port`` with a new receiver (not listening yet).
 
-    Only one process per host can listen on the port; when another one already does (``serve``
-    and a separate ``worker`` on one machine), this one does without: the lists are in the
-    database, so that process receives for everyone. The sources' hosts are resolved here,
-    once: a source whose host does not resolve can store nothing until the next start.
+    The runtime hands this to ``ctx.listener``, which starts it (serve, demo, worker) and
+    stops it. The sources' hosts are resolved here, once per start: a source whose host does
+    not resolve can store nothing until the next start.
     """
-    if ctx.extras.get("storage_scp") is not None:
-        return ctx.extras["storage_scp"]
     d = ctx.settings.dicom
     receiver = Receiver(ctx)
-    scp = StorageSCP(local_ae(ctx.settings), d.host, d.port, receiver, receiver.admit)
-    try:
-        scp.start()
-    except OSError as error:
-        log.warning("Storage SCP not started on %s:%s: %s", d.host, d.port, error)
-        return None
-    ctx.extras["storage_scp"] = scp
-    return scp
-
-
-def stop(ctx: Context) -> None:
-    scp: Any = ctx.extras.pop("storage_scp", None)
-    if scp is not None:
-        scp.stop()
-        if isinstance(scp.on_store, Receiver):
-            scp.on_store.intruders.stop()
+    return StorageSCP(
+        ctx.local, d.host, d.port, receiver, receiver.admit, on_stop=receiver.intruders.stop
+    )

@@ -34,8 +34,7 @@ def accept(ctx: Context, body: RetrievalRequest, actor: str = "fse") -> Retrieva
     if _answer_from_cache(ctx, retrieval.id, body):
         return _reload(ctx, retrieval.id)
     _check_disk(ctx, retrieval.id)
-    if ctx.queue is not None:
-        ctx.queue.enqueue(ledger.Task.RETRIEVE, retrieval.id)
+    ctx.queue.enqueue(ledger.Task.RETRIEVE, retrieval.id)
     return _reload(ctx, retrieval.id)
 
 

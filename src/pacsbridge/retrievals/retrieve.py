@@ -25,7 +25,7 @@ from typing import Any
 from pydicom import Dataset
 
 from pacsbridge import audit, metrics
-from pacsbridge.context import Context, local_ae
+from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import PeerUnavailable
@@ -105,7 +105,7 @@ def _move(ctx: Context, peer: Peer, plan: Plan, report: Report, identifier: Data
     settings = ctx.settings
     report.moves += 1
     level = str(identifier.QueryRetrieveLevel)
-    local = replace(local_ae(settings), dimse_timeout=settings.fse.move_timeout_seconds)
+    local = replace(ctx.local, dimse_timeout=settings.fse.move_timeout_seconds)
     try:
         result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
     except PeerUnavailable as error:

@@ -21,7 +21,7 @@ from pydicom import Dataset
 from sqlalchemy import select
 
 from pacsbridge import audit
-from pacsbridge.context import Context, local_ae
+from pacsbridge.context import Context
 from pacsbridge.errors import PacsbridgeError, PeerRefused, StorageFull
 from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, mover, query, settle, statuses
@@ -101,7 +101,7 @@ def _source(ctx: Context, request: Request) -> mover.Source:
     settings = ctx.settings.source(request.source)
     if settings is None:
         raise PeerRefused(f"source {request.source!r} is not configured", peer=request.source)
-    return mover.Source(settings)
+    return mover.Source(settings, ctx.network.sources[settings.name])
 
 
 def _linked(ctx: Context, retrieval_id: int) -> list[int]:
@@ -118,7 +118,7 @@ def _query_and_link(ctx: Context, request: Request, source: mover.Source) -> lis
     _set_state(ctx, request.id, "querying")
     cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
     rows, notes, errors = query.find_studies(
-        local_ae(ctx.settings),
+        ctx.local,
         source.peer,
         request.accession_numbers,
         request.patient_id,

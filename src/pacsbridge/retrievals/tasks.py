@@ -3,8 +3,7 @@
 ``retrievals.retrieve`` runs one retrieval (``runner.run``); ``retrievals.reap`` re-enqueues
 what a killed worker dropped (Huey delivers at most once); ``retrievals.expire`` deletes cache
 entries past the retention. ``on_start`` is called by the runtime in every process that runs
-workers (serve, demo, worker): it starts our Storage SCP before any retrieval can move, then
-reaps.
+workers (serve, demo, worker), after the runtime has started our Storage SCP, and reaps.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pacsbridge import logs
 from pacsbridge.context import Context
 from pacsbridge.jobs import ledger
 from pacsbridge.jobs.queue import JobQueue
-from pacsbridge.retrievals import cache, receiver, runner
+from pacsbridge.retrievals import cache, runner
 from pacsbridge.retrievals.models import Retrieval
 
 
@@ -34,13 +33,8 @@ def _run(ctx: Context, retrieval_id: int) -> None:
 
 
 def on_start(ctx: Context) -> None:
-    """Our Storage SCP first (moves must reach us), then pick up dropped retrievals."""
-    receiver.start(ctx)
+    """Pick up dropped retrievals (the runtime has started our Storage SCP first)."""
     reap(ctx)
-
-
-def on_stop(ctx: Context) -> None:
-    receiver.stop(ctx)
 
 
 def reap(ctx: Context) -> list[int]:

@@ -58,8 +58,6 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(imports_api.router)
     app.include_router(retrievals_api.router)
     app.include_router(staff_api.router)
-    for router in context.extras.get("routers", ()):
-        app.include_router(router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(health.router)  # /healthz, /readyz, /metrics

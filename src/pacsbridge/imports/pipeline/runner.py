@@ -9,7 +9,6 @@ delivery of the same task does nothing and a killed worker's import is picked up
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 
@@ -17,7 +16,7 @@ from sqlalchemy import select
 
 from pacsbridge import audit, metrics
 from pacsbridge.context import Context
-from pacsbridge.errors import PacsbridgeError, StorageFull
+from pacsbridge.errors import PacsbridgeError, from_os_error
 from pacsbridge.imports import lifecycle
 from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, PhaseRun
@@ -97,7 +96,7 @@ def _attempt(job: Job, name: str, phase: Phase) -> bool:
     """One attempt of one phase; True when the pipeline may go on."""
     if _interrupted_too_often(job, name):
         return _failed_attempt(job, name, PacsbridgeError("interrupted with no attempts left"))
-    _mark(job, name, "running", "phase.started")
+    _mark(job, name, "running", "phase.started", worker=ledger.worker_name())
     started = time.monotonic()
     try:
         outcome = phase(job)
@@ -135,25 +134,15 @@ def _interrupted_too_often(job: Job, name: str) -> bool:
 
 
 def _as_error(error: Exception) -> PacsbridgeError:
-    """Ours as they are; ENOSPC as a full disk; anything else a permanent internal error.
+    """Ours and a full disk as ``errors.from_os_error`` says; anything else a permanent error.
 
     Only the exception's type is kept: its text may hold file paths from the media.
     """
-    if isinstance(error, PacsbridgeError):
-        return error
-    if disk_full(error):
-        return StorageFull(type(error).__name__)
+    known = from_os_error(error)
+    if known is not None:
+        return known
     log.error("pipeline phase crashed: %s", type(error).__name__)
     return PacsbridgeError(type(error).__name__)
-
-
-def disk_full(error: BaseException | None) -> bool:
-    """ENOSPC anywhere in the chain: pydicom re-raises write errors without their errno."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **details) -> PhaseRun:  # noqa: ANN003
@@ -218,7 +207,7 @@ def _schedule_retry(job: Job, left: int) -> None:
         row = session.get_one(Import, job.import_id)
         used = settings.attempts - left
         delay, row.retry_at = ledger.retry_at(settings, used, job.ctx.clock.now())
-    if job.ctx.queue is not None and not job.ctx.queue.immediate:
+    if not job.ctx.queue.immediate:
         ledger.schedule_retry(job.ctx.queue, ledger.Task.RUN_PIPELINE, job.import_id, delay)
 
 

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from sqlalchemy import update
 
 from pacsbridge import audit, metrics
-from pacsbridge.context import local_ae, pacs_peer
 from pacsbridge.dicomnet.find import find_instance_uids
 from pacsbridge.dicomnet.store import StoreOutcome, c_store
 from pacsbridge.errors import PeerRefused, PeerUnavailable, StoreNotConfirmed
@@ -70,8 +69,8 @@ def _store_all(job: Job, pending: list[ImportInstance], stop: _CancelWatch) -> N
     by_path = {str(job.source_path(i)): i for i in pending}
     settings = job.ctx.settings
     outcomes = c_store(
-        local_ae(settings),
-        pacs_peer(settings),
+        job.ctx.local,
+        job.ctx.pacs,
         [job.source_path(i) for i in pending],
         associations=settings.pacs.store_associations or settings.dicom.store_associations,
         should_stop=stop,
@@ -158,10 +157,9 @@ def _not_listed(missing: list[ImportInstance]) -> str:
 
 
 def _missing_after_settling(job: Job, study_uid: str) -> list[ImportInstance]:
-    settings = job.ctx.settings
     expected = [i for i in job.instances() if i.study_instance_uid == study_uid]
     for attempt in range(CONFIRM_QUERIES):
-        held = find_instance_uids(local_ae(settings), pacs_peer(settings), study_uid)
+        held = find_instance_uids(job.ctx.local, job.ctx.pacs, study_uid)
         missing = [i for i in expected if i.sop_instance_uid not in held]
         job.beat()
         if not missing or attempt == CONFIRM_QUERIES - 1:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pacsbridge import audit
-from pacsbridge.imports import monitor, views
+from pacsbridge.imports import lifecycle, monitor, views
 from pacsbridge.imports.launch import ris_patient_dict
 from pacsbridge.imports.scope import load_import
 from pacsbridge.web.deps import Ctx
@@ -26,8 +26,8 @@ from pacsbridge.web.pages.session import (
 
 router = APIRouter(include_in_schema=False)
 
-AFTER_CONFIRMATION = ("confirmed", "processing", "completed")
-BEFORE_ANALYSIS = ("created", "uploading", "analysing")
+AFTER_CONFIRMATION = lifecycle.CONFIRMED_ONWARDS
+BEFORE_ANALYSIS = lifecycle.BEFORE_ANALYSIS
 
 
 @router.get("/imports/start", name="start_page")

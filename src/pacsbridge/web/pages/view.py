@@ -10,6 +10,8 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
+from pacsbridge.imports import lifecycle
+from pacsbridge.imports.lifecycle import PacsStatus
 from pacsbridge.imports.views import STUDY_MESSAGES
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages.i18n import N_, gettext
@@ -45,7 +47,7 @@ FINAL_KEYS = {
     "failed": "final.failed",
     "cancelled": "final.cancelled",
 }
-FINAL_STATES = ("completed", "failed", "cancelled")
+FINAL_STATES = tuple(sorted(lifecycle.FINAL))
 
 
 def day(value: str | date | None) -> str:
@@ -142,8 +144,8 @@ def series_key(study_uid: object, series_uid: object) -> str:
 
 
 def selectable(study: dict[str, Any]) -> bool:
-    """Studies the operator may send (confirmation.py refuses present/conflict/unknown)."""
-    return study.get("pacs_status") in ("absent", "partial")
+    """Studies the operator may send: the same answer confirmation.py enforces."""
+    return lifecycle.sendable(study.get("pacs_status", PacsStatus.UNKNOWN))
 
 
 def badge(name: str, lang: str) -> dict[str, str]:

@@ -41,6 +41,8 @@ def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if value is None or repr(value) == "PydanticUndefined":
         return "(required)"
+    if isinstance(value, list):
+        value = [str(v) for v in value]  # addresses, networks: as written in TOML
     return f"`{value}`" if value != [] else "`[]`"
 
 

@@ -56,6 +56,7 @@ def make_settings(tmp_path: Path, database: dict[str, Any]) -> Callable[..., Set
             "fse": {"api_keys": [FSE_KEY]},
             "jobs": {"backend": "immediate"},
             "pacs": {"host": "127.0.0.1", "port": 1, "ae_title": "NOPACS"},
+            "metrics": {"bearer_tokens": [METRICS_TOKEN]},
         }
         if database:
             base["database"] = database
@@ -81,6 +82,12 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
             "test_pacs_down_then_up_retries_and_completes",
             "test_reaper_re_enqueues_a_confirmed_pipeline_whose_task_was_lost",
         }
+    ),
+    "operations/test_health.py": frozenset(
+        {"test_readyz_is_ready_when_database_queue_disk_pacs_and_source_answer"}
+    ),
+    "staff/test_accounts.py": frozenset(
+        {"test_five_wrong_passwords_lock_the_account_then_it_opens_after_the_lockout"}
     ),
     "retrievals/test_cache.py": frozenset(
         {
@@ -229,3 +236,25 @@ def launch(client: TestClient, body: dict[str, Any] | None = None) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+METRICS_TOKEN = "test-metrics-token"
+
+
+def scrape(client: TestClient) -> str:
+    """``/metrics`` as Prometheus reads it (the test token of ``metrics.bearer_tokens``)."""
+    answer = client.get("/metrics", headers=bearer(METRICS_TOKEN))
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    """The sum of the samples of a scrape named ``name`` with these labels (0 when none)."""
+    return sum(
+        found.value
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == name and all(found.labels.get(k) == v for k, v in labels.items())
+    )

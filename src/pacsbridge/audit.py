@@ -59,6 +59,14 @@ KINDS: dict[str, str] = {
     "cache.disk_short": "A study was not moved: free disk space less the margin would not hold it.",
     "scp.intruder": "Our Storage SCP refused an association or a C-STORE nobody expected "
     "(calling AE, address, reason, retrieval when known); nothing was written.",
+    "staff.user_added": "A staff account was created (user name, role; actor: who made it).",
+    "staff.password_changed": "A staff account's password was set; a lock-out is lifted.",
+    "staff.user_disabled": "A staff account was disabled; its sessions end.",
+    "staff.signed_in": "A staff member signed in (address).",
+    "staff.sign_in_failed": "A staff sign-in failed (reason: unknown_user, wrong_password, "
+    "locked, disabled; address).",
+    "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
+    "staff.signed_out": "A staff member signed out.",
 }
 
 

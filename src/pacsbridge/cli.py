@@ -1,4 +1,4 @@
-"""The one CLI entry point: ``pacsbridge serve | worker | demo | check | db upgrade | config show``.
+"""The one CLI entry point: ``pacsbridge serve | worker | demo | check | db | config | users``.
 
 Each command is a few lines: build Settings once, hand them to the runtime, run.
 """
@@ -21,8 +21,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration commands.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts of the support console.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(users_app, name="users")
 
 ConfigOption = Annotated[
     Path | None,
@@ -41,6 +43,7 @@ def _settings(config: Path | None, **web: object) -> Settings:
     for key, value in web.items():
         if value is not None:
             setattr(settings.web, key, value)
+    logs.use_format(settings.logging.format)
     return settings
 
 
@@ -73,7 +76,7 @@ def worker(config: ConfigOption = None) -> None:
     """Run job workers only (scale-out: several machines on Redis + PostgreSQL)."""
     from pacsbridge import runtime, server
 
-    server.run_worker(runtime.build(Settings.load(config)))
+    server.run_worker(runtime.build(_settings(config)))
 
 
 @app.command()
@@ -161,6 +164,80 @@ def config_show(config: ConfigOption = None) -> None:
     settings = Settings.load(config)
     shown = {**settings.masked(), "resolved_store_addresses": store_addresses(settings)}
     typer.echo(json.dumps(shown, indent=2))
+
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(help="Read the password from standard input (automation), not a prompt."),
+]
+
+
+def _password(from_stdin: bool) -> str:
+    """Never an argument: a command line lands in the shell history and in ``ps``."""
+    if from_stdin:
+        import sys
+
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _staff_command(config: Path | None, change) -> None:  # noqa: ANN001 - Callable[[Context, str]]
+    """Run one account change as ``cli:<system user>`` (the audit's actor); errors in Italian."""
+    import getpass
+
+    from pacsbridge import runtime
+    from pacsbridge.errors import PacsbridgeError
+
+    built = runtime.build(Settings.load(config))
+    try:
+        change(built.context, f"cli:{getpass.getuser()}")
+    except PacsbridgeError as error:
+        info = error.as_dict()
+        typer.echo(f"{info['message']}: {info['detail']}", err=True)
+        raise typer.Exit(1) from None
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="User name (letters, digits, . - _).")],
+    role: Annotated[str, typer.Option(help="support or admin.")] = "support",
+    name: Annotated[str, typer.Option(help="Full name shown in the console.")] = "",
+    password_stdin: PasswordStdin = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a staff account (asks for its password)."""
+    from pacsbridge.staff import accounts
+
+    password = _password(password_stdin)
+    _staff_command(
+        config, lambda ctx, actor: accounts.add(ctx, username, password, role, name, actor)
+    )
+    typer.echo(f"user {username} added ({role})")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: PasswordStdin = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set a staff account's password (also lifts a lock-out)."""
+    from pacsbridge.staff import accounts
+
+    password = _password(password_stdin)
+    _staff_command(config, lambda ctx, actor: accounts.set_password(ctx, username, password, actor))
+    typer.echo(f"password of {username} changed")
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="User name.")], config: ConfigOption = None
+) -> None:
+    """Disable a staff account; its open sessions end at once."""
+    from pacsbridge.staff import accounts
+
+    _staff_command(config, lambda ctx, actor: accounts.disable(ctx, username, actor))
+    typer.echo(f"user {username} disabled")
 
 
 @app.command()

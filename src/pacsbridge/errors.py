@@ -9,7 +9,10 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     PacsbridgeError
     ├── InputError            422  invalid launch/API data, with the list of bad fields
     ├── AuthError             401  "Token Not Found or Expired"
-    │   └── ApiKeyError            missing or wrong RIS/FSE API key
+    │   ├── ApiKeyError            missing or wrong RIS/FSE API key
+    │   ├── StaffSignInFailed      wrong staff user name or password, or account locked
+    │   └── StaffSessionMissing    no live staff session behind the cookie
+    ├── StaffForbidden        403  the staff member's role does not allow it
     ├── CsrfError             403  state change from a page without its CSRF token
     ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
     ├── RequestTooLarge       413  a request body over its limit (refused before parsing)
@@ -92,6 +95,24 @@ class AuthError(PacsbridgeError):
 class ApiKeyError(AuthError):
     code = "api_key_invalid"
     message_key = "error.api_key"
+
+
+class StaffSignInFailed(AuthError):
+    """One answer for every failed staff sign-in: the audit log records the real reason."""
+
+    code = "staff_sign_in_failed"
+    message_key = "error.staff_sign_in"
+
+
+class StaffSessionMissing(AuthError):
+    code = "staff_session_missing"
+    message_key = "error.staff_session"
+
+
+class StaffForbidden(PacsbridgeError):
+    code = "staff_forbidden"
+    message_key = "error.staff_forbidden"
+    http_status = 403
 
 
 class CsrfError(PacsbridgeError):

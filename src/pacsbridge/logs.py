@@ -14,17 +14,26 @@ What other libraries log is made value-free here, in one place (docs/logging.md)
   messages of pydicom, zipfile and OS errors quote paths from the media.
 * Unhandled exceptions of threads and of the CLI are logged through the same route.
 * SQLAlchemy stays at WARNING whatever the level: at INFO it logs statement parameters.
+
+Records carry the ids of what they are about (``bound``): the HTTP request id, the import id,
+the retrieval id, our own numbers and never a value from outside. The JSON format
+(``logging.format = "json"``) writes them as fields, for log collectors.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import sys
 import threading
 import traceback
 import warnings
-from typing import Any, TextIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WITHHELD = "text withheld"
@@ -41,17 +50,27 @@ _CHAINED = (
     ),
 )
 
+#: The ids a record may carry (docs/logging.md, "Ids"): our own numbers, never outside values.
+ID_FIELDS = ("request_id", "import_id", "retrieval_id")
+Format = Literal["text", "json"]
+
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str, int]] = set()
+_ids: ContextVar[dict[str, Any] | None] = ContextVar("pacsbridge_log_ids", default=None)
 
 
-def configure(level: str | int = "INFO", stream: TextIO | None = None) -> None:
+def configure(
+    level: str | int = "INFO", stream: TextIO | None = None, format: Format = "text"
+) -> None:
     """Route every log record of this process through the value-free filter to ``stream``."""
     level = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
-        root.removeHandler(old)
-    root.addHandler(_handler(stream or sys.stderr))
+    old = [h for h in root.handlers if isinstance(h, _Handler)]
+    for handler in old:
+        root.removeHandler(handler)
+    if stream is None and old:
+        stream = old[0].stream  # a second configure (the settings' format) keeps the stream
+    root.addHandler(_handler(stream or sys.stderr, format))
     root.setLevel(level)
     _quiet_libraries(level)
     _guard_foreign_handlers()
@@ -63,11 +82,78 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """Ours: the one a second ``configure`` replaces."""
 
 
-def _handler(stream: TextIO) -> logging.Handler:
+def _handler(stream: TextIO, format: Format = "text") -> logging.Handler:
     handler = _Handler(stream)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(FORMAT))
     handler.addFilter(ValueFree())
+    handler.addFilter(_WithIds())
     return handler
+
+
+def use_format(format: Format) -> None:
+    """Switch our handler to ``format`` once the settings are read (``logging.format``)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _Handler):
+            handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(FORMAT))
+
+
+@contextmanager
+def bound(**ids: Any) -> Iterator[dict[str, Any]]:
+    """Records logged inside carry these ids (and the ids bound around this block)."""
+    current = {**(_ids.get() or {}), **_known(ids)}
+    token = _ids.set(current)
+    try:
+        yield current
+    finally:
+        _ids.reset(token)
+
+
+def bind(**ids: Any) -> None:
+    """Add ids to the innermost ``bound`` block, even from a copied context (a thread of a
+    request's thread pool shares its ids' dictionary with the request)."""
+    current = _ids.get()
+    if current is not None:
+        current.update(_known(ids))
+
+
+def current_ids() -> dict[str, Any]:
+    return dict(_ids.get() or {})
+
+
+def _known(ids: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(ids) - set(ID_FIELDS)
+    if unknown:
+        raise ValueError(f"not a log id: {sorted(unknown)}")
+    return {key: value for key, value in ids.items() if value is not None}
+
+
+class _WithIds(logging.Filter):
+    """Put the bound ids on the record (the JSON formatter writes them as fields)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_ids.get() or {}).items():
+            setattr(record, key, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the ids, the traceback.
+
+    The message and traceback are the value-free ones the filter left (docs/logging.md).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        line: dict[str, Any] = {
+            "time": at.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: getattr(record, k) for k in ID_FIELDS if hasattr(record, k)})
+        if record.exc_text:
+            line["traceback"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def _quiet_libraries(level: int) -> None:

@@ -163,6 +163,18 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "error.token": {"it": "Token Not Found or Expired", "en": "Token Not Found or Expired"},
     "error.api_key": {"it": "Chiave API mancante o non valida", "en": "Missing or invalid API key"},
+    "error.staff_sign_in": {
+        "it": "Nome utente o password non validi, oppure account bloccato: riprovare più tardi",
+        "en": "Wrong user name or password, or account locked: try again later",
+    },
+    "error.staff_session": {
+        "it": "Sessione scaduta o assente: accedere di nuovo",
+        "en": "Session expired or missing: sign in again",
+    },
+    "error.staff_forbidden": {
+        "it": "Operazione non consentita al proprio ruolo",
+        "en": "Your role does not allow this operation",
+    },
     "error.csrf": {
         "it": "Richiesta non valida: ricaricare la pagina e riprovare",
         "en": "Invalid request: reload the page and try again",

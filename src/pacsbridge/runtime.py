@@ -71,6 +71,7 @@ def metadata() -> MetaData:
     import pacsbridge.audit  # noqa: F401 - each import registers its tables
     import pacsbridge.imports.models  # noqa: F401
     import pacsbridge.retrievals.models  # noqa: F401
+    import pacsbridge.staff.models  # noqa: F401
     from pacsbridge.db.base import Base
 
     return Base.metadata

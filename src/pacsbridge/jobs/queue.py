@@ -71,6 +71,15 @@ class JobQueue:
         """Every registered task name."""
         return set(self._tasks)
 
+    def depth(self) -> dict[str, int]:
+        """Tasks waiting in the queue's storage: ``pending`` now, ``scheduled`` for later.
+
+        Reads the storage (Redis or SQLite), so it also proves the queue answers (/readyz).
+        """
+        if self.immediate:
+            return {"pending": 0, "scheduled": 0}
+        return {"pending": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}
+
     @property
     def immediate(self) -> bool:
         return bool(self.huey.immediate)

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from pacsbridge import audit
+from pacsbridge import audit, metrics
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
@@ -58,7 +58,22 @@ class Report:
 
 
 def study(ctx: Context, source: Source, plan: Expected, report: Report) -> None:
-    """Move one study into ``report``; IncompleteMove when instances are still missing."""
+    """Move one study into ``report``; IncompleteMove when instances are still missing.
+
+    Timed as a whole in ``metrics.RETRIEVAL_SECONDS`` (docs/operations.md).
+    """
+    started, outcome = time.monotonic(), "failed"
+    try:
+        _study(ctx, source, plan, report)
+        outcome = "complete"
+    except IncompleteMove:
+        outcome = "partial"
+        raise
+    finally:
+        metrics.RETRIEVAL_SECONDS.labels(source.name, outcome).observe(time.monotonic() - started)
+
+
+def _study(ctx: Context, source: Source, plan: Expected, report: Report) -> None:
     result = _move(ctx, source.peer, plan, report, _identifier("STUDY", plan.study_uid))
     _judge(result, source.name, plan, report)
     _wait_quiet(ctx, plan, report)
@@ -102,8 +117,11 @@ def _move(
     try:
         result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
     except PeerUnavailable as error:
+        metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(None)).inc()
         _audit_move(ctx, plan, level, None, error.detail)
         raise _timeout_or(error, peer, settings.fse.move_timeout_seconds) from error
+    if _is_failure(result.status):
+        metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(result.status)).inc()
     _audit_move(ctx, plan, level, result, "")
     return result
 

@@ -46,7 +46,7 @@ from typing import Any
 from pydicom import Dataset
 from sqlalchemy import select
 
-from pacsbridge import uids
+from pacsbridge import metrics, uids
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
 from pacsbridge.errors import StorageFull, from_os_error
@@ -161,8 +161,10 @@ class Receiver:
         for fresh in (False, True):
             target, reason = _match(header, sources, self._current(force=fresh))
             if target is not None and target.folder.is_dir():
-                _write(request, cache.instance_path(target.folder, header["SOPInstanceUID"]))
+                final = cache.instance_path(target.folder, header["SOPInstanceUID"])
+                _write(request, final)
                 cache.remember(header["SOPInstanceUID"])
+                _count(target.source, final)
                 return SUCCESS
         return self._refuse(request, reason or "study_not_moving", NOT_AUTHORISED, sources, header)
 
@@ -236,6 +238,12 @@ def _identity_problem(header: dict[str, str], target: Target) -> str:
     if header["IssuerOfPatientID"] not in target.issuers:
         return "issuer_differs"
     return ""
+
+
+def _count(source: str, final: Path) -> None:
+    """One more instance and its bytes received from ``source`` (docs/operations.md)."""
+    metrics.INSTANCES_RECEIVED.labels(source).inc()
+    metrics.BYTES_RECEIVED.labels(source).inc(final.stat().st_size)
 
 
 def _write(request: StoreRequest, final: Path) -> None:

@@ -8,6 +8,7 @@ workers (serve, demo, worker), after the runtime has started our Storage SCP, an
 
 from __future__ import annotations
 
+from pacsbridge import logs
 from pacsbridge.context import Context
 from pacsbridge.jobs import ledger
 from pacsbridge.jobs.queue import JobQueue
@@ -16,13 +17,19 @@ from pacsbridge.retrievals.models import Retrieval
 
 
 def register(queue: JobQueue, ctx: Context) -> None:
-    queue.register(runner.TASK, lambda retrieval_id: runner.run(ctx, retrieval_id))
+    queue.register(runner.TASK, lambda retrieval_id: _run(ctx, retrieval_id))
     queue.periodic(ledger.Task.REAP_RETRIEVALS, lambda: reap(ctx), minutes=1)
     queue.periodic(
         ledger.Task.EXPIRE_CACHE,
         lambda: cache.expire(ctx),
         minutes=ctx.settings.fse.expire_every_minutes,
     )
+
+
+def _run(ctx: Context, retrieval_id: int) -> None:
+    """One retrieval, its log records carrying its id (docs/logging.md)."""
+    with logs.bound(retrieval_id=retrieval_id):
+        runner.run(ctx, retrieval_id)
 
 
 def on_start(ctx: Context) -> None:

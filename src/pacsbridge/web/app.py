@@ -1,8 +1,9 @@
 """create_app(context) → the FastAPI application: routers, pages, static files, error handler.
 
-Around every request, outermost first: security headers (web/headers.py, even on a 500), then
-Starlette's error middleware, then body budgets (web/limits.py); every route checks that its
-integer ids are within a database integer (``deps.ids_in_range``: 404, never an overflow).
+Around every request, outermost first: security headers (web/headers.py, even on a 500), the
+request id and counter (web/requests.py), then Starlette's error middleware, then body budgets
+(web/limits.py); every route checks that its integer ids are within a database integer
+(``deps.ids_in_range``: 404, never an overflow).
 
 No global app object: the composition root builds one per Context, so tests build as many
 differently configured apps as they like. The Swagger UI is off (it loads assets from a CDN,
@@ -19,22 +20,25 @@ from fastapi.templating import Jinja2Templates
 
 from pacsbridge import __version__
 from pacsbridge.context import Context
-from pacsbridge.web import deps, errors
+from pacsbridge.web import deps, errors, health
 from pacsbridge.web.api import imports as imports_api
 from pacsbridge.web.api import launch as launch_api
 from pacsbridge.web.api import retrievals as retrievals_api
+from pacsbridge.web.api import staff as staff_api
 from pacsbridge.web.headers import SecurityHeaders
 from pacsbridge.web.limits import BodyLimits
 from pacsbridge.web.pages import router as pages_router
 from pacsbridge.web.pages import templating
+from pacsbridge.web.requests import RequestIds
 
 HERE = Path(__file__).parent
 
 
 class _App(FastAPI):
     def build_middleware_stack(self):  # noqa: ANN202 - an ASGI app
-        """Security headers outside ServerErrorMiddleware, so a 500 carries them too."""
-        return SecurityHeaders(super().build_middleware_stack())
+        """Security headers and the request id outside ServerErrorMiddleware, so a 500
+        carries them too."""
+        return SecurityHeaders(RequestIds(super().build_middleware_stack()))
 
 
 def create_app(context: Context) -> FastAPI:
@@ -53,9 +57,10 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(launch_api.router)
     app.include_router(imports_api.router)
     app.include_router(retrievals_api.router)
+    app.include_router(staff_api.router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_api_route("/healthz", lambda: {"status": "ok", "version": __version__})
+    app.include_router(health.router)  # /healthz, /readyz, /metrics
     return app
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from pacsbridge import logs
 from pacsbridge.context import Context
 from pacsbridge.errors import ApiKeyError, CsrfError, NotFoundError
 from pacsbridge.imports import launch as launches
@@ -74,12 +75,19 @@ def ids_in_range(request: Request) -> None:
     for field in _path_params(dependant):
         if field.field_info.annotation is int:
             _check_id(field.name, request.path_params.get(field.name))
+            _bind_log_id(field.name, request.path_params.get(field.name))
 
 
 def _path_params(dependant: Any) -> Iterator[Any]:  # fastapi Dependant → ModelField
     yield from dependant.path_params
     for sub in dependant.dependencies:
         yield from _path_params(sub)
+
+
+def _bind_log_id(name: str, raw: str | None) -> None:
+    """The request's log records carry the import or retrieval it is about (docs/logging.md)."""
+    if name in ("import_id", "retrieval_id") and raw and raw.isdigit():
+        logs.bind(**{name: int(raw)})
 
 
 def _check_id(name: str, raw: str | None) -> None:

@@ -10,10 +10,11 @@ delivery of the same task does nothing and a killed worker's import is picked up
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import select
 
-from pacsbridge import audit
+from pacsbridge import audit, metrics
 from pacsbridge.context import Context
 from pacsbridge.errors import PacsbridgeError, from_os_error
 from pacsbridge.imports import lifecycle
@@ -96,15 +97,24 @@ def _attempt(job: Job, name: str, phase: Phase) -> bool:
     if _interrupted_too_often(job, name):
         return _failed_attempt(job, name, PacsbridgeError("interrupted with no attempts left"))
     _mark(job, name, "running", "phase.started", worker=ledger.worker_name())
+    started = time.monotonic()
     try:
         outcome = phase(job)
     except lifecycle.Cancelled:
+        _timed(name, "cancelled", started)
         _mark(job, name, "cancelled", "phase.cancelled", _cancelled_message(job))
         return False
     except Exception as error:  # noqa: BLE001 - every failure ends, with a reason
+        _timed(name, "failed", started)
         return _failed_attempt(job, name, _as_error(error))
+    _timed(name, "skipped" if isinstance(outcome, Skipped) else "completed", started)
     _finish(job, name, outcome)
     return True
+
+
+def _timed(name: str, outcome: str, started: float) -> None:
+    """The attempt's duration in the phase histogram (docs/operations.md)."""
+    metrics.PHASE_SECONDS.labels(name, outcome).observe(time.monotonic() - started)
 
 
 def _cancelled_message(job: Job) -> str:

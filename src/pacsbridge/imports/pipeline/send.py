@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import update
 
-from pacsbridge import audit
+from pacsbridge import audit, metrics
 from pacsbridge.dicomnet.find import find_instance_uids
 from pacsbridge.dicomnet.store import StoreOutcome, c_store
 from pacsbridge.errors import PeerRefused, PeerUnavailable, StoreNotConfirmed
@@ -116,7 +116,18 @@ def _write(job: Job, batch: list[tuple[ImportInstance, StoreOutcome]]) -> None:
                     sop_instance_uid=instance.sop_instance_uid,
                     transfer_syntax_uid=instance.transfer_syntax_uid,
                 )
+    _count(job.ctx.settings.pacs.name, batch)
     job.beat()
+
+
+def _count(peer: str, batch: list[tuple[ImportInstance, StoreOutcome]]) -> None:
+    """Stored instances and bytes, and failed C-STOREs by status (docs/operations.md)."""
+    for instance, outcome in batch:
+        if outcome.ok:
+            metrics.INSTANCES_STORED.labels(peer).inc()
+            metrics.BYTES_STORED.labels(peer).inc(instance.size_bytes)
+        else:
+            metrics.STORE_FAILURES.labels(peer, metrics.dicom_status(outcome.status)).inc()
 
 
 def _confirm_on_pacs(job: Job) -> None:

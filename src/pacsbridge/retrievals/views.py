@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pacsbridge.context import Context
 from pacsbridge.errors import NotFoundError
-from pacsbridge.retrievals import cache
+from pacsbridge.retrievals import cache, viewing
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 
@@ -43,6 +43,7 @@ def document(ctx: Context, retrieval_id: int) -> dict[str, Any]:
             "errors": _merged(retrieval.errors, [e for s in studies for e in s.pop("errors")]),
             "notes": [*retrieval.notes, *(n for s in studies for n in s.pop("notes"))],
             "studies": studies,
+            **viewing.links(ctx, retrieval),
         }
 
 

@@ -81,11 +81,12 @@ def retrieve(
     our_scp_address: tuple[str, int],
     tmp_path: Path,
 ) -> Callable[..., Scope]:
-    """``retrieve(**SampleStudy fields)``: a fresh study on the PACS, retrieved; its scope."""
+    """``retrieve(prepare=None, **SampleStudy fields)``: a fresh study (its files changed by
+    ``prepare(paths)`` first, when given) on the PACS, retrieved; its scope."""
     count = 0
     server: LiveServer | None = None
 
-    def run(**fields: Any) -> Scope:
+    def run(prepare: Callable[[list[Path]], None] | None = None, **fields: Any) -> Scope:
         nonlocal count, server
         count += 1
         if server is None:
@@ -94,6 +95,8 @@ def retrieve(
         fields.setdefault("accession_number", f"A{uuid.uuid4().hex[:12].upper()}")
         study = SampleStudy(**fields)
         paths = write_loose(tmp_path / f"source-{count}", [study], junk=False)
+        if prepare is not None:
+            prepare(paths)
         pynetdicom_pacs.load(paths)
         auth = {"Authorization": f"Bearer {FSE_KEY}"}
         body = {"source": SOURCE, "accession_numbers": [study.accession_number]}

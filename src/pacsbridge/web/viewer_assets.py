@@ -24,15 +24,10 @@ from pacsbridge.dicomweb import tokens
 from pacsbridge.errors import ViewerNotInstalled
 from pacsbridge.imports import viewing as import_viewing
 from pacsbridge.retrievals import viewing as retrieval_viewing
+from pacsbridge.web.headers import VIEWER_CSP
 
 OHIF = Path(__file__).parent / "static" / "ohif"
 ASSETS = "/static/ohif/"
-#: OHIF needs WebAssembly (its codecs), workers and inline styles; still nothing from elsewhere.
-CSP = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-    "connect-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 def installed() -> bool:
@@ -51,7 +46,7 @@ def page(request: Request, ctx: Context, token: str, scope: tokens.Scope) -> Res
             f"/viewer/{token}/viewer?StudyInstanceUIDs={','.join(studies)}", status_code=303
         )
     html = _index().replace("__PACSBRIDGE_CONFIG__", f"/viewer/{token}/app-config.js")
-    return Response(html, media_type="text/html", headers={"Content-Security-Policy": CSP})
+    return Response(html, media_type="text/html", headers={"Content-Security-Policy": VIEWER_CSP})
 
 
 def _studies(ctx: Context, scope: tokens.Scope) -> list[str]:

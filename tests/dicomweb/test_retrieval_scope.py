@@ -163,3 +163,32 @@ def test_dicomweb_use_of_a_link_is_audited_once(retrieve) -> None:  # noqa: ANN0
     expires = datetime.fromisoformat(events[0].details["link_expires_at"])
     now = scope.server.context.clock.now()
     assert timedelta(hours=23) < expires - now <= timedelta(hours=24)
+
+
+def test_every_answer_with_patient_data_is_no_store(retrieve) -> None:  # noqa: ANN001
+    scope = retrieve(series_count=1, instances_per_series=1)
+    [study] = scope.document["studies"]
+    [series] = study["series"]
+    [instance] = series["instances"]
+    base = (
+        f"{scope.root}/studies/{study['study_instance_uid']}/series/"
+        f"{series['series_instance_uid']}/instances/{instance['sop_instance_uid']}"
+    )
+    urls = [
+        f"{scope.root}/studies",
+        base,
+        f"{base}/metadata",
+        f"{base}/frames/1",
+        f"{base}/rendered",
+        f"{base}/thumbnail",
+        scope.document["viewer_url"],
+        f"{scope.server.url}/dicomweb/t/forged/studies",
+    ]
+    for url in urls:
+        answer = httpx.get(url, follow_redirects=True)
+        assert answer.headers["cache-control"] == "no-store", url
+    fse = httpx.get(
+        f"{scope.server.url}/api/v1/retrievals/{scope.document['id']}",
+        headers={"Authorization": "Bearer test-fse-key"},
+    )
+    assert fse.headers["cache-control"] == "no-store"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,18 @@ class PixelLocation:
 
 
 def locate(path: Path) -> PixelLocation | None:
-    """The pixel data of ``path`` (None when it has none); no pixel is read."""
+    """The pixel data of ``path`` (None when it has none); no pixel is read.
+
+    Kept per file version: a viewer asks the metadata and the frames of the same instances
+    again and again, and parsing a header is most of the cost of answering.
+    """
+    stat = path.stat()
+    return _locate(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _locate(name: str, size: int, mtime_ns: int) -> PixelLocation | None:  # noqa: ARG001
+    path = Path(name)
     with path.open("rb") as fp:
         ds = dcmread(fp, stop_before_pixels=True)
         start = fp.tell()

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 
 
 def boundary() -> str:
@@ -32,6 +32,14 @@ def files(paths: Iterable[Path], part_type: str, mark: str) -> Iterator[bytes]:
                 yield chunk
         yield b"\r\n"
     yield f"--{mark}--\r\n".encode()
+
+
+def files_length(paths: Iterable[Path], part_type: str, mark: str) -> int:
+    """The exact length of :func:`files`' body (a Content-Length spares the chunked framing)."""
+    paths = list(paths)
+    each = len(_head(mark, part_type)) + len(b"\r\n")
+    closing = len(f"--{mark}--\r\n".encode())
+    return sum(p.stat().st_size + each for p in paths) + closing
 
 
 def parts(bodies: Iterable[tuple[str, bytes]], mark: str) -> Iterator[bytes]:

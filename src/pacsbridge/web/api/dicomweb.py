@@ -158,8 +158,14 @@ def _retrieve(request: Request, found: list[Instance]) -> StreamingResponse:
     syntaxes = [str(header(i).file_meta.get("TransferSyntaxUID", "")) for i in found]
     negotiation.instance_syntax_ok(request.headers.get("accept"), syntaxes)
     mark = multipart.boundary()
-    body = multipart.files([i.path for i in found], negotiation.DICOM, mark)
-    return StreamingResponse(body, media_type=multipart.content_type(negotiation.DICOM, mark))
+    paths = [i.path for i in found]
+    body = multipart.files(paths, negotiation.DICOM, mark)
+    length = multipart.files_length(paths, negotiation.DICOM, mark)
+    return StreamingResponse(
+        body,
+        media_type=multipart.content_type(negotiation.DICOM, mark),
+        headers={"Content-Length": str(length)},
+    )
 
 
 @router.get("/studies/{study}")

@@ -55,6 +55,8 @@ KINDS: dict[str, str] = {
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",
+    "images.viewed": "Images were opened: the viewer, or DICOMweb calls of a link (who, which "
+    "retrieval or import, the link's expiry; once per link and hour for DICOMweb).",
     "cache.expired": "A cached study was deleted after the retention period.",
     "cache.disk_short": "A study was not moved: free disk space less the margin would not hold it.",
     "scp.intruder": "Our Storage SCP refused an association or a C-STORE nobody expected "

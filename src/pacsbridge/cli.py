@@ -91,7 +91,7 @@ def demo(
     """Everything on embedded defaults: demo PACS, sample media, web, worker, a launch link."""
     data_dir = data_dir.resolve()  # the demo PACS runs in a child process
     from pacsbridge import runtime, server
-    from pacsbridge.demo import launcher
+    from pacsbridge.demo import fse, launcher
     from pacsbridge.demo.pacs import DemoPacs
     from pacsbridge.demo.samples import write_demo_media
     from pacsbridge.imports import launch as launches
@@ -111,6 +111,7 @@ def demo(
         answer = launches.launch(built.context, launcher.sample_launch(), actor="demo")
         launcher.print_banner(settings, pacs, media.cd, media.usb, answer.url)
         if run:
+            fse.start(built.context, pacs.peer, data_dir / "media" / "fse")
             server.run(built)
     finally:
         pacs.stop()

@@ -11,10 +11,14 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     ├── AuthError             401  "Token Not Found or Expired"
     │   ├── ApiKeyError            missing or wrong RIS/FSE API key
     │   ├── StaffSignInFailed      wrong staff user name or password, or account locked
-    │   └── StaffSessionMissing    no live staff session behind the cookie
+    │   ├── StaffSessionMissing    no live staff session behind the cookie
+    │   ├── ViewerLinkExpired      a viewer link (DICOMweb token) past its time limit
+    │   └── ViewerLinkInvalid      a viewer link that is not one of ours (forged, damaged)
     ├── StaffForbidden        403  the staff member's role does not allow it
     ├── CsrfError             403  state change from a page without its CSRF token
     ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
+    ├── NotAcceptable         406  no representation the DICOMweb client accepts
+    ├── ViewerNotInstalled    503  the OHIF Viewer files are missing from this installation
     ├── RequestTooLarge       413  a request body over its limit (refused before parsing)
     ├── RequestTimeout        408  a request body that stopped arriving
     ├── ConflictError         409  illegal state change
@@ -113,6 +117,30 @@ class StaffForbidden(PacsbridgeError):
     code = "staff_forbidden"
     message_key = "error.staff_forbidden"
     http_status = 403
+
+
+class ViewerLinkExpired(AuthError):
+    code = "viewer_link_expired"
+    message_key = "error.viewer_link_expired"
+
+
+class ViewerLinkInvalid(AuthError):
+    code = "viewer_link_invalid"
+    message_key = "error.viewer_link_invalid"
+
+
+class NotAcceptable(PacsbridgeError):
+    """PS3.18 §8.7.3: a WADO-RS request none of whose Accept entries can be served."""
+
+    code = "not_acceptable"
+    message_key = "error.not_acceptable"
+    http_status = 406
+
+
+class ViewerNotInstalled(PacsbridgeError):
+    code = "viewer_not_installed"
+    message_key = "error.viewer_not_installed"
+    http_status = 503
 
 
 class CsrfError(PacsbridgeError):

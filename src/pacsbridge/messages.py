@@ -162,6 +162,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Missing data / invalid input data",
     },
     "error.token": {"it": "Token Not Found or Expired", "en": "Token Not Found or Expired"},
+    "error.viewer_link_expired": {
+        "it": "Il link per vedere le immagini è scaduto: chiederne uno nuovo dal Fascicolo",
+        "en": "The image link has expired: ask the health record for a new one",
+    },
+    "error.viewer_link_invalid": {
+        "it": "Link per vedere le immagini non valido",
+        "en": "Invalid image link",
+    },
+    "error.viewer_not_installed": {
+        "it": "Visualizzatore immagini non installato su questo server: avvisare l'assistenza",
+        "en": "The image viewer is not installed on this server: call support",
+    },
+    "error.not_acceptable": {
+        "it": "Formato delle immagini richiesto non disponibile",
+        "en": "Requested image format not available",
+    },
     "error.api_key": {"it": "Chiave API mancante o non valida", "en": "Missing or invalid API key"},
     "error.staff_sign_in": {
         "it": "Nome utente o password non validi, oppure account bloccato: riprovare più tardi",

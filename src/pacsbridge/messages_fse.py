@@ -172,6 +172,19 @@ RETRIEVALS: dict[str, dict[str, str]] = {
         "it": "  - {date} - accession number {accession} - Study Instance UID {uid}",
         "en": "  - {date} - accession number {accession} - Study Instance UID {uid}",
     },
+    "package.readme_not_found": {
+        "it": "NUMERI DI ACCETTAZIONE SENZA STUDI (accession numbers with no study): {count}, "
+        "il PACS non ha nessuno studio con questi numeri:",
+        "en": "ACCESSION NUMBERS WITH NO STUDY: {count}, the PACS has no study with them:",
+    },
+    "package.readme_not_found_accession": {
+        "it": "  - accession number {accession}",
+        "en": "  - accession number {accession}",
+    },
+    "retrieval.accession_not_found": {
+        "it": "Nessuno studio sul PACS {source} con numero di accettazione {accession}",
+        "en": "No study on PACS {source} with accession number {accession}",
+    },
     "package.readme_missing": {
         "it": "  - SOP Instance UID {sop} (serie/series {series})",
         "en": "  - SOP Instance UID {sop} (series {series})",

@@ -1,9 +1,8 @@
 """The one typed settings object: a TOML file plus ``PACSBRIDGE_<SECTION>__<FIELD>`` variables.
 
-Built once by the CLI (``Settings.load``) and passed down explicitly; nothing reads the
-environment at import time, so tests can build as many configurations as they like.
-Every field carries a description: ``docs/configuration.md`` is generated from them and a test
-fails when one is missing. Precedence: environment variables over the TOML file over defaults.
+Built once by the CLI (``Settings.load``) and passed down; nothing reads the environment at
+import time. Every field's description feeds ``docs/configuration.md`` (a test fails on a
+missing one). Precedence: environment variables over the TOML file over defaults.
 """
 
 from __future__ import annotations
@@ -225,6 +224,19 @@ class JobSettings(BaseModel):
     lease_seconds: float = Field(300, gt=0, description="A job silent this long is re-enqueued.")
 
 
+class ViewerSettings(BaseModel):
+    """Looking at images: the clinicians' links and the operator's preview (DICOMweb + OHIF)."""
+
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key that signs viewer links; empty: a random key kept in data_dir "
+        "(viewer-secret.key). Set the same key on every server behind one public URL.",
+    )
+    link_lifetime_hours: float = Field(
+        24, gt=0, description="How long a viewer link in the FSE API document stays valid."
+    )
+
+
 class DatabaseSettings(BaseModel):
     """The database: SQLite by default, PostgreSQL by URL."""
 
@@ -333,6 +345,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings, description="Folders.")
     upload: UploadSettings = Field(default_factory=UploadSettings, description="Upload limits.")
     jobs: JobSettings = Field(default_factory=JobSettings, description="Job queue.")
+    viewer: ViewerSettings = Field(default_factory=ViewerSettings, description="Image viewer.")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database.")
     web: WebSettings = Field(default_factory=WebSettings, description="Web server and pages.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="Readiness.")

@@ -96,3 +96,28 @@ def test_italian_labels_are_those_of_the_specification() -> None:
         "Apri",
     ]:
         assert label in italian, label
+
+
+def test_bundled_viewer_matches_its_manifest_without_the_parts_left_out() -> None:
+    """OHIF as scripts/install-viewer pinned it: every file's hash, its licence, no ONNX
+    runtime or microscopy viewer, chunks loaded from /static/ohif/, and a size we can ship."""
+    folder = WEB / "static" / "ohif"
+    manifest_path = folder / "MANIFEST.json"
+    assert manifest_path.is_file(), "OHIF is not installed: run scripts/install-viewer"
+    manifest = json.loads(manifest_path.read_text())
+    assert (manifest["name"], manifest["version"], manifest["license"]) == (
+        "@ohif/app",
+        "3.13.2",
+        "MIT",
+    )
+    assert "LICENSE" in manifest["files"]
+    assert not [f for f in manifest["files"] if f.startswith(("ort/", "dicom-microscopy"))]
+    assert not [f for f in manifest["files"] if f.endswith(".map")]
+    size = 0
+    for file, digest in manifest["files"].items():
+        data = (folder / file).read_bytes()
+        size += len(data)
+        assert hashlib.sha256(data).hexdigest() == digest, file
+    assert size < 60 * 1024**2
+    [app] = folder.glob("app.bundle.*.js")
+    assert '__webpack_require__.p = "/static/ohif/";' in app.read_text(encoding="utf-8")

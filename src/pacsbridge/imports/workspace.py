@@ -46,3 +46,11 @@ def folders(data_dir: Path) -> dict[str, Path]:
     if not root.is_dir():
         return {}
     return {path.name: path for path in root.iterdir()}
+
+
+def media_file(data_dir: Path, import_id: int, relative: str) -> Path | None:
+    """An extracted file of the import by its recorded relative path; None if it would leave
+    ``files/`` (the archive's names were checked at extraction; checked again on every read)."""
+    root = files_dir(data_dir, import_id).resolve()
+    path = (root / relative).resolve()
+    return path if relative and path.is_relative_to(root) else None

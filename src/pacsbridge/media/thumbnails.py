@@ -51,16 +51,34 @@ def render_thumbnail(path: Path, size: int = 128, max_pixels: int = DEFAULT_MAX_
     The placeholder when the frame is over ``max_pixels`` (it is then never decoded);
     UnreadableDicom when the file or its pixels cannot be read.
     """
+    return render(path, size, max_pixels)
+
+
+def render(
+    path: Path,
+    size: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    index: int | None = None,
+    image_format: str = "PNG",
+) -> bytes:
+    """Frame ``index`` (the middle one when None) as PNG or JPEG, largest side ``size``.
+
+    The same windowing and the same pixel budget as the confirmation page's previews, for the
+    DICOMweb ``/rendered`` and ``/thumbnail`` resources (PS3.18 §10.4.1.1.4).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd but decodable files still deserve a preview
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         ds = _header(path)
-        if not (within_budget(ds, max_pixels) and _codestream_within(path, ds, max_pixels)):
+        frame_index = _middle(ds) if index is None else index
+        if not (
+            within_budget(ds, max_pixels) and _codestream_within(path, ds, max_pixels, frame_index)
+        ):
             log.warning("no preview: frame over the pixel budget of %d", max_pixels)
-            return placeholder_png(size)
-        frame = _thinned(_decode(path, ds), size)
+            return _encoded(Image.new("L", (size, size), PLACEHOLDER_GREY), image_format)
+        frame = _thinned(_decode(path, frame_index), size)
         image = _to_image(ds, frame)
-    return _png(_resize(image, size))
+    return _encoded(_resize(image, size), image_format)
 
 
 def within_budget(ds: Dataset, max_pixels: int) -> bool:
@@ -72,7 +90,7 @@ def within_budget(ds: Dataset, max_pixels: int) -> bool:
     return rows > 0 and columns > 0 and rows * columns <= max_pixels
 
 
-def _codestream_within(path: Path, ds: Dataset, max_pixels: int) -> bool:
+def _codestream_within(path: Path, ds: Dataset, max_pixels: int, index: int) -> bool:
     """For JPEG and JPEG 2000, the size the codestream itself declares is within the budget.
 
     A deflated file is never previewed: pydicom inflates the whole data set in memory first.
@@ -83,7 +101,7 @@ def _codestream_within(path: Path, ds: Dataset, max_pixels: int) -> bool:
     if syntax is None or not syntax.is_encapsulated or syntax == RLELossless:
         return True
     try:
-        declared = codestream.frame_size(path, _middle(ds), _frames(ds))
+        declared = codestream.frame_size(path, index, _frames(ds))
     except Exception:  # a codestream we cannot read is a codestream we do not decode
         return False
     return declared is not None and declared[0] * declared[1] <= max_pixels
@@ -134,10 +152,10 @@ def _header(path: Path) -> Dataset:
         raise _unreadable(error) from error
 
 
-def _decode(path: Path, ds: Dataset) -> np.ndarray:
-    """The middle frame; UnreadableDicom when it is missing or bad."""
+def _decode(path: Path, index: int) -> np.ndarray:
+    """One frame; UnreadableDicom when it is missing or bad."""
     try:
-        return pixel_array(path, index=_middle(ds))
+        return pixel_array(path, index=index)
     except Exception as error:  # pydicom and its decoders raise many kinds on bad input
         raise _unreadable(error) from error
 
@@ -252,6 +270,10 @@ def _resize(image: Image.Image, size: int) -> Image.Image:
 
 
 def _png(image: Image.Image) -> bytes:
+    return _encoded(image, "PNG")
+
+
+def _encoded(image: Image.Image, image_format: str) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=image_format)
     return buffer.getvalue()

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
-from pacsbridge.retrievals import cache, dicomdir, lifecycle, readme
+from pacsbridge.retrievals import cache, dicomdir, lifecycle, readme, views
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval
 
 BLOCK = 1024 * 1024
@@ -46,7 +46,7 @@ class Entry:
 def build(ctx: Context, retrieval_id: int) -> Path:
     """The package's path, building it the first time."""
     target = cache.package_path(ctx, retrieval_id)
-    linked = _servable(ctx, retrieval_id)
+    linked, not_found = _servable(ctx, retrieval_id)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def build(ctx: Context, retrieval_id: int) -> Path:
     directory, file_ids = dicomdir.encode(m for m, _ in contents)
     entries = [Entry(path, name) for (_, path), name in zip(contents, file_ids, strict=True)]
     absent = [s for s in linked if not s.received_count]
-    text = readme.text(ctx, studies, len(entries), absent)
+    text = readme.text(ctx, studies, len(entries), absent, not_found)
     part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
     try:
         write_zip(part, directory, text, entries, ctx.clock.now())
@@ -65,15 +65,16 @@ def build(ctx: Context, retrieval_id: int) -> Path:
     return target
 
 
-def _servable(ctx: Context, retrieval_id: int) -> list[CachedStudy]:
-    """Every study of a retrieval that may be packaged (available or partial)."""
+def _servable(ctx: Context, retrieval_id: int) -> tuple[list[CachedStudy], list[str]]:
+    """Every study of a retrieval that may be packaged (available or partial), and the
+    accession numbers of the request that matched none."""
     with ctx.sessions() as session:
         retrieval = session.get(Retrieval, retrieval_id)
         if retrieval is None:
             raise NotFoundError(f"retrieval {retrieval_id}")
         if not lifecycle.servable(retrieval.state):
             raise ConflictError(f"package not available: retrieval is {retrieval.state}")
-        return [link.study for link in retrieval.links]
+        return [link.study for link in retrieval.links], views.not_found_accessions(retrieval)
 
 
 def _contents(ctx: Context, studies: list[CachedStudy]) -> list[tuple[dicomdir.Member, Path]]:

@@ -6,6 +6,7 @@ transliterated with anyascii). The wording lives in the message catalogue (``pac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from anyascii import anyascii
@@ -20,8 +21,15 @@ from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance
 MAX_MISSING_LISTED = 10_000
 
 
-def text(ctx: Context, studies: list[CachedStudy], files: int, absent: list[CachedStudy]) -> str:
-    """The README; ``absent`` are the studies of the request of which nothing arrived."""
+def text(
+    ctx: Context,
+    studies: list[CachedStudy],
+    files: int,
+    absent: list[CachedStudy],
+    not_found: Sequence[str] = (),
+) -> str:
+    """The README; ``absent`` are the studies of the request of which nothing arrived,
+    ``not_found`` the accession numbers of the request that matched no study."""
     lines = [
         message("package.readme_title"),
         "",
@@ -36,6 +44,7 @@ def text(ctx: Context, studies: list[CachedStudy], files: int, absent: list[Cach
     lines += ["", message("package.readme_how_to_open")]
     lines += _missing(ctx, studies)
     lines += _absent(absent)
+    lines += _not_found(not_found)
     return "\r\n".join(anyascii(line) for line in lines) + "\r\n"
 
 
@@ -100,6 +109,13 @@ def _absent(studies: list[CachedStudy]) -> list[str]:
             )
         )
     return lines
+
+
+def _not_found(accessions: Sequence[str]) -> list[str]:
+    if not accessions:
+        return []
+    lines = ["", message("package.readme_not_found", count=len(accessions))]
+    return lines + [message("package.readme_not_found_accession", accession=a) for a in accessions]
 
 
 def _date(when: datetime) -> str:

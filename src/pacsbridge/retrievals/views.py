@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from pacsbridge.context import Context
 from pacsbridge.errors import NotFoundError
-from pacsbridge.retrievals import cache
+from pacsbridge.messages import text
+from pacsbridge.retrievals import cache, lifecycle, viewing
 from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
@@ -41,10 +42,41 @@ def document(ctx: Context, retrieval_id: int) -> dict[str, Any]:
             "attempts_left": retrieval.attempts_left,
             "expected_instances": sum(s["expected_instances"] for s in studies),
             "received_instances": sum(s["received_instances"] for s in studies),
-            "errors": _merged(retrieval.errors, [e for s in studies for e in s.pop("errors")]),
+            "errors": _merged(
+                [*retrieval.errors, *_not_found_errors(retrieval)],
+                [e for s in studies for e in s.pop("errors")],
+            ),
             "notes": [*retrieval.notes, *(n for s in studies for n in s.pop("notes"))],
             "studies": studies,
+            **viewing.links(ctx, retrieval),
         }
+
+
+def not_found_accessions(retrieval: Retrieval) -> list[str]:
+    """Accession numbers of a finished request that matched no study (the others were served).
+
+    Only for a request that served something: before it settles a study may still be linked,
+    and a request that failed (source down) never learnt which numbers match.
+    """
+    if not lifecycle.servable(retrieval.state):
+        return []
+    found = {link.study.accession_number for link in retrieval.links}
+    return [a for a in retrieval.accession_numbers if a not in found]
+
+
+def _not_found_errors(retrieval: Retrieval) -> list[dict[str, Any]]:
+    at = _iso(retrieval.finished_at)
+    return [
+        {
+            "code": "accession_not_found",
+            "message": text("retrieval.accession_not_found", source=retrieval.source, accession=a),
+            "detail": f"no study with accession number {a}",
+            "retriable": False,
+            "at": at,
+            "accession_number": a,
+        }
+        for a in not_found_accessions(retrieval)
+    ]
 
 
 def _merged(own: list[dict[str, Any]], of_studies: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pacsbridge import __version__
 from pacsbridge.context import Context
 from pacsbridge.web import deps, errors, health
+from pacsbridge.web.api import dicomweb as dicomweb_api
 from pacsbridge.web.api import imports as imports_api
 from pacsbridge.web.api import launch as launch_api
 from pacsbridge.web.api import retrievals as retrievals_api
@@ -58,6 +59,8 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(imports_api.router)
     app.include_router(retrievals_api.router)
     app.include_router(staff_api.router)
+    app.include_router(dicomweb_api.router, prefix="/dicomweb")
+    app.include_router(dicomweb_api.router, prefix="/dicomweb/t/{token}", include_in_schema=False)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(health.router)  # /healthz, /readyz, /metrics

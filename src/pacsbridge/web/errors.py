@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pacsbridge.errors import InputError, NotFoundError, PacsbridgeError
 
 log = logging.getLogger(__name__)
+#: Machine clients (the JSON API, DICOMweb) get JSON errors; browsers get the page.
+JSON_PREFIXES = ("/api/", "/dicomweb/")
 #: A 422 names at most this many fields: the answer stays small whatever the input's size.
 MAX_FIELDS = 50
 
@@ -67,7 +69,7 @@ def answer(request: Request, error: PacsbridgeError, status: int | None = None) 
     status = status or error.http_status
     body = error.as_dict()
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(JSON_PREFIXES):
         return JSONResponse({"error": body}, status_code=status, headers=headers)
     return _page(request, body, status)
 

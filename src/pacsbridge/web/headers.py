@@ -17,6 +17,15 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+#: The bundled OHIF Viewer (web/viewer_assets.py) compiles WebAssembly codecs, runs workers and
+#: sets inline styles; still nothing from elsewhere. Its page and its files (workers take the
+#: policy of their own script) get this one.
+VIEWER_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+VIEWER_PREFIX = "/static/ohif/"
 ALWAYS = {
     "Content-Security-Policy": CSP,
     "Referrer-Policy": "no-referrer",
@@ -36,11 +45,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope.get("path", "").startswith(STATIC_PREFIX)
+        path = scope.get("path", "")
+        static = path.startswith(STATIC_PREFIX)
+        viewer = path.startswith(VIEWER_PREFIX)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                _add(MutableHeaders(scope=message), static)
+                headers = MutableHeaders(scope=message)
+                if viewer:
+                    headers["Content-Security-Policy"] = VIEWER_CSP
+                _add(headers, static)
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -9,12 +9,13 @@ domain's read models; their JavaScript changes state only through the JSON API.
 
 from fastapi import APIRouter
 
-from pacsbridge.web.pages import documents, imports, switch, thumbnails
+from pacsbridge.web.pages import documents, imports, switch, thumbnails, viewer
 
 router = APIRouter(include_in_schema=False)
 router.include_router(imports.router)
 router.include_router(switch.router)
 router.include_router(thumbnails.router)
 router.include_router(documents.router)
+router.include_router(viewer.router)
 
 __all__ = ["router"]

@@ -168,9 +168,7 @@ def main() -> None:
                     f"{name}: {child['failed']} failed "
                     f"({child['first_failure']}), {got}/{len(paths)} received"
                 )
-            label = f"pacsbridge c_store {'slow (pynetdicom)' if slow else 'fast'}, {k} assoc" + (
-                " (storescp --fork)" if k > 1 else ""
-            )
+            label = f"ours {'slow' if slow else 'fast'}, {k} assoc" + (" --fork" if k > 1 else "")
             samples.setdefault(label, []).append(
                 (
                     child["seconds"],

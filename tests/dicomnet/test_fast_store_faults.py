@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.sop_class import CTImageStorage, Verification
 
@@ -36,11 +38,13 @@ def five_files(tmp_path: Path) -> list[Path]:
 class FaultyScp:
     """A pynetdicom Storage SCP that calls ``fault(event)`` on the n-th C-STORE it receives."""
 
-    def __init__(self, nth: int, fault: Callable[[evt.Event], None]) -> None:
+    def __init__(
+        self, nth: int, fault: Callable[[evt.Event], None], syntaxes: list[str] | None = None
+    ) -> None:
         self.received: list[int] = []  # Message IDs, in order
         self.nth, self.fault = nth, fault
         ae = AE(ae_title="STORE")
-        ae.add_supported_context(CTImageStorage, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(CTImageStorage, syntaxes or ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         self.port = free_port()
         self.server = ae.start_server(
@@ -59,8 +63,10 @@ class FaultyScp:
 def faulty_scp() -> Iterator[Callable[..., FaultyScp]]:
     made: list[FaultyScp] = []
 
-    def make(nth: int, fault: Callable[[evt.Event], None]) -> FaultyScp:
-        scp = FaultyScp(nth, fault)
+    def make(
+        nth: int, fault: Callable[[evt.Event], None], syntaxes: list[str] | None = None
+    ) -> FaultyScp:
+        scp = FaultyScp(nth, fault, syntaxes)
         made.append(scp)
         return scp
 
@@ -84,6 +90,25 @@ def test_message_ids_increase_on_one_association(faulty_scp: Any, five_files: li
 
     assert [o.ok for o in outcomes] == [True] * 5
     assert scp.received == [1, 2, 3, 4, 5]
+
+
+def test_fast_and_slow_path_share_one_association_with_increasing_message_ids(
+    faulty_scp: Any, five_files: list[Path], tmp_path: Path
+) -> None:
+    rle = tmp_path / "rle.dcm"
+    ds = dcmread(five_files[0])
+    ds.SOPInstanceUID = generate_uid()
+    ds.compress(RLELossless, generate_instance_uid=False)
+    ds.save_as(rle, enforce_file_format=True)
+    scp = faulty_scp(nth=0, fault=_abort, syntaxes=[ExplicitVRLittleEndian])
+    files = [*five_files[:2], rle, *five_files[2:]]  # fast, fast, slow (decompressed), fast...
+
+    outcomes = list(c_store(LOCAL, scp.peer, files))
+
+    assert [o.path for o in outcomes] == files
+    assert all(o.ok and o.status == 0 for o in outcomes)
+    assert [o.transcoded for o in outcomes] == [False, False, True, False, False, False]
+    assert scp.received == [1, 2, 3, 4, 5, 6]
 
 
 # The releasing peer's own reactor then fails to send its C-STORE-RSP in Sta7 and raises in

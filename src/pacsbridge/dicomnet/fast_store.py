@@ -306,6 +306,7 @@ class DataPhase:
         if sock is None:
             return None
         try:
+            sock.settimeout(self._network_timeout)  # a peer that stops reading: a clear error
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size - meta.dataset_offset
                 f.seek(meta.dataset_offset)

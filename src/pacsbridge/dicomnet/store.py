@@ -3,7 +3,8 @@
 * Each file is sent in its own transfer syntax, straight from disk without decoding
   (``STORE_SEND_CHUNKED_DATASET``): memory stays flat whatever the instance size.
 * Every (SOP class, transfer syntax) pair gets its own presentation context, plus one Explicit
-  VR Little Endian context per SOP class; when the PACS refuses a compressed syntax, that file is
+  VR Little Endian context per SOP class that has a compressed file (only what the files need:
+  fewer contexts, faster negotiation); when the PACS refuses a compressed syntax, that file is
   decompressed and sent as Explicit VR Little Endian, and the outcome says ``transcoded``.
 * With ``LocalAE.fast_store`` (setting ``dicom.fast_store``) the data phase of each ordinary
   C-STORE runs on the association's socket from the sending thread (dicomnet/fast_store.py);

@@ -200,6 +200,10 @@ class SocketOwnership:
         if ticket.refused:
             return None
         self._held = ticket
+        # The association's own reactor polls every 1 ms for messages that cannot come while
+        # the DUL is parked; let it wait at the checkpoint pynetdicom pauses it at for its own
+        # sends (no need to wait for it to get there: it has nothing to do).
+        self._assoc._reactor_checkpoint.clear()
         queued = not self._assoc.dimse.msg_queue.empty() or self._dul.to_user_queue.qsize()
         sock = self._raw()
         if queued or sock is None:  # something arrived for pynetdicom: let it deal with it
@@ -215,6 +219,7 @@ class SocketOwnership:
         """Wake the DUL again; it owns the socket from its next step on."""
         ticket, self._held = self._held, None
         if ticket is not None:
+            self._assoc._reactor_checkpoint.set()
             ticket.resume.set()
 
     def close_transport(self) -> None:

@@ -73,6 +73,7 @@ class Network:
             dimse_timeout=d.dimse_timeout,
             network_timeout=d.network_timeout,
             connection_timeout=d.connection_timeout,
+            fast_store=d.fast_store,
         )
         pacs = Peer(ae_title=p.ae_title, host=p.host, port=p.port, name=p.name)
         sources = {

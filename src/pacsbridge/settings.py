@@ -37,6 +37,11 @@ class DicomSettings(BaseModel):
         le=16,
         description="Parallel associations used to C-STORE one import (bench/: 2 beat 1 and 4).",
     )
+    fast_store: bool = Field(
+        True,
+        description="Send each ordinary C-STORE's data on the association's socket from the "
+        "sending thread (docs/engineering-notes.md); false: pynetdicom sends every C-STORE.",
+    )
 
 
 class PacsSettings(BaseModel):

@@ -1011,6 +1011,8 @@ class RunningStorescp:
     folder: Path
     ae_title: str = "STORESCP"
     accept_compressed: bool = True
+    max_pdu: int = 0  # 0: storescp's default (16 KB)
+    fork: bool = False  # --fork: one child process per association
     host: str = HOST
     port: int = 0
     process: ChildProcess | None = field(default=None, repr=False)
@@ -1055,6 +1057,10 @@ class RunningStorescp:
         ]
         if self.accept_compressed:
             argv.append("+xa")
+        if self.max_pdu:
+            argv += ["--max-pdu", str(self.max_pdu)]
+        if self.fork:
+            argv.append("--fork")
         argv.append(str(self.port))
         self.process = ChildProcess("storescp", argv, self.log_path, env=tool_env())
         deadline = time.monotonic() + READY_TIMEOUT
@@ -1221,14 +1227,22 @@ def pacs_factory(
 def storescp(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[..., RunningStorescp]]:
-    """``make(ae_title="STORESCP", accept_compressed=True)``: a started DCMTK storescp."""
+    """``make(ae_title="STORESCP", accept_compressed=True, max_pdu=0, fork=False)``: a started
+    DCMTK storescp."""
     made: list[RunningStorescp] = []
 
-    def make(ae_title: str = "STORESCP", accept_compressed: bool = True) -> RunningStorescp:
+    def make(
+        ae_title: str = "STORESCP",
+        accept_compressed: bool = True,
+        max_pdu: int = 0,
+        fork: bool = False,
+    ) -> RunningStorescp:
         scp = RunningStorescp(
             folder=tmp_path / f"storescp-{len(made) + 1}",
             ae_title=ae_title,
             accept_compressed=accept_compressed,
+            max_pdu=max_pdu,
+            fork=fork,
         )
         made.append(scp)
         track_log(request.node, f"storescp {ae_title}", scp.log_path)

@@ -33,3 +33,5 @@ class LocalAE:
     network_timeout: float = 60
     connection_timeout: float = 10
     maximum_pdu_size: int = 131072
+    #: C-STORE data phase on the association's socket (dicomnet/fast_store.py).
+    fast_store: bool = True

@@ -3,8 +3,13 @@
 * Each file is sent in its own transfer syntax, straight from disk without decoding
   (``STORE_SEND_CHUNKED_DATASET``): memory stays flat whatever the instance size.
 * Every (SOP class, transfer syntax) pair gets its own presentation context, plus one Explicit
-  VR Little Endian context per SOP class; when the PACS refuses a compressed syntax, that file is
+  VR Little Endian context per SOP class that has a compressed file (only what the files need:
+  fewer contexts, faster negotiation); when the PACS refuses a compressed syntax, that file is
   decompressed and sent as Explicit VR Little Endian, and the outcome says ``transcoded``.
+* With ``LocalAE.fast_store`` (setting ``dicom.fast_store``) the data phase of each ordinary
+  C-STORE runs on the association's socket from the sending thread (dicomnet/fast_store.py);
+  pynetdicom still negotiates and releases, and sends what needs transcoding (the slow path).
+  Message IDs increase on both paths.
 * ``associations`` > 1 splits the files over parallel associations (threads: the work is mostly
   socket I/O in pynetdicom's own threads).
 * Outcomes that may pass later (no response, association lost, out of resources 0xA7xx) are
@@ -13,6 +18,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -27,6 +33,7 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 
 from pacsbridge.dicomnet.association import associate, status_of
+from pacsbridge.dicomnet.fast_store import DataPhase, FileMeta, PeerEnded, read_file_meta
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.dicomnet.transcode import decompressed, is_compressed
 from pacsbridge.errors import PeerError
@@ -54,6 +61,7 @@ class _File:
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax_uid: str
+    meta: FileMeta | None = None  # parsed without pydicom: the fast path can send it as it is
 
 
 _DONE = object()
@@ -94,6 +102,12 @@ def _never() -> bool:
 
 
 def _read(path: Path) -> _File | StoreOutcome:
+    """The File Meta is enough to send a file (PS3.10 §7.1); pydicom reads the unusual ones."""
+    meta = read_file_meta(path)
+    if meta is not None:
+        return _File(
+            path, meta.sop_class_uid, meta.sop_instance_uid, meta.transfer_syntax_uid, meta
+        )
     try:
         ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
         return _File(
@@ -107,11 +121,13 @@ def _read(path: Path) -> _File | StoreOutcome:
 
 
 def _contexts(files: Sequence[_File]) -> list[PresentationContext]:
+    """What the files need: their own pairs, and Explicit VR LE where one may be decompressed."""
     pairs: dict[tuple[str, str], None] = {}
     for f in files:
         pairs[(f.sop_class_uid, f.transfer_syntax_uid)] = None
     for f in files:
-        pairs[(f.sop_class_uid, ExplicitVRLittleEndian)] = None
+        if is_compressed(f.transfer_syntax_uid):
+            pairs[(f.sop_class_uid, ExplicitVRLittleEndian)] = None
     if len(pairs) > MAX_CONTEXTS:
         log.warning("more than %d presentation contexts needed; extra ones dropped", MAX_CONTEXTS)
     return [build_context(sop, [ts]) for sop, ts in list(pairs)[:MAX_CONTEXTS]]
@@ -161,7 +177,10 @@ def _worker(
 ) -> None:
     try:
         with associate(local, peer, contexts) as assoc:
-            _send_all(assoc, group, outcomes, should_stop)
+            if local.fast_store:
+                _send_all_fast(assoc, local, group, outcomes, should_stop)
+            else:
+                _send_all(assoc, group, outcomes, should_stop)
     except PeerError as error:
         errors.append(error)
     finally:
@@ -175,19 +194,66 @@ def _send_all(
     should_stop: Callable[[], bool],
 ) -> None:
     accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
+    message_ids = itertools.count(1)
     for index, file in enumerate(group):
         if should_stop():
             return
         if not assoc.is_established:
-            for rest in group[index:]:
-                outcomes.put(_outcome(rest, None, "association lost", retriable=True))
+            _lost(group[index:], outcomes, "association lost")
             return
-        outcomes.put(_send_one(assoc, file, accepted))
+        outcomes.put(_send_one(assoc, file, accepted, next(message_ids)))
 
 
-def _send_one(assoc: Association, file: _File, accepted: set[tuple[str, str]]) -> StoreOutcome:
+def _send_all_fast(
+    assoc: Association,
+    local: LocalAE,
+    group: list[_File],
+    outcomes: queue.Queue[object],
+    should_stop: Callable[[], bool],
+) -> None:
+    """Ordinary files on the fast data phase; the rest, and whatever it refuses, slow."""
+    accepted = {(c.abstract_syntax, c.transfer_syntax[0]) for c in assoc.accepted_contexts}
+    phase = DataPhase(assoc, local.dimse_timeout, local.network_timeout)
+    message_ids = itertools.count(1)
+    try:
+        for index, file in enumerate(group):
+            if should_stop():
+                return
+            if phase.ended:
+                _lost(group[index:], outcomes, f"association lost: {phase.ended}")
+                return
+            if not assoc.is_established:
+                _lost(group[index:], outcomes, "association lost")
+                return
+            message_id = next(message_ids)
+            context_id = phase.context_for(file.sop_class_uid, file.transfer_syntax_uid)
+            response = None
+            if file.meta is not None and context_id is not None:
+                try:
+                    response = phase.store(file.path, file.meta, context_id, message_id)
+                except PeerEnded as ended:
+                    outcomes.put(_outcome(file, None, str(ended), retriable=True))
+                    continue
+            if response is not None:
+                outcomes.put(_judge(file, response.status, transcoded=False))
+                continue
+            phase.give_back()
+            outcomes.put(_send_one(assoc, file, accepted, message_id))
+    finally:
+        phase.give_back()
+
+
+def _lost(files: list[_File], outcomes: queue.Queue[object], detail: str) -> None:
+    for rest in files:
+        outcomes.put(_outcome(rest, None, detail, retriable=True))
+
+
+def _send_one(
+    assoc: Association, file: _File, accepted: set[tuple[str, str]], message_id: int
+) -> StoreOutcome:
     if (file.sop_class_uid, file.transfer_syntax_uid) in accepted:
-        return _judge(file, status_of(assoc.send_c_store(file.path)), transcoded=False)
+        status = status_of(assoc.send_c_store(file.path, msg_id=message_id))
+        return _judge(file, status, transcoded=False)
     if is_compressed(file.transfer_syntax_uid) and (
         (file.sop_class_uid, ExplicitVRLittleEndian) in accepted
     ):
@@ -195,7 +261,8 @@ def _send_one(assoc: Association, file: _File, accepted: set[tuple[str, str]]) -
             dataset = decompressed(file.path)
         except Exception as error:  # noqa: BLE001 - any decoder failure is this file's outcome
             return _outcome(file, None, f"cannot decompress for the PACS: {error}", False)
-        return _judge(file, status_of(assoc.send_c_store(dataset)), transcoded=True)
+        status = status_of(assoc.send_c_store(dataset, msg_id=message_id))
+        return _judge(file, status, transcoded=True)
     return _outcome(
         file,
         None,

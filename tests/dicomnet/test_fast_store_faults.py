@@ -21,9 +21,9 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 from pacsbridge.demo.samples import SampleStudy, write_loose
-from pacsbridge.dicomnet.fast_store import read_file_meta
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.dicomnet.store import c_store
+from pacsbridge.dicomnet.wire import read_file_meta
 from peers.dicom import free_port
 
 from .conftest import LOCAL

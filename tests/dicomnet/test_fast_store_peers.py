@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from pacsbridge.demo.samples import SampleStudy, write_loose
-from pacsbridge.dicomnet.fast_store import read_file_meta
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.dicomnet.store import c_store
+from pacsbridge.dicomnet.wire import read_file_meta
 from peers.dicom import c_echo_status, free_port
 
 from .conftest import LOCAL

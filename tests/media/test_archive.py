@@ -306,13 +306,17 @@ def test_many_entries_each_under_the_ratio_floor_are_refused_by_the_total_ratio(
 
 def test_declared_content_larger_than_the_free_disk_less_the_margin_is_refused(tmp_path):
     archive = make_zip(tmp_path / "a.zip", {"IMG1": b"x" * 5000}, method=zipfile.ZIP_STORED)
+    # A margin a gigabyte above what is free now: other processes writing or deleting while
+    # this runs cannot make room for the 5000 bytes.
     free = shutil.disk_usage(tmp_path).free
-    limits = ArchiveLimits(10**15, 100, 100.0, free_margin_bytes=free - 4000)
+    limits = ArchiveLimits(10**15, 100, 100.0, free_margin_bytes=free + 10**9)
 
     with pytest.raises(StorageFull):
         extract(archive, tmp_path / "out", limits)
 
     assert files_under(tmp_path / "out") == []
+    extract(archive, tmp_path / "out", ArchiveLimits(10**15, 100, 100.0, free_margin_bytes=0))
+    assert len(files_under(tmp_path / "out")) == 1  # the margin, not the archive, refused it
 
 
 def test_an_empty_archive_is_broken_not_a_crash(tmp_path):

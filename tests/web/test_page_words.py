@@ -10,7 +10,16 @@ from pacsbridge.imports.views import BADGES as STATE_BADGES
 from pacsbridge.web.pages import strings, templating, view
 
 #: Kinds never written for an import (retrievals, maintenance), so never on its monitor.
-NOT_ON_THE_MONITOR = ("retrieval.", "cache.", "scp.", "package.", "files.swept", "launch.refused")
+#: Kinds never written under an import: the retrieval side, staff actions, refused launches.
+NOT_ON_THE_MONITOR = (
+    "retrieval.",
+    "cache.",
+    "scp.",
+    "package.",
+    "files.swept",
+    "launch.refused",
+    "staff.",
+)
 
 
 def test_conflict_notice_shows_the_pacs_patient_as_a_name_not_in_dicom_form() -> None:

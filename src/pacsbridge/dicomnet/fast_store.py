@@ -27,98 +27,41 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pynetdicom.association import Association
 
-from pacsbridge.uids import clean, is_valid
+from pacsbridge.dicomnet.wire import (
+    _A_ABORT,
+    _A_RELEASE_RQ,
+    _ABORT_PDU,
+    _C_STORE_RSP,
+    _NO_DATA_SET,
+    _P_DATA_TF,
+    _RELEASE_RP_PDU,
+    MAX_IOV,
+    FileMeta,
+    PeerEnded,
+    _abort_text,
+    _command_raw,
+    _command_value,
+    _CommandTemplate,
+    _pdv_header,
+    _pdvs,
+    _read_pdu,
+    _sendmsg_all,
+)
 
 #: Bytes read from a file (and sent with one ``sendmsg``) at a time: the memory of one send.
 BLOCK_BYTES = 4 * 1024 * 1024
 #: Our fragment size when the peer sets no maximum PDU length (0: unlimited, PS3.8 §D.1).
 UNLIMITED_FRAGMENT = 1024 * 1024
-#: ``sendmsg`` takes at most IOV_MAX buffers (1024 on Linux).
-MAX_IOV = 1024
-#: A File Meta longer than this goes to the slow path (real ones are a few hundred bytes).
-META_READ = 64 * 1024
-
-_P_DATA_TF = 0x04
-_A_RELEASE_RQ = 0x05
-_A_RELEASE_RP = 0x06
-_A_ABORT = 0x07
-_ABORT_PDU = bytes((_A_ABORT, 0, 0, 0, 0, 4, 0, 0, 0, 0))  # source: service user
-_RELEASE_RP_PDU = bytes((_A_RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0))
-_PDU_HEADER = struct.Struct(">BBL")
-_PDV_HEADER = struct.Struct(">BBLLBB")  # PDU type, reserved, PDU length, item length, id, ctrl
-_C_STORE_RQ = 0x0001
-_C_STORE_RSP = 0x8001
-_NO_DATA_SET = 0x0101
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT"}
-
-
-class PeerEnded(Exception):
-    """The association ended during the data phase; the message says how (in English)."""
 
 
 # -- File Meta ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileMeta:
-    """What a send needs from a Part 10 file: its UIDs and where the data set starts."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax_uid: str
-    dataset_offset: int
-
-
-def read_file_meta(path: Path) -> FileMeta | None:
-    """Parse the File Meta group of ``path`` (PS3.10 §7.1) without pydicom.
-
-    None when the file is not a plain Part 10 file this module can send as it is (no preamble,
-    a UID that is not a UID, a deflated data set, an empty data set): pydicom reads those.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(META_READ)
-            size = os.fstat(f.fileno()).st_size
-    except OSError:
-        return None
-    if len(head) < 132 or head[128:132] != b"DICM":
-        return None
-    values: dict[int, str] = {}
-    offset = 132
-    while offset + 8 <= len(head):
-        group, element = struct.unpack_from("<HH", head, offset)
-        if group != 0x0002:
-            break
-        vr = head[offset + 4 : offset + 6]
-        if vr in _LONG_VRS:
-            if offset + 12 > len(head):
-                return None
-            (length,) = struct.unpack_from("<L", head, offset + 8)
-            start = offset + 12
-        else:
-            (length,) = struct.unpack_from("<H", head, offset + 6)
-            start = offset + 8
-        if start + length > len(head):
-            return None
-        if element in (0x0002, 0x0003, 0x0010):
-            values[element] = clean(head[start : start + length].decode("ascii", "replace"))
-        offset = start + length
-    else:
-        return None  # File Meta longer than META_READ, or nothing after it
-    uids = (values.get(0x0002), values.get(0x0003), values.get(0x0010))
-    if not all(is_valid(uid) for uid in uids) or uids[2] == _DEFLATED or offset >= size:
-        return None
-    return FileMeta(str(uids[0]), str(uids[1]), str(uids[2]), offset)
 
 
 # -- Socket ownership -----------------------------------------------------------------------
@@ -238,37 +181,6 @@ class SocketOwnership:
 
 
 # -- The data phase -------------------------------------------------------------------------
-
-
-def _even(uid: str) -> bytes:
-    raw = uid.encode("ascii")
-    return raw + b"\0" if len(raw) % 2 else raw
-
-
-def _element(element: int, value: bytes) -> bytes:
-    return struct.pack("<HHL", 0x0000, element, len(value)) + value
-
-
-class _CommandTemplate:
-    """A C-STORE-RQ command set (PS3.7 §9.3.1.1) with its constant part encoded once."""
-
-    def __init__(self, sop_class_uid: str) -> None:
-        self._sop_class = _element(0x0002, _even(sop_class_uid))
-        self._field = _element(0x0100, struct.pack("<H", _C_STORE_RQ))
-        # Priority MEDIUM, then "a data set follows" (any value but 0x0101).
-        self._tail = _element(0x0700, b"\0\0") + _element(0x0800, b"\0\0")
-
-    def encode(self, message_id: int, sop_instance_uid: str) -> bytes:
-        body = b"".join(
-            (
-                self._sop_class,
-                self._field,
-                _element(0x0110, struct.pack("<H", message_id)),
-                self._tail,
-                _element(0x1000, _even(sop_instance_uid)),
-            )
-        )
-        return _element(0x0000, struct.pack("<L", len(body))) + body
 
 
 @dataclass(frozen=True)
@@ -435,73 +347,3 @@ class DataPhase:
     def give_back(self) -> None:
         """pynetdicom owns the socket again (slow path, C-ECHO, release)."""
         self.ownership.give_back()
-
-
-def _pdv_header(length: int, context_id: int, control: int) -> bytes:
-    return _PDV_HEADER.pack(_P_DATA_TF, 0, length + 6, length + 2, context_id, control)
-
-
-def _sendmsg_all(sock: socket.socket, buffers: list[bytes | memoryview]) -> None:
-    """Send every buffer, in as few ``sendmsg`` calls as the kernel allows."""
-    while buffers:
-        sent = sock.sendmsg(buffers[:MAX_IOV])
-        while sent and buffers:
-            first = len(buffers[0])
-            if sent >= first:
-                sent -= first
-                buffers.pop(0)
-            else:
-                buffers[0] = memoryview(buffers[0])[sent:]
-                sent = 0
-        while buffers and not len(buffers[0]):
-            buffers.pop(0)
-
-
-def _recv_exactly(sock: socket.socket, count: int) -> bytearray:
-    data = bytearray(count)
-    view = memoryview(data)
-    got = 0
-    while got < count:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            raise PeerEnded("the PACS closed the connection during the transfer")
-        got += n
-    return data
-
-
-def _read_pdu(sock: socket.socket) -> tuple[int, bytearray]:
-    kind, _, length = _PDU_HEADER.unpack(_recv_exactly(sock, 6))
-    return kind, _recv_exactly(sock, length)
-
-
-def _pdvs(body: bytearray) -> Iterator[tuple[int, bytearray]]:
-    """(message control header, fragment) of every PDV item in a P-DATA-TF (PS3.8 §9.3.5)."""
-    offset = 0
-    while offset + 6 <= len(body):
-        (length,) = struct.unpack_from(">L", body, offset)
-        if length < 2 or offset + 4 + length > len(body):
-            raise PeerEnded("malformed P-DATA-TF PDU from the PACS")
-        yield body[offset + 5], body[offset + 6 : offset + 4 + length]
-        offset += 4 + length
-
-
-def _command_raw(command: bytearray, element: int) -> bytes | None:
-    """The value of (0000,element) in an Implicit VR Little Endian command set."""
-    offset = 0
-    while offset + 8 <= len(command):
-        group, elem, length = struct.unpack_from("<HHL", command, offset)
-        if group == 0x0000 and elem == element:
-            return bytes(command[offset + 8 : offset + 8 + length])
-        offset += 8 + length
-    return None
-
-
-def _command_value(command: bytearray, element: int) -> int | None:
-    raw = _command_raw(command, element)
-    return struct.unpack("<H", raw)[0] if raw is not None and len(raw) == 2 else None
-
-
-def _abort_text(body: bytearray) -> str:
-    source = body[2] if len(body) > 2 else 0
-    reason = body[3] if len(body) > 3 else 0
-    return f"association aborted by the PACS (source {source}, reason {reason})"

@@ -33,9 +33,10 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 
 from pacsbridge.dicomnet.association import associate, status_of
-from pacsbridge.dicomnet.fast_store import DataPhase, FileMeta, PeerEnded, read_file_meta
+from pacsbridge.dicomnet.fast_store import DataPhase
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.dicomnet.transcode import decompressed, is_compressed
+from pacsbridge.dicomnet.wire import FileMeta, PeerEnded, read_file_meta
 from pacsbridge.errors import PeerError
 
 log = logging.getLogger(__name__)

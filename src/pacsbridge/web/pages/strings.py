@@ -113,6 +113,7 @@ CLOSING_CSS = {
 EVENTS = {
     "launch.created": N_("Launched from the RIS"),
     "import.created": N_("Import created"),
+    "images.viewed": N_("Images viewed"),
     "upload.started": N_("Transfer started"),
     "upload.completed": N_("Transfer completed"),
     "upload.refused": N_("Transfer refused"),

@@ -6,6 +6,7 @@ Why generated: configuration, errors and audit kinds change with the code; a tes
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -69,19 +70,13 @@ def import_lifecycle() -> str:
     """The import states, what each means, and where each may go (imports.lifecycle)."""
     from pacsbridge.imports import lifecycle
 
-    lines = [
-        "| state | meaning | may move to | confirmable | cancellable |",
-        "|---|---|---|---|---|",
-    ]
-    for state in lifecycle.ImportState:
-        targets = ", ".join(
-            f"`{t}`" for t in lifecycle.ImportState if t in lifecycle.TRANSITIONS[state]
-        )
-        lines.append(
-            f"| `{state}` | {lifecycle.MEANING[state]} | {targets or '(final)'} "
-            f"| {_yes(lifecycle.confirmable(state))} | {_yes(lifecycle.cancellable(state))} |"
-        )
-    return "\n".join(lines)
+    return _state_table(
+        "state",
+        lifecycle.ImportState,
+        lifecycle.TRANSITIONS,
+        lifecycle.MEANING,
+        {"confirmable": lifecycle.confirmable, "cancellable": lifecycle.cancellable},
+    )
 
 
 def study_lifecycle() -> str:
@@ -97,6 +92,23 @@ def study_lifecycle() -> str:
     return "\n".join(lines)
 
 
+def _state_table(
+    heading: str,
+    states: Any,
+    transitions: Mapping[Any, Any],
+    meaning: Mapping[Any, str],
+    predicates: Mapping[str, Callable[[Any], bool]],
+) -> str:
+    """One lifecycle as a table: state, meaning, where it may go, then a yes/no per predicate."""
+    columns = [heading, "meaning", "may move to", *predicates]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for state in states:
+        targets = ", ".join(f"`{t}`" for t in states if t in transitions[state])
+        answers = " | ".join(_yes(ask(state)) for ask in predicates.values())
+        lines.append(f"| `{state}` | {meaning[state]} | {targets or '(final)'} | {answers} |")
+    return "\n".join(lines)
+
+
 def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -105,35 +117,23 @@ def retrieval_lifecycle() -> str:
     """The retrieval states, what each means, and where each may go (retrievals.lifecycle)."""
     from pacsbridge.retrievals import lifecycle
 
-    lines = [
-        "| state | meaning | may move to | final | package served |",
-        "|---|---|---|---|---|",
-    ]
-    for state in lifecycle.RetrievalState:
-        targets = ", ".join(
-            f"`{t}`" for t in lifecycle.RetrievalState if t in lifecycle.TRANSITIONS[state]
-        )
-        lines.append(
-            f"| `{state}` | {lifecycle.MEANING[state]} | {targets or '(final)'} "
-            f"| {_yes(lifecycle.final(state))} | {_yes(lifecycle.servable(state))} |"
-        )
-    return "\n".join(lines)
+    return _state_table(
+        "state",
+        lifecycle.RetrievalState,
+        lifecycle.TRANSITIONS,
+        lifecycle.MEANING,
+        {"final": lifecycle.final, "package served": lifecycle.servable},
+    )
 
 
 def cached_study_lifecycle() -> str:
     """The states of a study in the retrieval cache (retrievals.lifecycle)."""
     from pacsbridge.retrievals import lifecycle
 
-    lines = [
-        "| study state | meaning | may move to | to move | settled |",
-        "|---|---|---|---|---|",
-    ]
-    for state in lifecycle.StudyState:
-        targets = ", ".join(
-            f"`{t}`" for t in lifecycle.StudyState if t in lifecycle.STUDY_TRANSITIONS[state]
-        )
-        lines.append(
-            f"| `{state}` | {lifecycle.STUDY_MEANING[state]} | {targets or '(final)'} "
-            f"| {_yes(lifecycle.to_move(state))} | {_yes(lifecycle.settled(state))} |"
-        )
-    return "\n".join(lines)
+    return _state_table(
+        "study state",
+        lifecycle.StudyState,
+        lifecycle.STUDY_TRANSITIONS,
+        lifecycle.STUDY_MEANING,
+        {"to move": lifecycle.to_move, "settled": lifecycle.settled},
+    )

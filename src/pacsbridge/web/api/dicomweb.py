@@ -114,6 +114,19 @@ def _uid(value: str) -> str:
     return value
 
 
+def _instance(seen: Viewing, study: str, series: str, sop: str) -> Instance:
+    """The one instance the path names, within the viewing's scope (404 otherwise)."""
+    return seen.catalogue.one(_uid(study), _uid(series), _uid(sop))
+
+
+def _pixels(instance: Instance) -> frames.PixelLocation:
+    """Where the instance's frames are; 404 for an instance without pixel data."""
+    location = frames.locate(instance.path)
+    if location is None:
+        raise NotFoundError("this instance has no pixel data")
+    return location
+
+
 # --- QIDO-RS ---------------------------------------------------------------------------------
 
 
@@ -183,7 +196,7 @@ def retrieve_series(study: str, series: str, request: Request, ctx: Ctx) -> Resp
 @router.get("/studies/{study}/series/{series}/instances/{sop}")
 def retrieve_instance(study: str, series: str, sop: str, request: Request, ctx: Ctx) -> Response:
     seen = viewing(request, ctx)
-    return _retrieve(request, [seen.catalogue.one(_uid(study), _uid(series), _uid(sop))])
+    return _retrieve(request, [_instance(seen, study, series, sop)])
 
 
 # --- WADO-RS: metadata -----------------------------------------------------------------------
@@ -217,7 +230,7 @@ def series_metadata(study: str, series: str, request: Request, ctx: Ctx) -> Resp
 @router.get("/studies/{study}/series/{series}/instances/{sop}/metadata")
 def instance_metadata(study: str, series: str, sop: str, request: Request, ctx: Ctx) -> Response:
     seen = viewing(request, ctx)
-    return _metadata(request, seen, [seen.catalogue.one(_uid(study), _uid(series), _uid(sop))])
+    return _metadata(request, seen, [_instance(seen, study, series, sop)])
 
 
 # --- WADO-RS: frames and bulk data -----------------------------------------------------------
@@ -231,9 +244,7 @@ def _frame_numbers(raw: str) -> list[int]:
 
 
 def _frames_answer(request: Request, instance: Instance, numbers: list[int]) -> Response:
-    location = frames.locate(instance.path)
-    if location is None:
-        raise NotFoundError("this instance has no pixel data")
+    location = _pixels(instance)
     frames.check_numbers(location, numbers)
     answer = negotiation.frame_answer(request.headers.get("accept"), location.syntax)
     read = frames.decoded if answer.decode else frames.stored
@@ -248,7 +259,7 @@ def retrieve_frames(
     study: str, series: str, sop: str, numbers: str, request: Request, ctx: Ctx
 ) -> Response:
     seen = viewing(request, ctx)
-    instance = seen.catalogue.one(_uid(study), _uid(series), _uid(sop))
+    instance = _instance(seen, study, series, sop)
     return _frames_answer(request, instance, _frame_numbers(numbers))
 
 
@@ -258,12 +269,10 @@ def retrieve_bulkdata(
 ) -> Response:
     """A BulkDataURI of our metadata: the pixel data as frames, another value as it is."""
     seen = viewing(request, ctx)
-    instance = seen.catalogue.one(_uid(study), _uid(series), _uid(sop))
+    instance = _instance(seen, study, series, sop)
     number = _tag(tag)
     if number in frames.PIXEL_TAGS:
-        location = frames.locate(instance.path)
-        if location is None:
-            raise NotFoundError("no pixel data")
+        location = _pixels(instance)
         return _frames_answer(request, instance, list(range(1, location.frames + 1)))
     value = metadata.bulk_value(instance, number)
     if value is None:
@@ -307,7 +316,7 @@ def _image(
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered")
 def rendered_instance(study: str, series: str, sop: str, request: Request, ctx: Ctx) -> Response:
     seen = viewing(request, ctx)
-    return _image(request, ctx, seen.catalogue.one(_uid(study), _uid(series), _uid(sop)))
+    return _image(request, ctx, _instance(seen, study, series, sop))
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{number}/rendered")
@@ -315,18 +324,15 @@ def rendered_frame(
     study: str, series: str, sop: str, number: int, request: Request, ctx: Ctx
 ) -> Response:
     seen = viewing(request, ctx)
-    instance = seen.catalogue.one(_uid(study), _uid(series), _uid(sop))
-    location = frames.locate(instance.path)
-    if location is None:
-        raise NotFoundError("no pixel data")
-    frames.check_numbers(location, [number])
+    instance = _instance(seen, study, series, sop)
+    frames.check_numbers(_pixels(instance), [number])
     return _image(request, ctx, instance, frame=number)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/thumbnail")
 def instance_thumbnail(study: str, series: str, sop: str, request: Request, ctx: Ctx) -> Response:
     seen = viewing(request, ctx)
-    instance = seen.catalogue.one(_uid(study), _uid(series), _uid(sop))
+    instance = _instance(seen, study, series, sop)
     return _image(request, ctx, instance, thumbnail=True)
 
 

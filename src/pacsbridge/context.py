@@ -74,6 +74,7 @@ class Network:
             network_timeout=d.network_timeout,
             connection_timeout=d.connection_timeout,
             fast_store=d.fast_store,
+            fast_receive=d.fast_receive,
         )
         pacs = Peer(ae_title=p.ae_title, host=p.host, port=p.port, name=p.name)
         sources = {

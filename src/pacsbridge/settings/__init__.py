@@ -49,6 +49,11 @@ class DicomSettings(BaseModel):
         description="Send each ordinary C-STORE's data on the association's socket from the "
         "sending thread (docs/engineering-notes.md); false: pynetdicom sends every C-STORE.",
     )
+    fast_receive: bool = Field(
+        True,
+        description="Receive each C-STORE of our Storage SCP straight off the association's "
+        "socket into its cache file (docs/engineering-notes.md); false: pynetdicom receives.",
+    )
 
 
 class PacsSettings(BaseModel):

@@ -94,7 +94,7 @@ class RawClient:
         ae.add_requested_context(CTImageStorage, syntaxes or ["1.2.840.10008.1.2.1"])
         ae.add_requested_context(Verification)
         self.ae = ae
-        self.assoc = ae.associate("127.0.0.1", port, ae_title="PACSBRIDGE")
+        self.assoc = ae.associate("127.0.0.1", port, ae_title="PACSBRIDGE", max_pdu=max_pdu)
         assert self.assoc.is_established
         self.context_id = next(
             int(cx.context_id)
@@ -120,13 +120,14 @@ class RawClient:
 
     def read_response(self) -> tuple[int, int, bytes]:
         """(Message ID being responded to, status, command) of the next response, reassembled;
-        also the largest PDU seen, in ``self.largest_pdu``."""
+        also the longest P-DATA-TF variable field seen (what a maximum PDU length limits,
+        PS3.8 §D.1), in ``self.largest_pdu``."""
         command = b""
         self.largest_pdu = 0
         while True:
             kind, body = _read_pdu(self.sock)
             assert kind == 0x04, f"PDU type 0x{kind:02X} instead of a response"
-            self.largest_pdu = max(self.largest_pdu, len(body) + 6)
+            self.largest_pdu = max(self.largest_pdu, len(body))
             offset = 0
             while offset < len(body):
                 (length,) = struct.unpack_from(">L", body, offset)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,18 +81,29 @@ def worker(args: argparse.Namespace) -> None:
     try:
         identifier = Dataset()
         identifier.StudyInstanceUID = args.study
-        usage = resource.getrusage(resource.RUSAGE_SELF)
+        usage = [
+            resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        ]
         start = time.perf_counter()
-        result = c_move(
-            LocalAE(),
-            Peer("DCMQRSCP", c.HOST, args.port, "bench dcmqrscp"),
-            "PACSBRIDGE",
-            identifier,
-            "STUDY",
-        )
+        if args.mover == "movescu":  # the receiver alone against DCMTK's: DCMTK moves both
+            rc = subprocess.run(_movescu_argv("PACSBRIDGE", args.study, args.port)).returncode
+            result = type("Result", (), {"status": rc})()
+        else:
+            result = c_move(
+                LocalAE(),
+                Peer("DCMQRSCP", c.HOST, args.port, "bench dcmqrscp"),
+                "PACSBRIDGE",
+                identifier,
+                "STUDY",
+            )
         seconds = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+        after = [
+            resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        ]
+        cpu = sum(
+            a.ru_utime - u.ru_utime + a.ru_stime - u.ru_stime
+            for a, u in zip(after, usage, strict=True)
+        )
     finally:
         scp.stop()
     print(
@@ -105,6 +117,25 @@ def worker(args: argparse.Namespace) -> None:
             }
         )
     )
+
+
+def _movescu_argv(destination: str, study: str, qr_port: int) -> list[str]:
+    return [
+        c.MOVESCU,
+        "-S",
+        "-aet",
+        "BENCH",
+        "-aec",
+        "DCMQRSCP",
+        "-aem",
+        destination,
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        f"StudyInstanceUID={study}",
+        c.HOST,
+        str(qr_port),
+    ]
 
 
 def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
@@ -127,25 +158,7 @@ def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
         log=tmp / f"storescp-{rep}.log",
     )
     c.wait_listening(scp_port, scp)
-    move = c.run_child(
-        [
-            c.MOVESCU,
-            "-S",
-            "-aet",
-            "BENCH",
-            "-aec",
-            "DCMQRSCP",
-            "-aem",
-            "STORESCP",
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            f"StudyInstanceUID={study}",
-            c.HOST,
-            str(qr_port),
-        ],
-        env=c.tool_env(),
-    )
+    move = c.run_child(_movescu_argv("STORESCP", study, qr_port), env=c.tool_env())
     scp_rss = c.stop(scp)
     got = c.count_files(recv)
     if move["rc"] != 0 or got != len(paths):
@@ -158,7 +171,7 @@ def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
     )
 
 
-def ours_move(tmp, rep, paths, study, qr_port, our_port, samples, pdu, slow) -> None:
+def ours_move(tmp, rep, paths, study, qr_port, our_port, samples, pdu, slow, mover) -> None:
     run = c.run_child(
         [
             sys.executable,
@@ -175,6 +188,7 @@ def ours_move(tmp, rep, paths, study, qr_port, our_port, samples, pdu, slow) -> 
             "--pdu",
             str(pdu),
             *(["--slow"] if slow else []),
+            *(["--mover", mover] if mover else []),
         ]
     )
     child = c.child_json(run)
@@ -193,6 +207,12 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=512)
     parser.add_argument("--pdu", type=int, default=16384, help="max PDU of both receivers")
     parser.add_argument("--slow", action="store_true", help="our SCP without fast_receive")
+    parser.add_argument(
+        "--mover",
+        choices=["c_move", "movescu"],
+        default="",
+        help="movescu: DCMTK's movescu moves to our SCP too (the receiver alone compared)",
+    )
     for hidden in ("--port", "--our-port"):
         parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
@@ -259,7 +279,18 @@ def main() -> None:
             samples: dict[str, list[tuple[float, float, dict]]] = {}
             for rep in range(args.repeat):  # interleaved
                 dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, args.pdu)
-                ours_move(tmp, rep, paths, study, qr_port, our_port, samples, args.pdu, args.slow)
+                ours_move(
+                    tmp,
+                    rep,
+                    paths,
+                    study,
+                    qr_port,
+                    our_port,
+                    samples,
+                    args.pdu,
+                    args.slow,
+                    args.mover,
+                )
         finally:
             c.stop(qr)
 

@@ -2,7 +2,8 @@
 
 The result carries the final status and sub-operation counts as the PACS reported them; judging
 them (a "Success" proves no arrival, counts are 16-bit) is the caller's job, against what
-actually reached our Storage SCP.
+actually reached our Storage SCP. With ``LocalAE.fast_receive`` the request is sent and its
+responses read on the calling thread (dicomnet/fast_move.py); pynetdicom otherwise.
 """
 
 from __future__ import annotations

@@ -35,5 +35,6 @@ class LocalAE:
     maximum_pdu_size: int = 131072
     #: C-STORE data phase on the association's socket (dicomnet/fast_store.py).
     fast_store: bool = True
-    #: C-STORE data phase of our Storage SCP on the association's thread (fast_receive.py).
+    #: Our Storage SCP's data phase on the association's thread (fast_receive.py), and C-MOVE
+    #: responses read on the calling thread (fast_move.py).
     fast_receive: bool = True

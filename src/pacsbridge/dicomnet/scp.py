@@ -1,7 +1,9 @@
 """Our Storage SCP: receives the C-MOVE sub-operations of FSE retrievals.
 
-Received data sets arrive in a temporary file (``STORE_RECV_CHUNKED_DATASET``) and are copied to
-their destination by the handler without being decoded, so memory stays flat. What to accept is
+With ``dicom.fast_receive`` (and an ``on_land``) the data phase runs on the association's own
+thread straight into the destination's folder (dicomnet/fast_receive.py); otherwise pynetdicom
+receives each data set into a temporary file (``STORE_RECV_CHUNKED_DATASET``) that the handler
+copies to its destination. Neither decodes the data set, so memory stays flat. What to accept is
 the handler's decision: ``on_associate`` says whether a caller (calling AE title and the
 address the connection really comes from) may open an association at all, ``on_store``
 returns the DIMSE status of each C-STORE. This class only speaks DICOM.

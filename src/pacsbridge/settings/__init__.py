@@ -52,7 +52,8 @@ class DicomSettings(BaseModel):
     fast_receive: bool = Field(
         True,
         description="Receive each C-STORE of our Storage SCP straight off the association's "
-        "socket into its cache file (docs/engineering-notes.md); false: pynetdicom receives.",
+        "socket into its cache file, and read C-MOVE responses on the calling thread "
+        "(docs/engineering-notes.md); false: pynetdicom does both.",
     )
 
 

@@ -158,3 +158,22 @@ def test_killed_storescu_leaves_no_partial_file(
         sender.wait(timeout=10)
 
     _ended_cleanly(scp, caplog, "the peer closed the connection")
+
+
+def test_pynetdicom_abort_of_a_fast_association_ends_it_at_once(
+    scp: ReceivingScp, big_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Association.abort`` (as ``AE.shutdown`` calls it) must not wait for the parked DUL."""
+    caplog.set_level(logging.WARNING, "pacsbridge.dicomnet.fast_receive")
+    client = RawClient(scp.port)
+    _half_sent(client, big_file)
+    assert _wait_for(lambda: scp.files() != [])
+    [assoc] = scp.scp._server.active_associations  # type: ignore[union-attr]
+    started = time.monotonic()
+
+    assoc.abort()
+
+    assert time.monotonic() - started < 2 and assoc.is_aborted and not assoc.is_alive()
+    assert client.next_pdu_type() == 0x07
+    _ended_cleanly(scp, caplog, "aborted by our side")
+    client.close()

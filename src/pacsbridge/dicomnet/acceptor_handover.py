@@ -18,11 +18,13 @@ negotiation this module moves the socket, explicitly, to the association's own t
 pynetdicom is pinned at 3.0.4; these are the private attributes used, all of them here:
 ``DULServiceProvider._process_recv_primitive`` (wrapped: the park point), ``event_queue``,
 ``to_provider_queue``, ``state_machine.current_state``, ``_idle_timer``, ``_kill_thread``,
-``AssociationSocket.socket`` (the raw socket) and ``Association._run_reactor`` (replaced).
+``AssociationSocket.socket`` (the raw socket) and ``Association._run_reactor`` (replaced);
+``Association._abort_blocking`` is wrapped, as pynetdicom's would wait for the parked DUL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -30,6 +32,8 @@ from collections.abc import Callable
 
 from pynetdicom import evt
 from pynetdicom.association import Association
+
+from pacsbridge.dicomnet.wire import _ABORT_PDU
 
 #: Seconds the association thread waits for the DUL to park before using the slow path.
 PARK_TIMEOUT = 10.0
@@ -46,6 +50,9 @@ class Handover:
         self._parked = threading.Event()
         self._resume = threading.Event()
         self._idle_timeout: float | None = None
+        self._ours: socket.socket | None = None  # while our loop owns the socket
+        self._done = threading.Event()
+        self.aborted_here = False  # ``Association.abort`` was called while our loop ran
 
     def arm(self) -> bool:
         """Ask the DUL to park once established; False when this socket cannot be handed over.
@@ -74,15 +81,38 @@ class Handover:
         it back to pynetdicom, whose reactor then serves the rest of the association.
         """
         original = self._assoc._run_reactor
+        original_abort = self._assoc._abort_blocking
 
         def run_reactor() -> None:
             sock = self._take()
-            if sock is not None and loop(sock):
-                return
+            if sock is not None:
+                self._ours = sock
+                try:
+                    if loop(sock):
+                        return
+                finally:
+                    self._ours = None
+                    self._done.set()
             self.give_back()
             original()
 
+        def abort(block: bool = True) -> None:
+            """pynetdicom's abort waits for a DUL that is parked: end our loop instead."""
+            sock = self._ours
+            if sock is None:
+                original_abort(block)
+                return
+            self.aborted_here = True
+            with contextlib.suppress(OSError):
+                sock.sendall(_ABORT_PDU)
+                sock.shutdown(socket.SHUT_RDWR)  # our loop reads the end and ends the association
+            if block:
+                self._done.wait(PARK_TIMEOUT)
+
         self._assoc._run_reactor = run_reactor  # type: ignore[method-assign]
+        # ``abort`` is re-pointed at ``_abort_blocking`` (or ``_abort_nonblocking``, which calls
+        # it) around every event handler, so that is the one replaced.
+        self._assoc._abort_blocking = abort  # type: ignore[method-assign]
 
     def _park_here(self) -> bool:
         """On the DUL thread, at a step boundary; True when the association ended meanwhile."""
@@ -123,8 +153,9 @@ class Handover:
     def end(self, released: bool) -> None:
         """After our loop released or aborted the association: tell pynetdicom, stop its DUL.
 
-        Closing through pynetdicom's socket wrapper queues its "transport closed" event
-        (Evt17), which takes the DUL's state machine to Sta1, where ``kill`` lets it stop.
+        The transport is closed through pynetdicom's socket wrapper, then the DUL thread is
+        told to stop and woken: it leaves its loop at the next step whatever its state
+        (``Association.kill`` would wait for Sta1, which a closed link may never reach).
         """
         assoc = self._assoc
         assoc.is_established = False
@@ -132,9 +163,11 @@ class Handover:
             assoc.is_released = True
         else:
             assoc.is_aborted = True
+        assoc._kill = True
         wrapper = self._dul.socket
         if wrapper is not None:
             wrapper.close()
+        self._dul.kill_dul()
         self._resume.set()
         evt.trigger(assoc, evt.EVT_RELEASED if released else evt.EVT_ABORTED, {})
-        assoc.kill()
+        self._dul.join(PARK_TIMEOUT)

@@ -174,6 +174,8 @@ class StoreLoop:
     def _log_end(self, why: str, released: bool) -> None:
         if self._msg is None and released:
             return  # the ordinary end
+        if self._handover.aborted_here:
+            why = "aborted by our side"
         during = " during a C-STORE (its partial file deleted)" if self._msg else ""
         log.warning("storage association ended: %s%s", why, during)
 

@@ -13,6 +13,7 @@ Storage SCP receiving the very same study on the same two cores (docs/engineerin
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from collections.abc import Iterator
 from io import BytesIO
@@ -107,7 +108,8 @@ class FastMove:
         status without ``Status`` when the association ended (abort, release, closed, timeout).
         """
         cx = self._context
-        sock = self.ownership.take() if cx is not None else None
+        tls = isinstance(self.ownership._raw(), ssl.SSLSocket)  # TLS stays with pynetdicom
+        sock = self.ownership.take() if cx is not None and not tls else None
         if sock is None or cx is None:
             self.ownership.give_back()
             return

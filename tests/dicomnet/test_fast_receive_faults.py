@@ -177,3 +177,16 @@ def test_pynetdicom_abort_of_a_fast_association_ends_it_at_once(
     assert client.next_pdu_type() == 0x07
     _ended_cleanly(scp, caplog, "aborted by our side")
     client.close()
+
+
+def test_a_pdu_far_above_our_maximum_is_aborted_never_buffered(
+    scp: ReceivingScp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "pacsbridge.dicomnet.fast_receive")
+    client = RawClient(scp.port)  # our maximum: 16 KB
+    client.sock.sendall(bytes((0x04, 0, 0x10, 0, 0, 0)))  # a P-DATA-TF of 256 MB announced
+
+    assert client.next_pdu_type() == 0x07
+    assert _wait_for(lambda: "far above our maximum" in caplog.text), caplog.text
+    assert scp.files() == [] and c_echo_status("127.0.0.1", scp.port, "PACSBRIDGE") == 0
+    client.close()

@@ -59,8 +59,10 @@ log = logging.getLogger(__name__)
 
 PROCESSING_FAILURE = 0x0110
 OUT_OF_RESOURCES = 0xA700
-#: A PDU longer than this (peers must honour our maximum, PS3.8 §D.1) ends the association.
+#: A PDU longer than this (peers must honour our maximum, PS3.8 §D.1) ends the association;
+#: peers get some slack over our maximum, never more than :data:`LARGEST_PDU`.
 LARGEST_PDU = 64 * 1024 * 1024
+PDU_SLACK = 4
 #: Smallest read buffer: many PDUs per ``recv_into`` at small PDU sizes.
 MIN_BUFFER = 1024 * 1024
 
@@ -86,11 +88,17 @@ class Incoming:
     pending: list[memoryview] = field(default_factory=list)
 
 
+class _TooLong(PeerEnded):
+    """A PDU far longer than our maximum: answered with A-ABORT, never buffered."""
+
+
 class _Reader:
     """PDUs from the socket through one buffer; a body is valid until the next ``pdu()``."""
 
-    def __init__(self, sock: socket.socket, size: int, before_read: Callable[[], None]) -> None:
-        self.sock, self.before_read = sock, before_read
+    def __init__(
+        self, sock: socket.socket, size: int, before_read: Callable[[], None], largest: int
+    ) -> None:
+        self.sock, self.before_read, self.largest = sock, before_read, largest
         self.buf = bytearray(size)
         self.view = memoryview(self.buf)
         self.start = self.end = 0
@@ -116,8 +124,8 @@ class _Reader:
         """(PDU type, offset of its body in ``view``, body length)."""
         self._fill(6)
         kind, _, length = _PDU_HEADER.unpack_from(self.buf, self.start)
-        if length > LARGEST_PDU:
-            raise PeerEnded(f"a PDU of {length} bytes")
+        if length > self.largest:
+            raise _TooLong(f"a PDU of {length} bytes, far above our maximum; aborted")
         self._fill(6 + length)
         body = self.start + 6
         self.start = body + length
@@ -139,6 +147,7 @@ class StoreLoop:
         self._new_request = new_request
         self._contexts: dict[int, str] = {}
         self._fragment = 1 << 20
+        self._largest = LARGEST_PDU
         self._msg: Incoming | None = None
         self._command = bytearray()
         self._command_context = 0
@@ -152,7 +161,9 @@ class StoreLoop:
         }
         peer_max = assoc.requestor.maximum_length or 0
         self._fragment = peer_max - 6 if peer_max > 6 else 1 << 20
-        buffer = max(MIN_BUFFER, 4 * ((assoc.acceptor.maximum_length or 0) + 6))
+        ours = assoc.acceptor.maximum_length or 0
+        buffer = max(MIN_BUFFER, 4 * (ours + 6))
+        self._largest = min(LARGEST_PDU, PDU_SLACK * ours) if ours else LARGEST_PDU
         try:
             sock.settimeout(assoc.network_timeout)
             self._serve(sock, buffer)
@@ -160,6 +171,8 @@ class StoreLoop:
             released = ended.released
             self._log_end(str(ended), released)
         except PeerEnded as ended:
+            if isinstance(ended, _TooLong):
+                self._abort(sock)
             self._log_end(str(ended), False)
         except TimeoutError:
             self._abort(sock)
@@ -180,7 +193,7 @@ class StoreLoop:
         log.warning("storage association ended: %s%s", why, during)
 
     def _serve(self, sock: socket.socket, buffer: int) -> None:
-        reader = _Reader(sock, buffer, self._flush)
+        reader = _Reader(sock, buffer, self._flush, self._largest)
         buf = reader.buf
         while True:
             kind, body, length = reader.pdu()

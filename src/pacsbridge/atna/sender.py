@@ -67,6 +67,14 @@ class Sender:
             self._thread.join(timeout=self.settings.timeout_seconds + 5)
             self._thread = None
         self.collector.close()
+        self._release()
+
+    def _release(self) -> None:
+        """A stopping sender hands the lease on at once (another process may be waiting)."""
+        with self.sessions.begin() as session:
+            row = session.get(AtnaSender, 1, with_for_update=True)
+            if row is not None and row.holder == self.name:
+                row.holder, row.until = "", self.clock.now()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

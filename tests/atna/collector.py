@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from lxml import etree
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
 BOM = "\ufeff"
@@ -172,6 +173,13 @@ class Rsyslog:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
+
+
+def assert_valid(schema: etree.RelaxNG, xml: bytes) -> etree._Element:
+    """The parsed message, after checking it against the A.5.1 schema."""
+    root = etree.fromstring(xml)
+    assert schema.validate(root), schema.error_log
+    return root
 
 
 def xml_of(received: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 
 from atna.collector import Rsyslog, TestCA, make_ca
+from retrievals.conftest import load_study, make_gateway  # noqa: F401 - the retrieval tests'
 
 
 @pytest.fixture(scope="session")
@@ -17,12 +18,6 @@ def schema() -> etree.RelaxNG:
     """The package's RELAX NG schema of PS3.15 A.5.1, as lxml reads it."""
     text = resources.files("pacsbridge.atna").joinpath("schema/dicom-audit-message.rng")
     return etree.RelaxNG(etree.fromstring(text.read_bytes()))
-
-
-def assert_valid(schema: etree.RelaxNG, xml: bytes) -> etree._Element:
-    root = etree.fromstring(xml)
-    assert schema.validate(root), schema.error_log
-    return root
 
 
 @pytest.fixture

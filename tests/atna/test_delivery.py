@@ -11,51 +11,14 @@ import time
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from atna.collector import Rsyslog, xml_of
-from atna.conftest import assert_valid
+from atna.collector import Rsyslog, assert_valid, xml_of
+from atna.helpers import atna_settings, record_sample, send_all, spooled
 from atna.samples import EVENTS
 from conftest import sample, scrape
 from pacsbridge import audit
-from pacsbridge.atna.outbox import AtnaMessage
 from pacsbridge.atna.sender import Sender
-
-
-def _atna(collector: Rsyslog, **extra: Any) -> dict[str, Any]:
-    return {
-        "atna": {
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": collector.port,
-            "transport": "tcp",
-            "retry_seconds": 0.2,
-            "timeout_seconds": 3,
-            **extra,
-        }
-    }
-
-
-def _record(ctx, kind: str) -> None:  # noqa: ANN001
-    values = dict(EVENTS[kind][0])
-    actor, outcome = values.pop("actor", ""), values.pop("outcome", "ok")
-    with ctx.sessions.begin() as session:
-        audit.record(session, ctx.clock.now(), kind, actor=actor, outcome=outcome, **values)
-
-
-def _spooled(ctx) -> int:  # noqa: ANN001
-    with ctx.sessions() as session:
-        return session.scalar(select(func.count()).select_from(AtnaMessage))
-
-
-def _send_all(ctx) -> int:  # noqa: ANN001
-    sender, sent = Sender(ctx.sessions, ctx.settings, ctx.clock), 0
-    try:
-        while (batch := sender.run_once()) > 0:
-            sent += batch
-    finally:
-        sender.stop()
-    return sent
 
 
 def _event_ids(received: list[dict[str, Any]]) -> list[str]:
@@ -71,13 +34,13 @@ def test_every_kind_arrives_at_rsyslog_in_order_as_a_valid_ihe_syslog_message(
     collector,
     schema,  # noqa: ANN001
 ) -> None:
-    ctx = make_client(**_atna(collector, app_name="pacsbridge-test")).app.state.context
+    ctx = make_client(**atna_settings(collector, app_name="pacsbridge-test")).app.state.context
     kinds = sorted(EVENTS)
     for kind in kinds:
-        _record(ctx, kind)
-    assert _spooled(ctx) == len(kinds)
+        record_sample(ctx, kind)
+    assert spooled(ctx) == len(kinds)
 
-    assert _send_all(ctx) == len(kinds)
+    assert send_all(ctx) == len(kinds)
     received = collector.wait_for(len(kinds))
     assert len(received) == len(kinds)
     for message in received:
@@ -86,7 +49,7 @@ def test_every_kind_arrives_at_rsyslog_in_order_as_a_valid_ihe_syslog_message(
         assert message["msg"].startswith("\ufeff<?xml")
         assert_valid(schema, xml_of(message))
     assert _event_ids(received) == [EVENTS[k][1] for k in kinds]
-    assert _spooled(ctx) == 0
+    assert spooled(ctx) == 0
 
 
 def test_collector_down_keeps_messages_then_delivers_each_once_in_order_when_it_starts(
@@ -95,15 +58,15 @@ def test_collector_down_keeps_messages_then_delivers_each_once_in_order_when_it_
     caplog,  # noqa: ANN001
 ) -> None:
     collector = Rsyslog(tmp_path / "late")  # its port, nobody listening yet
-    ctx = make_client(**_atna(collector)).app.state.context
+    ctx = make_client(**atna_settings(collector)).app.state.context
     sender = Sender(ctx.sessions, ctx.settings, ctx.clock)
     sender.start()
     try:
         with caplog.at_level(logging.WARNING, logger="pacsbridge.atna.sender"):
             for index in range(30):
-                _record(ctx, "staff.signed_in" if index % 2 else "staff.signed_out")
+                record_sample(ctx, "staff.signed_in" if index % 2 else "staff.signed_out")
             time.sleep(1)  # several attempts at a collector that is not there
-        assert _spooled(ctx) == 30
+        assert spooled(ctx) == 30
         assert "ATNA collector 127.0.0.1:" in caplog.text and "IOTELU1234" not in caplog.text
         collector.start()
         received = collector.wait_for(30)
@@ -118,19 +81,19 @@ def test_collector_down_keeps_messages_then_delivers_each_once_in_order_when_it_
         for m in received
     ]
     assert types == ["110123" if i % 2 == 0 else "110122" for i in range(30)]
-    assert _spooled(ctx) == 0
+    assert spooled(ctx) == 0
 
 
 def test_a_full_spool_drops_new_messages_with_an_audit_event_and_a_metric(
     make_client,
     collector,  # noqa: ANN001
 ) -> None:
-    client = make_client(**_atna(collector, spool_max_messages=2))
+    client = make_client(**atna_settings(collector, spool_max_messages=2))
     ctx = client.app.state.context
     before = sample(scrape(client), "pacsbridge_atna_messages_dropped_total", reason="spool_full")
     for _ in range(3):
-        _record(ctx, "staff.signed_in")
-    assert _spooled(ctx) == 2
+        record_sample(ctx, "staff.signed_in")
+    assert spooled(ctx) == 2
     with ctx.sessions() as session:
         dropped = session.scalars(
             select(audit.AuditEvent).where(audit.AuditEvent.kind == "atna.dropped")
@@ -141,6 +104,6 @@ def test_a_full_spool_drops_new_messages_with_an_audit_event_and_a_metric(
 
 
 def test_disabled_atna_spools_nothing(make_client, collector) -> None:  # noqa: ANN001
-    ctx = make_client(**_atna(collector, enabled=False)).app.state.context
-    _record(ctx, "staff.signed_in")
-    assert _spooled(ctx) == 0
+    ctx = make_client(**atna_settings(collector, enabled=False)).app.state.context
+    record_sample(ctx, "staff.signed_in")
+    assert spooled(ctx) == 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from atna.collector import Rsyslog, xml_of
-from atna.conftest import assert_valid
-from atna.test_delivery import _atna, _send_all, _spooled
+from atna.collector import Rsyslog, assert_valid, xml_of
+from atna.helpers import atna_settings, send_all, spooled
 from conftest import bearer, launch, pacs_settings
 from imports.helpers import drain, state_of, upload, zip_folder
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
@@ -34,7 +33,7 @@ def test_import_completes_with_the_collector_down_and_its_transfer_messages_arri
     schema,  # noqa: ANN001
 ) -> None:
     collector = Rsyslog(tmp_path / "late")  # down during the whole import
-    client = make_client(**pacs_settings(pynetdicom_pacs), **_atna(collector))
+    client = make_client(**pacs_settings(pynetdicom_pacs), **atna_settings(collector))
     ctx = client.app.state.context
     token = launch(client)
     study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=3)
@@ -47,13 +46,13 @@ def test_import_completes_with_the_collector_down_and_its_transfer_messages_arri
     assert answer.status_code == 202, answer.text
     drain(client)
     assert state_of(client, token, document["id"]) == "completed"
-    assert _send_all(ctx) == 0  # nobody listens: everything stays spooled
-    assert _spooled(ctx) >= 3
+    assert send_all(ctx) == 0  # nobody listens: everything stays spooled
+    assert spooled(ctx) >= 3
 
     collector.start()
     try:
-        expected = _spooled(ctx)
-        assert _send_all(ctx) == expected
+        expected = spooled(ctx)
+        assert send_all(ctx) == expected
         received = collector.wait_for(expected)
     finally:
         collector.stop()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from lxml import etree
 
-from atna.conftest import assert_valid
+from atna.collector import assert_valid
 from atna.samples import EVENTS, QUERY, STUDY
 from pacsbridge.atna.events import BUILDERS, Node, Record
 from pacsbridge.audit import KINDS

@@ -23,6 +23,7 @@ from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.find import encoded_identifier
 from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.errors import PeerError
 from pacsbridge.retrievals import cache, headers, lifecycle, query
 from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
@@ -76,13 +77,18 @@ def find_and_link(ctx: Context, request: Request, source: Source) -> list[int]:
     """Find Study Metadata at STUDY level, then one cache entry per study, in one transaction."""
     _start_querying(ctx, request.id)
     cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
-    rows, notes, errors = query.find_studies(
-        ctx.local,
-        source.peer,
-        request.accession_numbers,
-        request.patient_id,
-        request.issuer,
-    )
+    try:
+        rows, notes, errors = query.find_studies(
+            ctx.local,
+            source.peer,
+            request.accession_numbers,
+            request.patient_id,
+            request.issuer,
+        )
+    except PeerError:  # a failed attempt is audited too (an ATNA Query, serious failure)
+        with ctx.sessions.begin() as session:
+            _audit_queries(ctx, session, request, source, outcome="error")
+        raise
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, request.id)
         retrieval.notes = [*retrieval.notes, *notes]
@@ -113,7 +119,9 @@ def _audit_hits(
         )
 
 
-def _audit_queries(ctx: Context, session: Session, request: Request, source: Source) -> None:
+def _audit_queries(
+    ctx: Context, session: Session, request: Request, source: Source, outcome: str = "ok"
+) -> None:
     """``retrieval.queried``: each STUDY-level C-FIND as sent (an ATNA Query, docs/atna.md)."""
     for accession in request.accession_numbers:
         identifier = query.study_query(accession, request.patient_id)
@@ -122,6 +130,7 @@ def _audit_queries(ctx: Context, session: Session, request: Request, source: Sou
             ctx.clock.now(),
             "retrieval.queried",
             retrieval_id=request.id,
+            outcome=outcome,
             accession_number=accession,
             patient_id=request.patient_id,
             issuer=request.issuer,

@@ -9,6 +9,7 @@ port, to be the collector that was down and came back.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
 import signal
@@ -48,6 +49,8 @@ class TestCA:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    client_cert_file: Path
+    client_key_file: Path
 
 
 def make_ca(folder: Path, name: str = "Test ATNA CA") -> TestCA:
@@ -61,27 +64,42 @@ def make_ca(folder: Path, name: str = "Test ATNA CA") -> TestCA:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    paths = TestCA(*(folder / n for n in ("ca.pem", "cert.pem", "key.pem", "c.pem", "ck.pem")))
+    paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     )
+    _issue(ca_key, ca_name, "127.0.0.1", san, now, paths.cert_file, paths.key_file)
+    client_san = x509.SubjectAlternativeName([x509.DNSName("pacsbridge.test")])
+    _issue(
+        ca_key,
+        ca_name,
+        "pacsbridge.test",
+        client_san,
+        now,
+        paths.client_cert_file,
+        paths.client_key_file,
+    )
+    return paths
+
+
+def _issue(ca_key, ca_name, name, san, now, cert_file: Path, key_file: Path) -> None:  # noqa: ANN001
+    """A leaf certificate and its key, signed by the CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (
         _builder(subject, ca_name, key.public_key(), now)
         .add_extension(san, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    paths = TestCA(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key_file.write_bytes(
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.TraditionalOpenSSL,
             serialization.NoEncryption(),
         )
     )
-    return paths
 
 
 def _builder(subject, issuer, public_key, now):  # noqa: ANN001, ANN202
@@ -99,10 +117,13 @@ def _builder(subject, issuer, public_key, now):  # noqa: ANN001, ANN202
 class Rsyslog:
     """rsyslogd -n -f <conf> -i <pidfile>, listening on ``port``, writing ``output``."""
 
-    def __init__(self, folder: Path, tls: TestCA | None = None) -> None:
+    def __init__(
+        self, folder: Path, tls: TestCA | None = None, client_certificates: bool = False
+    ) -> None:
         if not RSYSLOGD.exists():
             raise RuntimeError("rsyslogd missing: run scripts/install-test-deps (apt rsyslog)")
         self.folder, self.tls = folder, tls
+        self.client_certificates = client_certificates
         folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.output = folder / "received.jsonl"
@@ -126,7 +147,10 @@ class Rsyslog:
                 f'defaultNetstreamDriverCertFile="{self.tls.cert_file}"',
                 f'defaultNetstreamDriverKeyFile="{self.tls.key_file}"',
             ]
-            driver = ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"'
+            mode = "x509/certvalid" if self.client_certificates else "anon"
+            driver = (
+                f' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="{mode}"'
+            )
         return (
             f"global({' '.join(glob)})\n"
             f'module(load="imtcp"{driver})\n'

@@ -107,3 +107,40 @@ def test_disabled_atna_spools_nothing(make_client, collector) -> None:  # noqa: 
     ctx = make_client(**atna_settings(collector, enabled=False)).app.state.context
     record_sample(ctx, "staff.signed_in")
     assert spooled(ctx) == 0
+
+
+def test_a_collector_restarted_on_its_port_loses_nothing_sent_after_the_restart(
+    make_client,
+    collector,  # noqa: ANN001
+) -> None:
+    ctx = make_client(**atna_settings(collector)).app.state.context
+    sender = Sender(ctx.sessions, ctx.settings, ctx.clock)
+    try:
+        record_sample(ctx, "staff.signed_in")
+        assert sender.run_once() == 1 and len(collector.wait_for(1)) == 1
+        collector.stop()  # the sender's connection is now dead, unknown to it
+        collector.start()
+        for _ in range(3):
+            record_sample(ctx, "staff.signed_out")
+        while sender.run_once():
+            pass
+    finally:
+        sender.stop()
+    assert len(collector.wait_for(4)) == 4
+    assert spooled(ctx) == 0
+
+
+def test_one_sender_of_a_cluster_sends_at_a_time_and_a_stopped_one_hands_over(
+    make_client,
+    collector,  # noqa: ANN001
+) -> None:
+    ctx = make_client(**atna_settings(collector)).app.state.context
+    first, second = (Sender(ctx.sessions, ctx.settings, ctx.clock) for _ in range(2))
+    record_sample(ctx, "staff.signed_in")
+    assert first.run_once() == 1
+    record_sample(ctx, "staff.signed_in")
+    assert second.run_once() == 0  # the first holds the lease
+    first.stop()
+    assert second.run_once() == 1
+    second.stop()
+    assert len(collector.wait_for(2)) == 2

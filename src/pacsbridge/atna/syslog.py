@@ -21,6 +21,7 @@ FACILITY_AUTHPRIV, SEVERITY_NOTICE = 10, 5
 PRI = FACILITY_AUTHPRIV * 8 + SEVERITY_NOTICE
 MSGID = "IHE+RFC-3881"
 BOM = b"\xef\xbb\xbf"
+PROBE_SECONDS = 0.3
 
 
 def _field(value: str, limit: int) -> str:
@@ -74,10 +75,12 @@ class Collector:
         if s.transport != "tls":
             return raw
         try:
-            return tls_context(s).wrap_socket(raw, server_hostname=s.host)
+            tls = tls_context(s).wrap_socket(raw, server_hostname=s.host)
         except OSError:
             raw.close()
             raise
+        _accepted(tls, s.timeout_seconds)
+        return tls
 
     def close(self) -> None:
         if self._sock is not None:
@@ -95,6 +98,27 @@ def tls_context(settings: AtnaSettings) -> ssl.SSLContext:
         key = str(settings.key_file) if settings.key_file else None
         context.load_cert_chain(str(settings.cert_file), key)
     return context
+
+
+def _accepted(sock: ssl.SSLSocket, timeout: float) -> None:
+    """Wait a moment for the collector's verdict on our certificate before the first write.
+
+    With TLS 1.3 the client's side of the handshake ends before the server has checked the
+    client certificate; a refusal arrives as an alert right after. Reading for a moment here
+    turns it into an error instead of a first message written into a connection already lost.
+    """
+    sock.settimeout(min(PROBE_SECONDS, timeout))
+    try:
+        if sock.recv(1) == b"":
+            raise ConnectionResetError("the collector closed the TLS connection")
+    except (TimeoutError, ssl.SSLWantReadError):
+        pass  # no verdict: accepted (session tickets, if any, were read)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        if sock.fileno() != -1:
+            sock.settimeout(timeout)
 
 
 def _peer_closed(sock: socket.socket) -> bool:

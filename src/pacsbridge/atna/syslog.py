@@ -110,7 +110,10 @@ def _accepted(sock: ssl.SSLSocket, timeout: float) -> None:
     sock.settimeout(min(PROBE_SECONDS, timeout))
     try:
         if sock.recv(1) == b"":
-            raise ConnectionResetError("the collector closed the TLS connection")
+            raise ConnectionResetError(
+                "the collector closed the TLS connection after the handshake (it refused our "
+                "client certificate, or wants one: atna.cert_file)"
+            )
     except (TimeoutError, ssl.SSLWantReadError):
         pass  # no verdict: accepted (session tickets, if any, were read)
     except OSError:

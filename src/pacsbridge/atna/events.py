@@ -55,6 +55,8 @@ class Node:
     source_id: str
     site_id: str
     pacs: Participant
+    #: our HL7 application (MSH-3) and the PACS's HL7 listener (MSH-5) of the merge
+    hl7: Participant
     merge: Participant
 
     @classmethod
@@ -67,8 +69,12 @@ class Node:
             source_id=atna.audit_source_id or settings.dicom.ae_title,
             site_id=atna.enterprise_site_id,
             pacs=Participant(pacs.ae_title, False, doc.DESTINATION_ROLE, pacs.host),
+            hl7=Participant(settings.hl7.sending_application, True, doc.SOURCE_ROLE, host),
             merge=Participant(
-                settings.hl7.sending_application, False, doc.DESTINATION_ROLE, settings.merge.host
+                settings.merge.receiving_application or "PACS",
+                False,
+                doc.DESTINATION_ROLE,
+                settings.merge.host,
             ),
         )
 
@@ -150,8 +156,7 @@ def merged(record: Record, node: Node) -> bytes:
     identification = doc.event(PATIENT_RECORD, "U", record.at, _outcome(record))
     target = doc.patient(record.get("patient_id"), record.get("issuer"))
     doc.detail(target, "MergedPatientID", record.get("merged_patient_id"))
-    who = [node.us(True, doc.SOURCE_ROLE), node.merge]
-    return node.message(identification, who, [target])
+    return node.message(identification, [node.hl7, node.merge], [target])
 
 
 def accessed(record: Record, node: Node) -> bytes | None:

@@ -9,6 +9,9 @@ does, while the groups list their members in ``member`` as OpenLDAP sites search
 (unauthenticated) success, as badly configured directories do: the tests prove that our
 sign-in refuses an empty password before the directory is asked.
 
+It speaks TLS too, with a certificate for 127.0.0.1 from a throw-away CA made with openssl:
+StartTLS on the ldap:// port (RFC 4513 §3) and ldaps:// on a second port.
+
 Tests isolate themselves by naming their own users (``Slapd.add_user``); the groups are shared
 and only their membership changes (``Slapd.set_groups``), through the ldap-utils clients.
 """
@@ -34,6 +37,7 @@ from peers.dicom import free_port, track_log
 SLAPD = "/usr/sbin/slapd"
 LDAPADD = "/usr/bin/ldapadd"
 LDAPMODIFY = "/usr/bin/ldapmodify"
+OPENSSL = "/usr/bin/openssl"
 SCHEMAS = Path("/etc/ldap/schema")
 SUFFIX = "dc=pacsbridge,dc=test"
 ROOT_DN = f"cn=admin,{SUFFIX}"
@@ -53,6 +57,9 @@ include {schemas}/cosine.schema
 include {schemas}/inetorgperson.schema
 pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
+TLSCACertificateFile {dir}/ca.pem
+TLSCertificateFile {dir}/server.pem
+TLSCertificateKeyFile {dir}/server.key
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
@@ -83,6 +90,8 @@ class Slapd:
 
     url: str
     port: int
+    ldaps_url: str
+    ca_file: Path
     log_path: Path
     process: subprocess.Popen[bytes]
 
@@ -143,10 +152,11 @@ def _base_entries() -> str:
 
 
 def _require_tools() -> None:
-    for tool in (SLAPD, LDAPADD, LDAPMODIFY):
+    for tool in (SLAPD, LDAPADD, LDAPMODIFY, OPENSSL):
         if not os.access(tool, os.X_OK):
             pytest.fail(
-                f"{tool} is missing: the directory tests need Debian's slapd and ldap-utils "
+                f"{tool} is missing: the directory tests need Debian's slapd, ldap-utils and "
+                "openssl "
                 "(run scripts/install-test-deps)",
                 pytrace=False,
             )
@@ -165,10 +175,28 @@ def _wait_listening(server: Slapd) -> None:
     pytest.fail(f"slapd did not start on {server.url}:\n{log}", pytrace=False)
 
 
+def _make_certificates(folder: Path) -> None:
+    """ca.pem (a CA of this test session only) and server.pem/.key for 127.0.0.1."""
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    steps = [
+        ["req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+        + ["-subj", "/CN=pacsbridge test CA"],
+        ["req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key"]
+        + ["-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"],
+    ]
+    for step in steps:
+        done = subprocess.run([OPENSSL, *step], cwd=folder, capture_output=True, timeout=60)
+        if done.returncode != 0:
+            pytest.fail(f"openssl {step[0]}: {done.stderr.decode(errors='replace')}")
+
+
 def start_slapd(folder: Path) -> Slapd:
     """slapd on a free port of 127.0.0.1 with the base entries loaded; fails loudly if not."""
     _require_tools()
     (folder / "data").mkdir(parents=True)
+    _make_certificates(folder)
     conf = folder / "slapd.conf"
     conf.write_text(
         CONFIG.format(
@@ -181,12 +209,12 @@ def start_slapd(folder: Path) -> Slapd:
         encoding="utf-8",
     )
     port = free_port()
-    url = f"ldap://127.0.0.1:{port}"
+    url, ldaps_url = f"ldap://127.0.0.1:{port}", f"ldaps://127.0.0.1:{free_port()}"
     log_path = folder / "slapd.log"
     with log_path.open("wb") as log:
-        argv = [SLAPD, "-f", str(conf), "-h", f"{url}/", "-d", "stats"]
+        argv = [SLAPD, "-f", str(conf), "-h", f"{url}/ {ldaps_url}/", "-d", "stats"]
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    server = Slapd(url, port, log_path, process)
+    server = Slapd(url, port, ldaps_url, folder / "ca.pem", log_path, process)
     _wait_listening(server)
     server.ldif(LDAPADD, _base_entries())
     return server

@@ -5,6 +5,7 @@ and ``pacsbridge check``."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from pacsbridge import checks
 from pacsbridge.audit import AuditEvent
-from pacsbridge.errors import DirectoryUnavailable, StaffSignInFailed
+from pacsbridge.errors import ConflictError, DirectoryUnavailable, StaffSignInFailed
 from pacsbridge.settings.operations import DirectorySettings
 from pacsbridge.staff import accounts, directory, sessions
 from pacsbridge.staff.models import StaffUser
@@ -330,3 +331,60 @@ def test_enabled_directory_settings_must_be_complete() -> None:
     with pytest.raises(ValidationError, match="groups_to_roles"):
         DirectorySettings(**{**_directory_values("ldap://x"), "groups_to_roles": {}})
     assert DirectorySettings().enabled is False  # off by default
+
+
+@pytest.mark.parametrize("encryption", ["start_tls", "ldaps"])
+def test_tls_checks_the_certificate_against_the_ca_file_and_refuses_an_unknown_ca(
+    make_settings, slapd: Slapd, encryption: str
+) -> None:  # noqa: ANN001
+    uid = slapd.add_user("sara", PASSWORD, ("pacs-admins",))
+    url = slapd.ldaps_url if encryption == "ldaps" else slapd.url
+    start_tls = encryption == "start_tls"
+    trusted = _directory(slapd, url=url, start_tls=start_tls, ca_file=str(slapd.ca_file))
+    unknown_ca = _directory(slapd, url=url, start_tls=start_tls)  # the system's CAs only
+
+    signed_in = directory.authenticate(make_settings(**trusted).staff.directory, uid, PASSWORD)
+    with pytest.raises(DirectoryUnavailable):
+        directory.authenticate(make_settings(**unknown_ca).staff.directory, uid, PASSWORD)
+    checked = checks.staff_directory(make_settings(**trusted))
+
+    assert signed_in.role == "admin"
+    assert checked[1] is True and "in clear" not in checked[2]
+    log = slapd.log_path.read_text(errors="replace")
+    binds = re.findall(rf'BIND dn="{re.escape(user_dn(uid))}" mech=SIMPLE .*ssf=(\d+)', log)
+    assert binds and all(int(ssf) >= 128 for ssf in binds)  # the password crossed encrypted
+
+
+def test_a_directory_account_gets_no_local_password_and_a_local_disable_still_stops_it(
+    make_client, slapd: Slapd
+) -> None:  # noqa: ANN001
+    client = make_client(**_directory(slapd))
+    ctx = client.app.state.context
+    uid = slapd.add_user("tina", PASSWORD, ("pacs-support",))
+    assert _sign_in(client, uid).status_code == 200
+
+    with pytest.raises(ConflictError):
+        accounts.set_password(ctx, uid, "a local password now")
+    accounts.disable(ctx, uid, actor="admin1")
+
+    assert client.get(SESSION).status_code == 401
+    assert _sign_in(client, uid).status_code == 401
+    assert _reasons(ctx) == ["disabled"]
+    assert _row(ctx, uid).password_hash == ""
+
+
+def test_names_are_case_folded_to_one_row_and_directory_rows_fail_once_it_is_turned_off(
+    make_client, make_settings, slapd: Slapd
+) -> None:  # noqa: ANN001
+    client = make_client(**_directory(slapd))
+    ctx = client.app.state.context
+    uid = slapd.add_user("ugo", PASSWORD, ("pacs-support",))
+
+    assert _sign_in(client, uid.upper()).json()["username"] == uid
+    assert _sign_in(client, uid).status_code == 200
+    with ctx.sessions() as session:
+        assert [u.username for u in session.scalars(select(StaffUser))] == [uid]
+    off = make_client(make_settings())  # same database, directory sign-in off
+
+    assert _sign_in(off, uid).status_code == 401
+    assert _reasons(ctx) == ["directory_disabled"]

@@ -54,11 +54,16 @@ def add(
 
 
 def set_password(ctx: Context, username: str, password: str, actor: str = "") -> None:
-    """A new password; it also lifts a lock-out (an administrator vouched for the person)."""
+    """A new password; it also lifts a lock-out (an administrator vouched for the person).
+
+    Refused for a directory account: its password is the directory's, and a local hash
+    beside it would be a second, forgotten way in."""
     _check_password(ctx, password)
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         user = _existing(session, username)
+        if user.source != LOCAL:
+            raise ConflictError(f"{username} signs in with the directory: change it there")
         user.password_hash = HASHER.hash(password)
         user.password_changed_at = now
         user.failed_attempts, user.locked_until = 0, None

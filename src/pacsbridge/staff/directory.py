@@ -211,6 +211,7 @@ def _connection(settings: DirectorySettings, who: str, password: str) -> Iterato
         receive_timeout=settings.timeout_seconds,
         read_only=True,
         raise_exceptions=False,
+        auto_referrals=False,  # AD's search references name other servers: never follow them
     )
     try:
         _call(conn.open)

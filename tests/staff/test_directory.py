@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -305,9 +306,14 @@ def test_a_local_account_is_checked_locally_though_the_directory_has_that_name(
     with_directory_password = _sign_in(client, uid)
     with_local_password = _sign_in(client, uid, "the local password")
 
+    other_case = _sign_in(client, uid.upper())  # the directory would take this case
+
     assert with_directory_password.status_code == 401
     assert with_local_password.status_code == 200
     assert with_local_password.json()["role"] == "support"
+    assert other_case.status_code == 401
+    assert _reasons(ctx) == ["wrong_password", "local_account"]
+    assert _row(ctx, uid).source == "local"
 
 
 def test_pacsbridge_check_binds_the_service_account_and_reports_failures(
@@ -319,7 +325,14 @@ def test_pacsbridge_check_binds_the_service_account_and_reports_failures(
         make_settings(**_directory(slapd, url=f"ldap://127.0.0.1:{free_port()}"))
     )
 
+    direct = checks.staff_directory(
+        make_settings(
+            **_directory(slapd, bind_dn="", user_bind_template=f"uid={{username}},{PEOPLE}")
+        )
+    )
+
     assert good[0] == "staff directory" and good[1] is True, good
+    assert direct[1] is True and "direct bind" in direct[2]
     assert "in clear" in good[2]
     assert wrong[1] is False and "invalidCredentials" in wrong[2]
     assert down[1] is False and "LDAPSocketOpenError" in down[2]
@@ -388,3 +401,30 @@ def test_names_are_case_folded_to_one_row_and_directory_rows_fail_once_it_is_tur
 
     assert _sign_in(off, uid).status_code == 401
     assert _reasons(ctx) == ["directory_disabled"]
+
+
+def test_simultaneous_first_sign_ins_of_one_person_both_succeed_on_one_row(
+    make_client, slapd: Slapd
+) -> None:  # noqa: ANN001
+    ctx = make_client(**_directory(slapd)).app.state.context
+    uids = [slapd.add_user("vera", PASSWORD, ("pacs-support",)) for _ in range(3)]
+    outcomes: list[str] = []
+
+    def sign_in(uid: str, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            outcomes.append(sessions.sign_in(ctx, uid, PASSWORD, "127.0.0.1")[1].role)
+        except Exception as error:  # noqa: BLE001 - what went wrong is the assertion's message
+            outcomes.append(repr(error))
+
+    for uid in uids:
+        start = threading.Barrier(2)
+        pair = [threading.Thread(target=sign_in, args=(uid, start)) for _ in range(2)]
+        for thread in pair:
+            thread.start()
+        for thread in pair:
+            thread.join(timeout=30)
+
+    assert outcomes == ["support"] * 6
+    with ctx.sessions() as session:
+        assert sorted(u.username for u in session.scalars(select(StaffUser))) == sorted(uids)

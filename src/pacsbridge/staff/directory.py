@@ -18,11 +18,13 @@ Why each step (docs/staff.md, "Directory sign-in"):
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from ldap3 import NONE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3.abstract.entry import Entry
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
@@ -125,13 +127,13 @@ def _by_direct_bind(settings: DirectorySettings, username: str, password: str) -
         return _account(conn, settings, _entry(conn, settings, username))
 
 
-def _account(conn: Connection, settings: DirectorySettings, entry: object) -> DirectoryAccount:
+def _account(conn: Connection, settings: DirectorySettings, entry: Entry) -> DirectoryAccount:
     groups = _groups(conn, settings, entry)
     name = _first(entry, settings.display_name_attribute)
-    return DirectoryAccount(entry.entry_dn, name, groups, role_of(settings, groups))  # type: ignore[attr-defined]
+    return DirectoryAccount(entry.entry_dn, name, groups, role_of(settings, groups))
 
 
-def _entry(conn: Connection, settings: DirectorySettings, username: str) -> object:
+def _entry(conn: Connection, settings: DirectorySettings, username: str) -> Entry:
     """The one entry the user filter finds; DirectoryRefused when none or several."""
     query = settings.user_filter.replace("{username}", escape_filter_chars(username))
     wanted = [a for a in (settings.display_name_attribute, settings.group_attribute) if a]
@@ -144,24 +146,23 @@ def _entry(conn: Connection, settings: DirectorySettings, username: str) -> obje
     return conn.entries[0]
 
 
-def _groups(conn: Connection, settings: DirectorySettings, entry: object) -> tuple[str, ...]:
+def _groups(conn: Connection, settings: DirectorySettings, entry: Entry) -> tuple[str, ...]:
     if settings.group_attribute:
         return tuple(_values(entry, settings.group_attribute))
-    dn = entry.entry_dn  # type: ignore[attr-defined]
-    query = settings.group_filter.replace("{dn}", escape_filter_chars(dn))
+    query = settings.group_filter.replace("{dn}", escape_filter_chars(entry.entry_dn))
     conn.search(settings.group_search_base, query, SUBTREE, attributes=[])
     _require_search(conn)
     return tuple(found.entry_dn for found in conn.entries)
 
 
-def _values(entry: object, attribute: str) -> list[str]:
+def _values(entry: Entry, attribute: str) -> list[str]:
     try:
-        return [str(value) for value in entry[attribute].values]  # type: ignore[index]
+        return [str(value) for value in entry[attribute].values]
     except (KeyError, LDAPException):
         return []
 
 
-def _first(entry: object, attribute: str) -> str:
+def _first(entry: Entry, attribute: str) -> str:
     values = _values(entry, attribute) if attribute else []
     return values[0][:200] if values else ""
 
@@ -223,14 +224,12 @@ def _connection(settings: DirectorySettings, who: str, password: str) -> Iterato
             conn.unbind()
 
 
-def _call(step: object) -> object:
+def _call(step: Callable[[], Any]) -> Any:
     """One ldap3 call, its exceptions turned into DirectoryUnavailable (type only: the
     library's messages may quote the bind DN)."""
     try:
-        return step()  # type: ignore[operator]
-    except LDAPException as error:
-        raise DirectoryUnavailable(type(error).__name__) from error
-    except (OSError, ssl.SSLError) as error:
+        return step()
+    except (LDAPException, OSError) as error:  # ssl.SSLError is an OSError
         raise DirectoryUnavailable(type(error).__name__) from error
 
 

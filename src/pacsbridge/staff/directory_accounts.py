@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pacsbridge import audit
@@ -44,9 +45,28 @@ def authenticate(ctx: Context, username: str, password: str, address: str) -> St
         except DirectoryUnavailable as error:
             _audit_unavailable(ctx, username, address, error)
             raise
+    try:
+        return _settle(ctx, username, found, reason, known, address)
+    except IntegrityError:  # the same person's first sign-in in another request made the row
+        return _settle(ctx, username, found, reason, known, address)
+
+
+def _settle(
+    ctx: Context,
+    username: str,
+    found: directory.DirectoryAccount | None,
+    reason: str,
+    known: bool,
+    address: str,
+) -> StaffUser:
+    """Write the outcome in one transaction: the row signed in, or the failure audited and
+    StaffSignInFailed."""
+    name = username.casefold()
     with ctx.sessions.begin() as session:
         user = accounts.find(session, name)
-        if not reason and found is not None:
+        if user is not None and user.source != accounts.DIRECTORY:
+            reason = "local_account"  # made while the directory answered: the local one wins
+        elif not reason and found is not None:
             return _signed_in(ctx, session, user, name, found, address)
         if user is None and known and reason == "wrong_password":
             user = _new_row(session, ctx.clock.now(), name, "", "")  # lock-out needs a row
@@ -57,8 +77,9 @@ def authenticate(ctx: Context, username: str, password: str, address: str) -> St
 
 
 def _precheck(ctx: Context, name: str, password: str) -> str:
-    """Why to refuse before asking the directory, or "": a bad name, no password, a
-    disabled or locked row (a locked person's guesses never reach the directory)."""
+    """Why to refuse before asking the directory, or "": a bad name, no password, a local
+    account's name in another case, a disabled or locked row (a locked person's guesses never
+    reach the directory)."""
     try:
         accounts.check_username(name)
     except InputError:
@@ -69,6 +90,8 @@ def _precheck(ctx: Context, name: str, password: str) -> str:
         user = accounts.find(session, name)
     if user is None:
         return ""
+    if user.source != accounts.DIRECTORY:
+        return "local_account"  # typed in another case than the local account's name
     if user.disabled:
         return "disabled"
     if user.locked_until is not None and user.locked_until > ctx.clock.now():

@@ -428,3 +428,18 @@ def test_simultaneous_first_sign_ins_of_one_person_both_succeed_on_one_row(
     assert outcomes == ["support"] * 6
     with ctx.sessions() as session:
         assert sorted(u.username for u in session.scalars(select(StaffUser))) == sorted(uids)
+
+
+def test_a_user_search_base_the_directory_lacks_is_unavailable_not_a_crash(
+    make_client, slapd: Slapd
+) -> None:  # noqa: ANN001
+    missing = f"ou=nowhere,{PEOPLE}"
+    client = make_client(**_directory(slapd, user_search_base=missing))
+
+    answer = _sign_in(client, "someone")
+    checked = checks.staff_directory(client.app.state.context.settings)
+
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "directory_unavailable"
+    [failed] = _events(client.app.state.context, "staff.sign_in_failed")
+    assert failed.details["detail"] == "search: noSuchObject"
+    assert checked[1] is False and "noSuchObject" in checked[2]

@@ -21,9 +21,11 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
-from ldap3 import NONE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, NONE, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.abstract.entry import Entry
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
@@ -86,8 +88,7 @@ def check(settings: DirectorySettings) -> str:
         with _connection(settings, "", ""):
             return f"{settings.url} answers (direct bind: no service account to try)"
     with _bound(settings, settings.bind_dn, settings.bind_password.get_secret_value()) as conn:
-        if not conn.search(settings.user_search_base, "(objectClass=*)", "BASE", attributes=[]):
-            raise DirectoryUnavailable(f"user_search_base: {conn.result.get('description')}")
+        _search(conn, settings.user_search_base, "(objectClass=*)", [], scope=BASE)
     return f"{settings.url}: service account binds, user_search_base found"
 
 
@@ -137,8 +138,7 @@ def _entry(conn: Connection, settings: DirectorySettings, username: str) -> Entr
     """The one entry the user filter finds; DirectoryRefused when none or several."""
     query = settings.user_filter.replace("{username}", escape_filter_chars(username))
     wanted = [a for a in (settings.display_name_attribute, settings.group_attribute) if a]
-    conn.search(settings.user_search_base, query, SUBTREE, attributes=wanted, size_limit=2)
-    _require_search(conn)
+    _search(conn, settings.user_search_base, query, wanted, size_limit=2)
     if not conn.entries:
         raise DirectoryRefused("unknown_user")
     if len(conn.entries) > 1:
@@ -150,8 +150,7 @@ def _groups(conn: Connection, settings: DirectorySettings, entry: Entry) -> tupl
     if settings.group_attribute:
         return tuple(_values(entry, settings.group_attribute))
     query = settings.group_filter.replace("{dn}", escape_filter_chars(entry.entry_dn))
-    conn.search(settings.group_search_base, query, SUBTREE, attributes=[])
-    _require_search(conn)
+    _search(conn, settings.group_search_base, query, [])
     return tuple(found.entry_dn for found in conn.entries)
 
 
@@ -167,7 +166,17 @@ def _first(entry: Entry, attribute: str) -> str:
     return values[0][:200] if values else ""
 
 
-def _require_search(conn: Connection) -> None:
+def _search(
+    conn: Connection,
+    base: str,
+    query: str,
+    attributes: list[str],
+    scope: str = SUBTREE,
+    size_limit: int = 0,
+) -> None:
+    """Search (the entries land in ``conn.entries``); any failure but a size limit reached
+    is DirectoryUnavailable: a wrong base or filter in the settings, a timeout."""
+    _call(lambda: conn.search(base, query, scope, attributes=attributes, size_limit=size_limit))
     if conn.result.get("result") not in (SUCCESS, SIZE_LIMIT_EXCEEDED):
         raise DirectoryUnavailable(f"search: {conn.result.get('description')}")
 
@@ -234,10 +243,20 @@ def _call(step: Callable[[], Any]) -> Any:
 
 
 def _tls(settings: DirectorySettings) -> Tls:
-    """Certificate and host name always checked (RFC 4513 §3.1.3); ``ca_file`` or the
-    system's CAs."""
+    """Certificate and host name always checked (RFC 4513 §3.1.3), against ``ca_file`` or the
+    system's CAs; the standard library's default context (no version given) sets the
+    protocol floor."""
+    host = urlsplit(settings.url).hostname or ""
     return Tls(
         validate=ssl.CERT_REQUIRED,
         ca_certs_file=settings.ca_file or None,
-        version=ssl.PROTOCOL_TLS_CLIENT,
+        sni=None if _is_address(host) else host,  # RFC 6066 §3: names only, never addresses
     )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True

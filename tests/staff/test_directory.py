@@ -128,6 +128,11 @@ def test_a_wrong_directory_password_is_refused_and_audited(make_client, slapd: S
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "staff_sign_in_failed"
     assert _reasons(ctx) == ["wrong_password"]
     assert _events(ctx, "staff.sign_in_failed")[0].details["failed_attempts"] == 1
+    with ctx.sessions() as session:  # neither password is ever written down
+        stored = repr(
+            [(e.actor, e.message, e.details) for e in session.scalars(select(AuditEvent))]
+        )
+    assert "not the password" not in stored and PASSWORD not in stored
 
 
 def test_injection_names_with_a_real_password_match_nobody_though_unescaped_they_would(
@@ -443,3 +448,18 @@ def test_a_user_search_base_the_directory_lacks_is_unavailable_not_a_crash(
     [failed] = _events(client.app.state.context, "staff.sign_in_failed")
     assert failed.details["detail"] == "search: noSuchObject"
     assert checked[1] is False and "noSuchObject" in checked[2]
+
+
+def test_tls_refuses_a_certificate_for_another_host_name(make_settings, slapd: Slapd) -> None:  # noqa: ANN001
+    uid = slapd.add_user("zeno", PASSWORD, ("pacs-admins",))
+    port = slapd.ldaps_url.rsplit(":", 1)[1]
+    other_name = f"ldaps://localhost:{port}"  # 127.0.0.1 too, but the certificate names only the IP
+    config = _directory(slapd, url=other_name, ca_file=str(slapd.ca_file))
+    handshakes = slapd.log_path.read_text(errors="replace").count("TLS established")
+
+    with pytest.raises(DirectoryUnavailable):
+        directory.authenticate(make_settings(**config).staff.directory, uid, PASSWORD)
+
+    # the handshake with our CA succeeded: what refused the server is its name
+    assert slapd.log_path.read_text(errors="replace").count("TLS established") > handshakes
+    assert _binds(slapd, uid) == 0

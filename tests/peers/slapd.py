@@ -37,6 +37,7 @@ from peers.dicom import free_port, track_log
 SLAPD = "/usr/sbin/slapd"
 LDAPADD = "/usr/bin/ldapadd"
 LDAPMODIFY = "/usr/bin/ldapmodify"
+LDAPSEARCH = "/usr/bin/ldapsearch"
 OPENSSL = "/usr/bin/openssl"
 SCHEMAS = Path("/etc/ldap/schema")
 SUFFIX = "dc=pacsbridge,dc=test"
@@ -122,6 +123,19 @@ class Slapd:
         if done.returncode != 0:
             raise AssertionError(f"{tool} failed: {done.stderr.decode(errors='replace')}")
 
+    def settled_log(self) -> str:
+        """The log once slapd has written what it did so far: it logs from its worker
+        threads after answering, so a test counting lines first waits for a marker search."""
+        marker = f"settle-{uuid.uuid4().hex}"
+        argv = [LDAPSEARCH, "-x", "-H", self.url, "-b", SUFFIX, f"(cn={marker})", "dn"]
+        subprocess.run(argv, capture_output=True, timeout=30, check=True)
+        deadline = time.monotonic() + 10
+        while True:
+            text = self.log_path.read_text(errors="replace")
+            if (f"cn={marker}" in text and text.endswith("\n")) or time.monotonic() > deadline:
+                return text
+            time.sleep(0.02)
+
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGTERM)
@@ -152,7 +166,7 @@ def _base_entries() -> str:
 
 
 def _require_tools() -> None:
-    for tool in (SLAPD, LDAPADD, LDAPMODIFY, OPENSSL):
+    for tool in (SLAPD, LDAPADD, LDAPMODIFY, LDAPSEARCH, OPENSSL):
         if not os.access(tool, os.X_OK):
             pytest.fail(
                 f"{tool} is missing: the directory tests need Debian's slapd, ldap-utils and "

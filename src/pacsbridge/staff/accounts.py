@@ -160,6 +160,10 @@ def audit_name(username: str) -> str:
 
 
 def find(session: Session, username: str) -> StaffUser | None:
+    """The account with this name; a name no account can have is never sent to the
+    database (PostgreSQL refuses a NUL in a query's text)."""
+    if not valid_username(username):
+        return None
     return session.scalars(select(StaffUser).where(StaffUser.username == username)).first()
 
 
@@ -170,11 +174,14 @@ def _existing(session: Session, username: str) -> StaffUser:
     return user
 
 
+def valid_username(username: str) -> bool:
+    """1-64 letters, digits, dot, dash, underscore: what every account's name is."""
+    stripped = username.replace(".", "").replace("-", "").replace("_", "")
+    return 1 <= len(username) <= 64 and stripped.isalnum()
+
+
 def check_username(username: str) -> None:
-    if (
-        not (1 <= len(username) <= 64)
-        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
-    ):
+    if not valid_username(username):
         raise InputError("user names are 1-64 letters, digits, dot, dash, underscore")
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import StaffSessionMissing
-from pacsbridge.staff import accounts, directory_accounts
+from pacsbridge.staff import accounts
 from pacsbridge.staff.models import StaffSession, StaffUser
 from pacsbridge.staff.roles import Role
 
@@ -41,6 +41,10 @@ def sign_in(ctx: Context, username: str, password: str, address: str) -> tuple[s
     while the directory is down.
     """
     if ctx.settings.staff.directory.enabled and not accounts.is_local(ctx, username):
+        # imported here: ldap3 loads only where directory sign-in is on (its import costs a
+        # fifth of a second, and it relies on pyasn1 names pyasn1 has deprecated)
+        from pacsbridge.staff import directory_accounts
+
         user = directory_accounts.authenticate(ctx, username, password, address)
     else:
         user = accounts.authenticate(ctx, username, password, address)

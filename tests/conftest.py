@@ -82,6 +82,9 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
         }
     ),
     "imports/test_analysis.py": frozenset({"test_matching_patient_from_a_cd"}),
+    "staff/test_directory.py": frozenset(
+        {"test_injection_names_are_refused_at_sign_in_audited_and_make_no_row"}
+    ),
     "imports/test_confirmation.py": frozenset({"test_confirm_twice_is_a_conflict"}),
     "imports/test_pipeline.py": frozenset(
         {

@@ -75,7 +75,10 @@ KINDS: dict[str, str] = {
     "staff.user_disabled": "A staff account was disabled; its sessions end.",
     "staff.signed_in": "A staff member signed in (address).",
     "staff.sign_in_failed": "A staff sign-in failed (reason: unknown_user, wrong_password, "
-    "locked, disabled; address).",
+    "locked, disabled, invalid_username, empty_password, no_mapped_group, ambiguous_user, "
+    "local_account, directory_refused, directory_disabled, directory_unavailable; address).",
+    "staff.role_changed": "A directory account's role changed at sign-in, from its groups "
+    "(was, role; an empty role: no mapped group, no access).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
     "staff.signed_out": "A staff member signed out.",
 }

@@ -183,6 +183,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "it": "Nome utente o password non validi, oppure account bloccato: riprovare più tardi",
         "en": "Wrong user name or password, or account locked: try again later",
     },
+    "error.directory_unavailable": {
+        "it": "Directory non raggiungibile: riprovare più tardi o accedere con un account locale",
+        "en": "Directory unreachable: try again later or sign in with a local account",
+    },
     "error.staff_session": {
         "it": "Sessione scaduta o assente: accedere di nuovo",
         "en": "Session expired or missing: sign in again",

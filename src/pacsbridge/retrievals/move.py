@@ -37,6 +37,7 @@ from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import IncompleteMove, PeerTimeout, PeerUnavailable
+from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, statuses
 from pacsbridge.retrievals.plan import Expected, Source
 
@@ -138,7 +139,11 @@ def _timeout_or(error: PeerUnavailable, peer: Peer, seconds: float) -> PeerUnava
 def _audit_move(
     ctx: Context, plan: Expected, level: str, result: MoveResult | None, failure: str
 ) -> None:
-    """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request)."""
+    """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request).
+
+    ``worker`` (``host:pid``) tells which node issued it, as ``phase.started`` does for imports
+    (docs/deployment.md, "Which node did what").
+    """
     status = f"0x{result.status:04X}" if result is not None else ""
     with ctx.sessions.begin() as session:
         audit.record(
@@ -154,6 +159,7 @@ def _audit_move(
             completed=result.completed if result else None,
             failed=result.failed if result else None,
             warning=result.warning if result else None,
+            worker=ledger.worker_name(),
         )
 
 

@@ -51,7 +51,8 @@ KINDS: dict[str, str] = {
     "files.swept": "Folders that no live import owned were removed (ids listed).",
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
-    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
+    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts, "
+    "worker: host:pid of the node).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",

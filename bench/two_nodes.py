@@ -62,6 +62,7 @@ class Load:
     retrievals_done: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     memory_before: dict[str, float] = field(default_factory=dict)
+    peak_before: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, http: httpx.Client, kind: str, method: str, url: str, **kw) -> httpx.Response:
@@ -207,6 +208,7 @@ def _measure(args: argparse.Namespace, cluster: list[Node], pacs: Orthanc, work:
             node.wait_ready(http)
     load = Load()
     load.memory_before = {n.name: round(n.memory_mb(), 1) for n in cluster}
+    load.peak_before = {n.name: round(n.peak_memory_mb(), 1) for n in cluster}
     timeout = args.timeout
     threads = [
         threading.Thread(
@@ -246,6 +248,7 @@ def _figures(args, cluster: list[Node], pacs: Orthanc, load: Load, total: float)
         "api_p95_ms_without_uploads": round(_p95(no_uploads) * 1000, 1),
         "peak_memory_mb": {n.name: round(n.peak_memory_mb(), 1) for n in cluster},
         "memory_before_load_mb": load.memory_before,
+        "peak_memory_before_load_mb": load.peak_before,
         "imports_seconds": round(max(load.imports_done, default=0), 2),
         "stored_instances_per_s": round(stored / max(load.imports_done, default=total), 1),
         "retrievals_seconds": round(max(load.retrievals_done, default=0), 2),
@@ -272,12 +275,17 @@ def _print(runs: list[dict]) -> None:
         )
 
 
-def _ratios(runs: list[dict]) -> list[dict]:
+def _ratios(runs: list[dict]) -> dict:
     """Each two-node run against the one-node run just before it (interleaved pairs)."""
-    pairs = zip(runs[0::2], runs[1::2], strict=False)
-    return [
-        {"one_over_two_seconds": round(one["seconds"] / two["seconds"], 2)} for one, two in pairs
-    ]
+    pairs = list(zip(runs[0::2], runs[1::2], strict=False))
+    ratios = [round(one["seconds"] / two["seconds"], 2) for one, two in pairs]
+    return {
+        "one_over_two_seconds": ratios,
+        "median_ratio": c.median(ratios),
+        "median_seconds": {
+            n: c.median([r["seconds"] for r in runs if r["nodes"] == n]) for n in (1, 2)
+        },
+    }
 
 
 def main() -> None:
@@ -312,7 +320,7 @@ def main() -> None:
     ratios = _ratios(runs)
     print(f"one node / two nodes, total seconds: {ratios}")
     notes = [warning] if warning else []
-    c.write_results(NAME, vars(args), runs + ratios, notes)
+    c.write_results(NAME, vars(args), [*runs, ratios], notes)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def upgrade(url: str, revision: str = "head") -> None:
     if not url.startswith("postgresql"):
         command.upgrade(alembic_config(url), revision)
         return
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # autocommit: the lock's session is not left idle in a transaction while Alembic works
+    engine = create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})

@@ -71,7 +71,7 @@ class Node:
     def wait_ready(self) -> Node:
         wait_for(self._answers, START_SECONDS, f"node {self.name} to answer /healthz")
         if self.worker:
-            wait_for(self._receives, START_SECONDS, f"node {self.name}'s Storage SCP")
+            wait_for(self.receives, START_SECONDS, f"node {self.name}'s Storage SCP")
         return self
 
     def kill(self) -> None:
@@ -97,7 +97,7 @@ class Node:
         except httpx.HTTPError:
             return False
 
-    def _receives(self) -> bool:
+    def receives(self) -> bool:
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", self.scp_port)) == 0
 

@@ -7,8 +7,10 @@ source is a pynetdicom Q/R SCP that counts C-MOVEs by study and by destination A
 node) and can hold its first C-MOVE part-way. Which node did what is read from the audit:
 ``analysis.started``, ``phase.started`` and ``retrieval.moved`` carry ``worker`` (host:pid).
 
-The lapsed leases of a killed node are picked up by the product's periodic reapers, put on
-the queue by the test once the leases have run out instead of waiting for the minute.
+Nodes started together on the fresh database migrate it at the same moment (under the
+PostgreSQL advisory lock of ``db.migrate``). The lapsed leases of a killed node are picked
+up by the product's periodic reapers, put on the queue by the test once the leases have run
+out instead of waiting for the minute.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def test_an_import_uploaded_to_a_web_only_node_is_analysed_and_stored_by_the_oth
     assert deployment.workers("analysis.started", import_id) == ["b"]
     assert set(deployment.workers("phase.started", import_id)) == {"b"}
     assert deployment.pacs.instance_uids(study.study_instance_uid) == sent
-    assert not a._receives()  # the web-only node has no Storage SCP either
+    assert not a.receives()  # the web-only node has no Storage SCP either
 
 
 def test_retrievals_spread_over_both_nodes_and_identical_requests_share_one_c_move(

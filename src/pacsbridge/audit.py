@@ -59,7 +59,8 @@ KINDS: dict[str, str] = {
     "retrieval.queried": "A STUDY-level C-FIND was sent to a source for an accession number "
     "(C-FIND identifier).",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
-    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
+    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts, "
+    "worker: host:pid of the node).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import threading
 from datetime import timedelta
@@ -53,6 +54,8 @@ MiB = 1024**2
 _KNOWN: dict[str, str] = {}
 _KNOWN_LOCK = threading.Lock()
 MAX_KNOWN = 200_000
+#: this process's part of temporary file names (unique among the nodes sharing the folder)
+_PROCESS = secrets.token_hex(4)
 
 
 def root(ctx: Context) -> Path:
@@ -96,8 +99,12 @@ def instance_path(folder: Path, sop_instance_uid: str) -> Path:
 
 
 def part_path(folder: Path, sop_instance_uid: str) -> Path:
-    """Where one thread writes an instance before the rename (two copies may arrive at once)."""
-    return folder / f"{instance_key(sop_instance_uid)}.{threading.get_ident()}{PART}"
+    """Where one thread writes an instance before the rename (two copies may arrive at once).
+
+    The name carries this process's random token as well as the thread's id: several nodes
+    share the cache folder (docs/deployment.md), and thread ids repeat across processes.
+    """
+    return folder / f"{instance_key(sop_instance_uid)}.{_PROCESS}{threading.get_ident()}{PART}"
 
 
 def package_path(ctx: Context, retrieval_id: int) -> Path:

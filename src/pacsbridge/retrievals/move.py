@@ -37,6 +37,7 @@ from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import IncompleteMove, PeerTimeout, PeerUnavailable
+from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, statuses
 from pacsbridge.retrievals.models import CachedStudy
 from pacsbridge.retrievals.plan import Expected, Source
@@ -148,6 +149,9 @@ def _audit_move(
 
     With the source and the study's patient and accession number (an ATNA DICOM Instances
     Transferred, docs/atna.md).
+
+    ``worker`` (``host:pid``) tells which node issued it, as ``phase.started`` does for imports
+    (docs/deployment.md, "Which node did what").
     """
     status = f"0x{result.status:04X}" if result is not None else ""
     with ctx.sessions.begin() as session:
@@ -170,6 +174,7 @@ def _audit_move(
             completed=result.completed if result else None,
             failed=result.failed if result else None,
             warning=result.warning if result else None,
+            worker=ledger.worker_name(),
         )
 
 

@@ -267,6 +267,11 @@ class WebSettings(BaseModel):
     body_idle_seconds: float = Field(
         30, gt=0, description="Seconds of silence allowed while a request body arrives (408)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed (uvicorn forwarded_allow_ips; docs/deployment.md); [] for none.",
+    )
 
 
 class Settings(BaseSettings):

@@ -69,6 +69,18 @@ KINDS: dict[str, str] = {
     "locked, disabled; address).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
     "staff.signed_out": "A staff member signed out.",
+    "support.retried": "Support started a failed import's failed phase again (actor: the staff "
+    "member; phase).",
+    "support.aborted": "An administrator aborted an import from the support console (actor; was: "
+    "the state left); import.cancelled, files.deleted and ris.discontinued follow.",
+    "support.rechecked": "Support asked for the analysis and duplicate check again (actor).",
+    "support.retrieval_retried": "Support asked again for a retrieval's accession numbers "
+    "(actor; the new retrieval's id).",
+    "support.purged": "An administrator removed a retrieval's studies from the cache (actor; "
+    "studies).",
+    "source.paused": "A source was paused: its retrievals wait in the queue (actor, source).",
+    "source.resumed": "A paused source was resumed: its waiting retrievals run (actor, source).",
+    "audit.exported": "The audit log of a date range was exported (actor, format, from, to).",
 }
 
 

@@ -8,6 +8,7 @@ its step-by-step log.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -142,6 +143,27 @@ def events_of_import(session: Session, import_id: int) -> list[AuditEvent]:
 def events_of_retrieval(session: Session, retrieval_id: int) -> list[AuditEvent]:
     query = select(AuditEvent).where(AuditEvent.retrieval_id == retrieval_id)
     return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def events_between(
+    session: Session, start: datetime, end: datetime, batch: int = 500
+) -> Iterator[AuditEvent]:
+    """Every event with ``start <= at < end``, oldest first, read ``batch`` rows at a time
+    (keyset on the id: an export of a year never holds more than one batch in memory)."""
+    last = 0
+    while True:
+        query = (
+            select(AuditEvent)
+            .where(AuditEvent.at >= start, AuditEvent.at < end, AuditEvent.id > last)
+            .order_by(AuditEvent.id)
+            .limit(batch)
+        )
+        rows = list(session.scalars(query))
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+        session.expunge_all()
 
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
 from pacsbridge.retrievals import cache, lifecycle, request, views
+from pacsbridge.retrievals.lifecycle import RetrievalState
 from pacsbridge.retrievals.models import ExpectedInstance, Retrieval, RetrievalStudy
 from pacsbridge.retrievals.schemas import RetrievalRequest
 
@@ -81,7 +82,7 @@ def detail(ctx: Context, retrieval_id: int) -> dict[str, Any]:
         "document": document,
         "events": events,
         "missing": missing,
-        "retriable": lifecycle.final(document["state"]) and document["state"] != "available",
+        "retriable": retriable(document["state"]),
         "purgeable": cached,
     }
 
@@ -115,13 +116,19 @@ def _cached_ids(session: Any, retrieval_id: int) -> list[tuple[int, str]]:
     ]
 
 
+def retriable(state: str) -> bool:
+    """Over and not wholly served: failed, not found, partial or expired."""
+    return lifecycle.final(state) and state != RetrievalState.AVAILABLE
+
+
 def retry(ctx: Context, retrieval_id: int, actor: str) -> int:
-    """A new retrieval of the same request; its id. Only once the old one is over."""
+    """A new retrieval of the same request; its id. Only once the old one is over (and was not
+    wholly served: that needs no retry)."""
     with ctx.sessions() as session:
         row = session.get(Retrieval, retrieval_id)
         if row is None:
             raise NotFoundError(f"retrieval {retrieval_id}")
-        if not lifecycle.final(row.state):
+        if not retriable(row.state):
             raise ConflictError(f"retrieval is {row.state}", state=row.state)
         body = RetrievalRequest(
             source=row.source,

@@ -10,7 +10,9 @@ from pacsbridge.retrievals.models import Retrieval
 
 
 def test_a_retrieval_requested_while_its_source_is_paused_stays_queued_then_completes_on_resume(
-    make_gateway, dcmqrscp_pacs, load_study  # noqa: ANN001
+    make_gateway,
+    dcmqrscp_pacs,
+    load_study,  # noqa: ANN001
 ) -> None:
     study, paths = load_study(dcmqrscp_pacs, series_count=1, instances_per_series=2)
     gateway = make_gateway(dcmqrscp_pacs.peer)

@@ -33,7 +33,9 @@ def _ask_and_confirm(client: Any, url: str) -> Any:
 
 
 def test_retrievals_are_filtered_by_state_source_accession_and_date(
-    make_gateway, dcmqrscp_pacs, load_study  # noqa: ANN001
+    make_gateway,
+    dcmqrscp_pacs,
+    load_study,  # noqa: ANN001
 ) -> None:
     study, _ = load_study(dcmqrscp_pacs, series_count=1, instances_per_series=1)
     gateway = make_gateway(dcmqrscp_pacs.peer)
@@ -59,7 +61,9 @@ def test_retrievals_are_filtered_by_state_source_accession_and_date(
 
 
 def test_support_retries_a_retrieval_and_admin_purges_it_from_the_cache_support_may_not(
-    make_gateway, dcmqrscp_pacs, load_study  # noqa: ANN001
+    make_gateway,
+    dcmqrscp_pacs,
+    load_study,  # noqa: ANN001
 ) -> None:
     study, paths = load_study(dcmqrscp_pacs, series_count=1, instances_per_series=2)
     gateway = make_gateway(dcmqrscp_pacs.peer)
@@ -100,7 +104,8 @@ def test_support_retries_a_retrieval_and_admin_purges_it_from_the_cache_support_
 
 
 def test_the_sources_page_echoes_now_and_pauses_and_resumes_audited(
-    make_gateway, dcmqrscp_pacs  # noqa: ANN001
+    make_gateway,
+    dcmqrscp_pacs,  # noqa: ANN001
 ) -> None:
     gateway = make_gateway(dcmqrscp_pacs.peer)
     client = _signed_in(gateway, "support", "m.rossi")

@@ -45,8 +45,12 @@ def console(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]
     """``console(role, username=..., client=None, **settings)``: a client signed in as a new
     staff member of ``role`` (on ``client``'s server, or a new one)."""
 
-    def make(role: str = "support", username: str = "", client: TestClient | None = None,
-             **overrides: Any) -> TestClient:
+    def make(
+        role: str = "support",
+        username: str = "",
+        client: TestClient | None = None,
+        **overrides: Any,
+    ) -> TestClient:
         base = client or make_client(**overrides)
         ctx = base.app.state.context
         name = username or f"{role}.user"
@@ -82,8 +86,9 @@ def new_import(client: TestClient, token: str) -> int:
 
 def analysed_import(client: TestClient, token: str, folder: Path, patient=PATIENT) -> int:  # noqa: ANN001
     """An import whose media (one small study of ``patient``) was uploaded and analysed."""
-    write_loose(folder, [SampleStudy(patient=patient, series_count=1, instances_per_series=2)],
-                junk=False)
+    write_loose(
+        folder, [SampleStudy(patient=patient, series_count=1, instances_per_series=2)], junk=False
+    )
     import_id = new_import(client, token)
     answer = client.put(
         f"/api/v1/imports/{import_id}/archive", content=zip_folder(folder), headers=bearer(token)

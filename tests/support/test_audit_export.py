@@ -30,7 +30,9 @@ def _three_days_of_events(client, clock) -> tuple[str, str]:  # noqa: ANN001
     return (middle - timedelta(days=1)).isoformat(), (middle + timedelta(days=1)).isoformat()
 
 
-def test_the_csv_export_holds_exactly_the_events_of_the_range_and_is_audited(console, clock) -> None:  # noqa: ANN001
+def test_the_csv_export_holds_exactly_the_events_of_the_range_and_is_audited(
+    console, clock
+) -> None:  # noqa: ANN001
     client = console("support", username="m.rossi")
     dal, al = _three_days_of_events(client, clock)
     ctx = client.app.state.context
@@ -48,8 +50,11 @@ def test_the_csv_export_holds_exactly_the_events_of_the_range_and_is_audited(con
     assert [r["import_id"] for r in rows if r["kind"] == "import.created"] == [
         str(e.import_id) for e in expected if e.kind == "import.created"
     ]
-    [exported] = [e for e in _in_range(ctx, clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1))
-                  if e.kind == "audit.exported"]
+    [exported] = [
+        e
+        for e in _in_range(ctx, clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1))
+        if e.kind == "audit.exported"
+    ]
     assert exported.actor == "m.rossi"
     assert exported.details == {"format": "csv", "from": dal, "to": al}
 

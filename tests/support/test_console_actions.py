@@ -35,8 +35,10 @@ def _confirmed_with_the_pacs_gone(console, pynetdicom_pacs, relay, tmp_path, **s
     peer = pynetdicom_pacs.peer
     relay.up(peer.port)
     client = console(
-        "admin", username="a.verdi",
-        pacs={"ae_title": peer.ae_title, "host": relay.host, "port": relay.port}, **settings,
+        "admin",
+        username="a.verdi",
+        pacs={"ae_title": peer.ae_title, "host": relay.host, "port": relay.port},
+        **settings,
     )
     token = launch_for(client)
     import_id = analysed_import(client, token, tmp_path / "usb")
@@ -48,7 +50,10 @@ def _confirmed_with_the_pacs_gone(console, pynetdicom_pacs, relay, tmp_path, **s
 
 
 def test_support_retries_the_failed_send_phase_after_confirmation_and_the_import_completes(
-    console, pynetdicom_pacs, relay, tmp_path  # noqa: ANN001
+    console,
+    pynetdicom_pacs,
+    relay,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     client, token, import_id = _confirmed_with_the_pacs_gone(
         console, pynetdicom_pacs, relay, tmp_path, jobs={"backend": "immediate", "attempts": 1}
@@ -83,11 +88,19 @@ def _study_uid(client: Any, import_id: int) -> str:
 
 
 def test_an_admin_abort_of_a_confirmed_import_deletes_it_and_tells_the_ris(
-    console, pynetdicom_pacs, relay, mllp_listener, tmp_path  # noqa: ANN001
+    console,
+    pynetdicom_pacs,
+    relay,
+    mllp_listener,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     ris = mllp_listener()
     client, token, import_id = _confirmed_with_the_pacs_gone(
-        console, pynetdicom_pacs, relay, tmp_path, ris={"notify": {"enabled": True, "port": ris.port}}
+        console,
+        pynetdicom_pacs,
+        relay,
+        tmp_path,
+        ris={"notify": {"enabled": True, "port": ris.port}},
     )
     assert state_of(client, token, import_id) == "processing"  # the send waits for a retry
 
@@ -106,7 +119,8 @@ def test_an_admin_abort_of_a_confirmed_import_deletes_it_and_tells_the_ris(
 
 
 def test_support_repeats_the_duplicate_check_once_asked_and_it_is_audited(
-    console, tmp_path  # noqa: ANN001
+    console,
+    tmp_path,  # noqa: ANN001
 ) -> None:
     client = console("support", username="m.rossi")  # the PACS of the tests does not answer
     token = launch_for(client)
@@ -117,7 +131,8 @@ def test_support_repeats_the_duplicate_check_once_asked_and_it_is_audited(
     asked = client.get(f"/support/importazioni/{import_id}/ricontrolla")
     assert "Ripetere l'analisi" in unescape(asked.text)
     done = client.post(
-        f"/support/importazioni/{import_id}/ricontrolla", data={"csrf_token": csrf_of(asked.text)},
+        f"/support/importazioni/{import_id}/ricontrolla",
+        data={"csrf_token": csrf_of(asked.text)},
         follow_redirects=False,
     )
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import timedelta
+from html import unescape
 
 from sqlalchemy import select
 
 from conftest import bearer
-
 from pacsbridge.audit import AuditEvent
 from pacsbridge.demo.samples import SamplePatient
 from pacsbridge.staff import accounts
@@ -43,8 +42,12 @@ def test_a_visit_without_a_session_is_sent_to_accedi_and_back_after_signing_in(m
 
     signed = client.post(
         "/support/accedi",
-        data={"username": "m.rossi", "password": PASSWORD, "csrf_token": csrf_of(page.text),
-              "next": "/support/sorgenti"},
+        data={
+            "username": "m.rossi",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "/support/sorgenti",
+        },
         follow_redirects=False,
     )
     assert signed.status_code == 303 and signed.headers["location"] == "/support/sorgenti"
@@ -71,7 +74,8 @@ def test_sign_in_without_the_form_token_is_refused(make_client) -> None:  # noqa
     accounts.add(client.app.state.context, "m.rossi", PASSWORD, "support")
     client.get("/support/accedi")
     answer = client.post(
-        "/support/accedi", data={"username": "m.rossi", "password": PASSWORD},
+        "/support/accedi",
+        data={"username": "m.rossi", "password": PASSWORD},
         follow_redirects=False,
     )
     assert answer.status_code == 403 and "pacsbridge_staff" not in answer.cookies
@@ -87,8 +91,12 @@ def test_each_search_filter_finds_only_its_imports(console, clock) -> None:  # n
     clock.advance(days=-3)  # the first import three days ago
     rossi = launch_for(
         client,
-        patient={"id": "PZ-ROSSI", "family_name": "ROSSI", "given_name": "MARIA",
-                 "fiscal_code": "RSSMRA85T10A562S"},
+        patient={
+            "id": "PZ-ROSSI",
+            "family_name": "ROSSI",
+            "given_name": "MARIA",
+            "fiscal_code": "RSSMRA85T10A562S",
+        },
         order={"number": "ORD-R", "accession_number": "ACC-R"},
         operator={"id": "op1", "name": "Operatore Uno"},
     )
@@ -146,7 +154,8 @@ def test_support_may_not_abort_or_purge_403_and_nothing_happens(console) -> None
 
     asked = client.get(f"/support/importazioni/{import_id}/annulla")
     posted = client.post(
-        f"/support/importazioni/{import_id}/annulla", data={"csrf_token": token},
+        f"/support/importazioni/{import_id}/annulla",
+        data={"csrf_token": token},
         follow_redirects=False,
     )
     purge = client.post("/support/recuperi/1/elimina", data={"csrf_token": token})
@@ -177,10 +186,13 @@ def test_an_admin_abort_asks_first_then_cancels_audited_with_the_admin_name(cons
     import_id = new_import(client, launch_for(client))
 
     asked = client.get(f"/support/importazioni/{import_id}/annulla")
-    assert asked.status_code == 200 and f"Annullare l'importazione {import_id}?" in unescape(asked.text)
+    assert asked.status_code == 200 and f"Annullare l'importazione {import_id}?" in unescape(
+        asked.text
+    )
     assert _events(client.app.state.context, "import.cancelled") == []  # asking changes nothing
     done = client.post(
-        f"/support/importazioni/{import_id}/annulla", data={"csrf_token": csrf_of(asked.text)},
+        f"/support/importazioni/{import_id}/annulla",
+        data={"csrf_token": csrf_of(asked.text)},
         follow_redirects=False,
     )
 
@@ -199,8 +211,9 @@ def test_dicom_and_ris_values_are_shown_as_text_never_as_markup(console, tmp_pat
     client = console("support")
     script = "<script>alert(1)</script>"
     token = launch_for(client, patient={"family_name": script, "given_name": "<b>x</b>"})
-    hostile = SamplePatient(name=f"{script}^<i>y</i>", patient_id="EXT-1",
-                            birth_date="19740101", sex="M")
+    hostile = SamplePatient(
+        name=f"{script}^<i>y</i>", patient_id="EXT-1", birth_date="19740101", sex="M"
+    )
     import_id = analysed_import(client, token, tmp_path / "usb", patient=hostile)
 
     page = client.get(f"/support/importazioni/{import_id}")

@@ -189,7 +189,9 @@ def retry(ctx: Context, import_id: int, actor: str) -> list[str]:
         lifecycle.require(
             session, row, ImportState.CONFIRMED, error={}, finished_at=None, updated_at=now
         )
-        audit.record(session, now, "support.retried", import_id=import_id, actor=actor, phases=phases)
+        audit.record(
+            session, now, "support.retried", import_id=import_id, actor=actor, phases=phases
+        )
     ctx.queue.enqueue(ledger.Task.RUN_PIPELINE, import_id)
     return phases
 
@@ -211,4 +213,6 @@ def recheck(ctx: Context, import_id: int, actor: str) -> None:
     launch = _launch_of(ctx, import_id)
     confirmation.recheck(ctx, import_id, launch, actor=actor)
     with ctx.sessions.begin() as session:
-        audit.record(session, ctx.clock.now(), "support.rechecked", import_id=import_id, actor=actor)
+        audit.record(
+            session, ctx.clock.now(), "support.rechecked", import_id=import_id, actor=actor
+        )

@@ -141,6 +141,9 @@ EVENTS = {
     "store.transcoded": N_("Images converted for the PACS"),
     "files.deleted": N_("Temporary files deleted"),
     "ris.discontinued": N_("RIS told: import not done"),
+    "support.retried": N_("Phase started again by support"),
+    "support.aborted": N_("Import aborted by support"),
+    "support.rechecked": N_("PACS check repeated by support"),
 }
 OUTCOMES = {"ok": N_("done"), "error": N_("error")}
 

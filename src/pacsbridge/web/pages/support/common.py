@@ -11,8 +11,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from pacsbridge.errors import InputError
 from pacsbridge.staff.roles import Permission
-from pacsbridge.web.pages import strings
-from pacsbridge.web.pages.i18n import N_, gettext
 from pacsbridge.web.pages.session import render
 from pacsbridge.web.pages.support.auth import Console
 
@@ -39,8 +37,13 @@ def page_number(value: int) -> int:
 
 def pager(page: int, total: int, per_page: int = PER_PAGE) -> dict[str, Any]:
     pages = max(1, ceil(total / per_page))
-    return {"page": page, "pages": pages, "total": total, "has_prev": page > 1,
-            "has_next": page < pages}
+    return {
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "has_prev": page > 1,
+        "has_next": page < pages,
+    }
 
 
 def url(request: Request, path: str) -> str:
@@ -48,37 +51,34 @@ def url(request: Request, path: str) -> str:
 
 
 def base_context(page: Console, section: str) -> dict[str, Any]:
-    return {"staff": page.staff, "csrf_token": page.csrf_token, "section": section,
-            "may": {str(p): page.may(p) for p in Permission}}
+    return {
+        "staff": page.staff,
+        "csrf_token": page.csrf_token,
+        "section": section,
+        "may": {str(p): page.may(p) for p in Permission},
+    }
 
 
 def confirm_page(
-    request: Request, page: Console, section: str, question: str, action_url: str,
-    back_url: str, danger: bool = False,
+    request: Request,
+    page: Console,
+    section: str,
+    question: str,
+    action_url: str,
+    back_url: str,
+    danger: bool = False,
 ) -> Response:
     """The confirmation step every action has: a page with one form (CSRF) and a way back."""
-    context = {**base_context(page, section), "question": question, "action_url": action_url,
-               "back_url": back_url, "danger": danger}
+    context = {
+        **base_context(page, section),
+        "question": question,
+        "action_url": action_url,
+        "back_url": back_url,
+        "danger": danger,
+    }
     return render(request, "support/confirm.html", context)
 
 
 def done(request: Request, path: str, notice: str) -> Response:
     """After an action: back to the object's page, with what happened (``?fatto=``)."""
     return RedirectResponse(url(request, f"{path}?fatto={notice}"), status_code=303)
-
-
-#: The console's own audit kinds, in words (the operator pages' words for the others).
-EVENTS = {
-    "support.retried": N_("Phase started again by support"),
-    "support.aborted": N_("Import aborted by support"),
-    "support.rechecked": N_("PACS check repeated by support"),
-    "support.retrieval_retried": N_("Retrieval asked again by support"),
-    "support.purged": N_("Removed from the cache by support"),
-}
-
-
-def event_row(event: dict[str, Any], lang: str) -> dict[str, Any]:
-    row = strings.event_row(event, lang)
-    if event.get("kind") in EVENTS:
-        row["label"] = gettext(lang, EVENTS[event["kind"]])
-    return row

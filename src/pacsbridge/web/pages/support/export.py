@@ -29,7 +29,15 @@ from pacsbridge.web.pages.support.common import base_context, day_start
 router = APIRouter(include_in_schema=False)
 BASE = "/support/audit"
 COLUMNS = (
-    "id", "at", "kind", "actor", "outcome", "code", "message", "import_id", "retrieval_id",
+    "id",
+    "at",
+    "kind",
+    "actor",
+    "outcome",
+    "code",
+    "message",
+    "import_id",
+    "retrieval_id",
     "details",
 )
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -52,8 +60,12 @@ def export(
         )
     with ctx.sessions.begin() as session:
         audit.record(
-            session, ctx.clock.now(), "audit.exported", actor=page.staff.username,
-            format=formato, **{"from": dal, "to": al},
+            session,
+            ctx.clock.now(),
+            "audit.exported",
+            actor=page.staff.username,
+            format=formato,
+            **{"from": dal, "to": al},
         )
     body = _csv(ctx, start, end) if formato == "csv" else _json(ctx, start, end)
     name = f"audit-{dal}-{al}.{formato}"
@@ -63,8 +75,11 @@ def export(
 
 def row(event: audit.AuditEvent) -> dict[str, Any]:
     """One event as exported: the columns of :data:`COLUMNS`."""
-    return {**audit.as_dict(event), "import_id": event.import_id,
-            "retrieval_id": event.retrieval_id}
+    return {
+        **audit.as_dict(event),
+        "import_id": event.import_id,
+        "retrieval_id": event.retrieval_id,
+    }
 
 
 def _events(ctx: Context, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:

@@ -74,8 +74,13 @@ def list_page(
     context = {
         **base_context(page, "retrievals"),
         "rows": rows,
-        "query": {"stato": stato, "sorgente": sorgente, "accession": accession, "dal": dal,
-                  "al": al},
+        "query": {
+            "stato": stato,
+            "sorgente": sorgente,
+            "accession": accession,
+            "dal": dal,
+            "al": al,
+        },
         "states": [s.value for s in RetrievalState],
         "sources": [s.name for s in ctx.settings.sources],
         "pager": pager(number, total),
@@ -85,7 +90,11 @@ def list_page(
 
 @router.get(BASE + "/{retrieval_id}", name="support_retrieval")
 def retrieval_page(
-    retrieval_id: int, request: Request, ctx: Ctx, page: SupportConsole, fatto: str = "",
+    retrieval_id: int,
+    request: Request,
+    ctx: Ctx,
+    page: SupportConsole,
+    fatto: str = "",
     nuovo: int = 0,
 ) -> Response:
     found = support.detail(ctx, retrieval_id)

@@ -40,7 +40,9 @@ ACTIONS = {
 
 
 @router.get(BASE, name="support_sources")
-async def sources_page(request: Request, ctx: Ctx, page: SupportConsole, fatto: str = "") -> Response:
+async def sources_page(
+    request: Request, ctx: Ctx, page: SupportConsole, fatto: str = ""
+) -> Response:
     rows = await to_thread.run_sync(sources.overview, ctx)
     context = {
         **base_context(page, "sources"),
@@ -51,7 +53,9 @@ async def sources_page(request: Request, ctx: Ctx, page: SupportConsole, fatto: 
 
 
 @router.get(BASE + "/{name}/{action}", name="support_source_confirm")
-def confirm_action(name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole) -> Response:
+def confirm_action(
+    name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole
+) -> Response:
     question = _action(ctx, name, action)[0]
     needs(page, Permission.RETRY)
     return confirm_page(
@@ -65,7 +69,9 @@ def confirm_action(name: str, action: str, request: Request, ctx: Ctx, page: Sup
 
 
 @router.post(BASE + "/{name}/{action}")
-async def run_action(name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole) -> Response:
+async def run_action(
+    name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole
+) -> Response:
     _action(ctx, name, action)
     needs(page, Permission.RETRY)
     await form(request)

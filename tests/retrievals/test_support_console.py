@@ -13,6 +13,7 @@ from pacsbridge.staff import accounts
 from support.conftest import PASSWORD, csrf_of, sign_in
 
 from .conftest import fresh_accession
+from .test_source_faults import _load, short_source  # noqa: F401 - the fixture, reused
 
 
 def _signed_in(gateway: Any, role: str, username: str) -> Any:
@@ -125,3 +126,25 @@ def test_the_sources_page_echoes_now_and_pauses_and_resumes_audited(
     assert resumed.status_code == 303
     assert [e.actor for e in gateway.events("source.paused")] == ["m.rossi"]
     assert [e.actor for e in gateway.events("source.resumed")] == ["m.rossi"]
+
+
+def test_a_partial_retrieval_shows_its_error_and_each_missing_instance(
+    make_gateway,  # noqa: ANN001
+    load_study,  # noqa: ANN001
+    short_source,  # noqa: ANN001, F811
+) -> None:
+    source = short_source()  # answers Success, never sends the withheld instances
+    study, _, _, withheld = _load(source, load_study, withholding_moves=99)
+    gateway = make_gateway(source.peer)
+    retrieval_id = gateway.request([study.accession_number])
+    gateway.run()
+    client = _signed_in(gateway, "support", "m.rossi")
+
+    page = client.get(f"/support/recuperi/{retrieval_id}")
+
+    assert 'id="retrieval-state">partial<' in page.text
+    assert "<code>move_incomplete</code>" in page.text
+    missing = re.search(
+        r'<table class="table table-sm small" id="missing">.*?</table>', page.text, re.S
+    ).group(0)
+    assert set(re.findall(r"<td class=\"text-break\">([0-9.]+)</td>\s*</tr>", missing)) == withheld

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from html import unescape
 
+import pytest
 from sqlalchemy import select
 
 from conftest import bearer
@@ -225,3 +226,65 @@ def test_dicom_and_ris_values_are_shown_as_text_never_as_markup(console, tmp_pat
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text
     assert "<i>y</i>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;i&gt;y&lt;/i&gt;" in page.text  # DICOM
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/support/importazioni",
+        "/support/importazioni/1",
+        "/support/importazioni/1/annulla",
+        "/support/recuperi",
+        "/support/recuperi/1",
+        "/support/sorgenti",
+        "/support/audit",
+        "/support/audit/export?dal=2026-01-01&al=2026-01-02",
+    ],
+)
+def test_every_console_page_without_a_session_redirects_to_accedi(make_client, path: str) -> None:  # noqa: ANN001
+    answer = make_client().get(path, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/support/accedi?next=/support/")
+
+
+def test_signing_out_ends_the_session_and_needs_the_form_token(console) -> None:  # noqa: ANN001
+    client = console("support", username="m.rossi")
+    refused = client.post("/support/esci", data={}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert client.get("/support/importazioni", follow_redirects=False).status_code == 200
+
+    token = csrf(client, "/support/importazioni")
+    cookie = client.cookies["pacsbridge_staff"]
+    out = client.post("/support/esci", data={"csrf_token": token}, follow_redirects=False)
+
+    assert out.status_code == 303 and out.headers["location"] == "/support/accedi"
+    client.cookies.set("pacsbridge_staff", cookie)  # the old cookie, kept by a copy: no use
+    assert [e.actor for e in _events(client.app.state.context, "staff.signed_out")] == ["m.rossi"]
+    again = client.get("/support/importazioni", follow_redirects=False)
+    assert again.status_code == 303
+
+
+def test_a_next_address_outside_the_console_is_never_followed(make_client) -> None:  # noqa: ANN001
+    client = make_client()
+    accounts.add(client.app.state.context, "m.rossi", PASSWORD, "support")
+    page = client.get("/support/accedi", params={"next": "//evil.example/support/"})
+    assert "evil.example" not in page.text
+    signed = client.post(
+        "/support/accedi",
+        data={
+            "username": "m.rossi",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "https://evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert signed.headers["location"] == "/support/importazioni"
+
+
+def test_the_console_speaks_english_to_a_browser_that_asks_for_it(console) -> None:  # noqa: ANN001
+    client = console("support")
+    english = client.get("/support/importazioni", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    italian = client.get("/support/importazioni")
+    assert "Support id" in english.text and "Sign out" in english.text
+    assert "Id per assistenza" in italian.text and "Esci" in italian.text

@@ -56,14 +56,14 @@ def _filtered(query: Select, f: Filters) -> Select:
     if f.support_id is not None:
         query = query.where(Import.id == f.support_id)
     if f.patient:
-        like = f"%{f.patient.strip()}%"
+        value = f.patient.strip()
         query = query.where(
             or_(
-                Launch.family_name.ilike(like),
-                Launch.given_name.ilike(like),
-                (Launch.family_name + " " + Launch.given_name).ilike(like),
-                Launch.patient_id == f.patient.strip(),
-                Launch.fiscal_code == f.patient.strip().upper(),
+                Launch.family_name.icontains(value, autoescape=True),
+                Launch.given_name.icontains(value, autoescape=True),
+                (Launch.family_name + " " + Launch.given_name).icontains(value, autoescape=True),
+                Launch.patient_id == value,
+                Launch.fiscal_code == value.upper(),
             )
         )
     if f.order:
@@ -73,8 +73,13 @@ def _filtered(query: Select, f: Filters) -> Select:
     if f.state:
         query = query.where(Import.state == f.state)
     if f.operator:
-        like = f"%{f.operator.strip()}%"
-        query = query.where(or_(Launch.operator_name.ilike(like), Launch.operator_id.ilike(like)))
+        value = f.operator.strip()
+        query = query.where(
+            or_(
+                Launch.operator_name.icontains(value, autoescape=True),
+                Launch.operator_id.icontains(value, autoescape=True),
+            )
+        )
     if f.created_from is not None:
         query = query.where(Import.created_at >= f.created_from)
     if f.created_to is not None:

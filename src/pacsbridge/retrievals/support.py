@@ -50,7 +50,9 @@ def _filtered(query: Select, f: Filters) -> Select:
         query = query.where(Retrieval.source == f.source)
     if f.accession:
         # the JSON list as text: the quoted number is a whole element on SQLite and PostgreSQL
-        query = query.where(cast(Retrieval.accession_numbers, String).contains(f'"{f.accession}"'))
+        query = query.where(
+            cast(Retrieval.accession_numbers, String).contains(f'"{f.accession}"', autoescape=True)
+        )
     if f.created_from is not None:
         query = query.where(Retrieval.created_at >= f.created_from)
     if f.created_to is not None:

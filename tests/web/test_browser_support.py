@@ -47,6 +47,7 @@ def test_support_signs_in_finds_the_import_by_support_id_reads_its_log_and_retri
     page.get_by_label("Id per assistenza").fill(str(import_id))
     page.get_by_role("button", name="Cerca").click()
     expect(page.locator("#imports tbody tr")).to_have_count(1)
+    screenshot(page, "support-00-search")
     page.get_by_role("link", name=str(import_id), exact=True).click()
     expect(page.locator("#support-id")).to_have_text(str(import_id))
     expect(page.locator("tr[data-phase='send']")).to_have_attribute("data-state", "failed")

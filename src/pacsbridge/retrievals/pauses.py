@@ -11,6 +11,7 @@ C-MOVE already running when the pause comes finishes; the next one waits.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -52,8 +53,8 @@ def resume(ctx: Context, source: str, actor: str) -> list[int]:
     _check(ctx, source)
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        gone = session.execute(delete(SourcePause).where(SourcePause.source == source)).rowcount
-        if not gone:
+        result: Any = session.execute(delete(SourcePause).where(SourcePause.source == source))
+        if not result.rowcount:  # not paused, or another resume won
             return []
         waiting = list(session.scalars(_waiting(source)))
         session.execute(update(Retrieval).where(Retrieval.id.in_(waiting)).values(retry_at=None))

@@ -58,14 +58,10 @@ def export(
             "export needs dal <= al and formato csv or json",
             fields=[{"field": "dal", "error": "missing or after al", "type": "missing"}],
         )
+    details: dict[str, Any] = {"format": formato, "from": dal, "to": al}
     with ctx.sessions.begin() as session:
         audit.record(
-            session,
-            ctx.clock.now(),
-            "audit.exported",
-            actor=page.staff.username,
-            format=formato,
-            **{"from": dal, "to": al},
+            session, ctx.clock.now(), "audit.exported", actor=page.staff.username, **details
         )
     body = _csv(ctx, start, end) if formato == "csv" else _json(ctx, start, end)
     name = f"audit-{dal}-{al}.{formato}"

@@ -59,6 +59,7 @@ ACTIONS = {
         N_("The analysis and the duplicate check were started again."),
     ),
 }
+_BADGES: dict[str, str] = {str(state): badge for state, badge in BADGES.items()}
 RUN = {"riprova": support.retry, "annulla": support.abort, "ricontrolla": support.recheck}
 
 
@@ -114,7 +115,7 @@ def _support_id(value: str) -> int | None:
 
 
 def _badge(state: str, lang: str) -> dict[str, str]:
-    return view.badge(BADGES.get(state, "failed"), lang)
+    return view.badge(_BADGES.get(state, "failed"), lang)
 
 
 @router.get(BASE + "/{import_id}", name="support_import")

@@ -77,6 +77,9 @@ def test_support_retries_the_failed_send_phase_after_confirmation_and_the_import
     assert "La fase fallita è stata riavviata." in after.text
     assert "Fase riavviata dall&#39;assistenza" in after.text  # in the log, with the name
     assert "m.rossi" in after.text
+    instances = after.text.split('id="instance-table"')[1].split("</table>")[0]
+    assert instances.count('<tr data-state="stored">') == 2 and instances.count("0x0000") == 2
+    assert "2 di 2 istanze confermate dal PACS" in after.text
 
 
 def _study_uid(client: Any, import_id: int) -> str:

@@ -1,7 +1,7 @@
 """source pauses
 
 Revision ID: 5a1c0e2b7d93
-Revises: 075834f73c4a
+Revises: 85e43b76b153
 Create Date: 2026-12-02 20:40:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import pacsbridge.db.base
 
 revision = "5a1c0e2b7d93"
-down_revision = "075834f73c4a"
+down_revision = "85e43b76b153"
 branch_labels = None
 depends_on = None
 

@@ -115,7 +115,10 @@ def _sign_in_form(request: Request, next_path: str, error: str, status: int = 20
     pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
     context = {"next": next_path, "error": error, "csrf_token": csrf.token_for(pre)}
     response = render(request, "support/signin.html", context, status_code=status)
-    response.set_cookie(PRE_COOKIE, pre, path="/support/", httponly=True, samesite="strict")
+    secure = request.app.state.context.settings.public_url.startswith("https://")
+    response.set_cookie(
+        PRE_COOKIE, pre, path="/support/", httponly=True, samesite="strict", secure=secure
+    )
     return response
 
 

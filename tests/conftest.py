@@ -95,6 +95,10 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
     "operations/test_health.py": frozenset(
         {"test_readyz_is_ready_when_database_queue_disk_pacs_and_source_answer"}
     ),
+    "support/test_console_pages.py": frozenset({"test_each_search_filter_finds_only_its_imports"}),
+    "retrievals/test_support_console.py": frozenset(
+        {"test_retrievals_are_filtered_by_state_source_accession_and_date"}
+    ),
     "staff/test_accounts.py": frozenset(
         {"test_five_wrong_passwords_lock_the_account_then_it_opens_after_the_lockout"}
     ),

@@ -8,6 +8,7 @@ its step-by-step log.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +83,18 @@ KINDS: dict[str, str] = {
     "(was, role; an empty role: no mapped group, no access).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
     "staff.signed_out": "A staff member signed out.",
+    "support.retried": "Support started a failed import's failed phase again (actor: the staff "
+    "member; phase).",
+    "support.aborted": "An administrator aborted an import from the support console (actor; was: "
+    "the state left); import.cancelled, files.deleted and ris.discontinued follow.",
+    "support.rechecked": "Support asked for the analysis and duplicate check again (actor).",
+    "support.retrieval_retried": "Support asked again for a retrieval's accession numbers "
+    "(actor; the new retrieval's id).",
+    "support.purged": "An administrator removed a retrieval's studies from the cache (actor; "
+    "studies).",
+    "source.paused": "A source was paused: its retrievals wait in the queue (actor, source).",
+    "source.resumed": "A paused source was resumed: its waiting retrievals run (actor, source).",
+    "audit.exported": "The audit log of a date range was exported (actor, format, from, to).",
 }
 
 
@@ -143,6 +156,27 @@ def events_of_import(session: Session, import_id: int) -> list[AuditEvent]:
 def events_of_retrieval(session: Session, retrieval_id: int) -> list[AuditEvent]:
     query = select(AuditEvent).where(AuditEvent.retrieval_id == retrieval_id)
     return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def events_between(
+    session: Session, start: datetime, end: datetime, batch: int = 500
+) -> Iterator[AuditEvent]:
+    """Every event with ``start <= at < end``, oldest first, read ``batch`` rows at a time
+    (keyset on the id: an export of a year never holds more than one batch in memory)."""
+    last = 0
+    while True:
+        query = (
+            select(AuditEvent)
+            .where(AuditEvent.at >= start, AuditEvent.at < end, AuditEvent.id > last)
+            .order_by(AuditEvent.id)
+            .limit(batch)
+        )
+        rows = list(session.scalars(query))
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+        session.expunge_all()
 
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:

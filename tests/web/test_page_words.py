@@ -19,6 +19,11 @@ NOT_ON_THE_MONITOR = (
     "files.swept",
     "launch.refused",
     "staff.",
+    "support.retrieval_retried",
+    "support.purged",
+    "source.",
+    "audit.exported",
+    "atna.",
 )
 
 

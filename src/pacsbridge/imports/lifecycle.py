@@ -73,7 +73,7 @@ TRANSITIONS: dict[ImportState, frozenset[ImportState]] = {
     S.CONFIRMED: frozenset({S.PROCESSING, S.FAILED, S.CANCELLED}),
     S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
-    S.FAILED: frozenset({S.CANCELLED}),
+    S.FAILED: frozenset({S.CONFIRMED, S.CANCELLED}),  # confirmed again: a support retry
     S.CANCELLED: frozenset(),
 }
 
@@ -91,7 +91,7 @@ MEANING: dict[ImportState, str] = {
     S.CONFIRMED: "Confirmed; the pipeline has not started yet.",
     S.PROCESSING: "The pipeline runs: verify, reconcile, send, merge, notify.",
     S.COMPLETED: "Every phase completed.",
-    S.FAILED: "Stopped for good, with a reason.",
+    S.FAILED: "Stopped, with a reason; support may retry its failed phase (docs/support.md).",
     S.CANCELLED: "Cancelled by the operator; its files are deleted.",
 }
 
@@ -102,7 +102,8 @@ OWNS_FILES = frozenset(set(ImportState) - {S.CANCELLED})
 #: PACS statuses a study may be sent with: the PACS lacks it entirely or in part.
 SENDABLE = frozenset({PacsStatus.ABSENT, PacsStatus.PARTIAL})
 #: States nothing leaves on its own: the monitor stops polling, the page shows the outcome.
-FINAL = frozenset(s for s, targets in TRANSITIONS.items() if targets <= {S.CANCELLED})
+#: (Failed is left only by a person: an operator's cancel or a support retry, docs/support.md.)
+FINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 #: States before the confirmation screen exists (the page waits for the analysis).
 BEFORE_ANALYSIS = frozenset({S.CREATED, S.UPLOADING, S.ANALYSING})
 #: States after a confirmation that did not fail: the monitor is the page to show.

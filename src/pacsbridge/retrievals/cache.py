@@ -271,13 +271,19 @@ def expire(ctx: Context) -> list[int]:
     return ids
 
 
-def _expire_one(ctx: Context, study_id: int) -> None:
+def purge(ctx: Context, study_id: int, actor: str) -> bool:
+    """Remove one cached entry before its expiry (support console): as expiry does, audited
+    ``cache.expired`` with the staff member as actor; False when it is not cached or moving."""
+    return _expire_one(ctx, study_id, actor=actor, reason="purged")
+
+
+def _expire_one(ctx: Context, study_id: int, actor: str = "", reason: str = "retention") -> bool:
     """Expire one entry unless a new request or a mover changed it since it was listed."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         study = session.get(CachedStudy, study_id)
         if study is None or not lifecycle.cached(study.state):
-            return
+            return False
         if not lifecycle.move_study(
             session,
             study_id,
@@ -287,12 +293,14 @@ def _expire_one(ctx: Context, study_id: int) -> None:
             live_key=None,
             updated_at=now,
         ):
-            return
+            return False
         users = _expire_retrievals(session, study_id, now)
         audit.record(
             session,
             now,
             "cache.expired",
+            actor=actor,
+            reason=reason,
             study_instance_uid=study.study_instance_uid,
             source=study.source,
             cached_at=study.cached_at.isoformat() if study.cached_at else "",
@@ -302,6 +310,7 @@ def _expire_one(ctx: Context, study_id: int) -> None:
     delete_study_folder(ctx, study_id)
     for retrieval_id in users:
         package_path(ctx, retrieval_id).unlink(missing_ok=True)
+    return True
 
 
 def _expire_retrievals(session: Session, study_id: int, now) -> list[int]:  # noqa: ANN001

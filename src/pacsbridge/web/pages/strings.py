@@ -138,9 +138,16 @@ EVENTS = {
     "phase.retry": N_("Phase to be retried"),
     "phase.skipped": N_("Phase not configured"),
     "phase.cancelled": N_("Phase stopped by the cancel"),
+    "store.started": N_("Sending to the PACS started"),
+    "store.completed": N_("Sending to the PACS ended"),
     "store.transcoded": N_("Images converted for the PACS"),
+    "duplicates.queried": N_("PACS queried for the studies"),
+    "patient.merged": N_("Patient merge sent"),
     "files.deleted": N_("Temporary files deleted"),
     "ris.discontinued": N_("RIS told: import not done"),
+    "support.retried": N_("Phase started again by support"),
+    "support.aborted": N_("Import aborted by support"),
+    "support.rechecked": N_("PACS check repeated by support"),
 }
 OUTCOMES = {"ok": N_("done"), "error": N_("error")}
 

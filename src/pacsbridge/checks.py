@@ -11,7 +11,8 @@ from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine
 from pacsbridge.dicomnet.echo import c_echo
 from pacsbridge.dicomnet.peers import Peer
-from pacsbridge.errors import PeerError
+from pacsbridge.errors import PeerError, PeerTlsRefused
+from pacsbridge.messages import text
 from pacsbridge.settings import Settings
 
 Result = tuple[str, bool, str]
@@ -44,9 +45,16 @@ def _database(settings: Settings) -> Result:
 def _echo(network: Network, name: str, peer: Peer) -> Result:
     try:
         c_echo(network.local, peer)
+    except PeerTlsRefused as error:  # whose certificate and why: what the administrator fixes
+        said = f"{error.code}: {text(error.message_key, **error.params)} ({error.detail})"
+        return (name, False, f"C-ECHO {_address(peer)}: {said}")
     except PeerError as error:
-        return (name, False, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port}: {error.code}")
-    return (name, True, f"C-ECHO {peer.ae_title}@{peer.host}:{peer.port} ok")
+        return (name, False, f"C-ECHO {_address(peer)}: {error.code}")
+    return (name, True, f"C-ECHO {_address(peer)} ok")
+
+
+def _address(peer: Peer) -> str:
+    return f"{peer.ae_title}@{peer.host}:{peer.port}{' (TLS)' if peer.tls else ''}"
 
 
 def _tcp(name: str, host: str, port: int) -> Result:

@@ -1,0 +1,272 @@
+"""DICOM TLS (PS3.15 Annex B, BCP 195) against real peers: DCMTK storescp/storescu/echoscu with
+``+tls`` and Orthanc with DICOM TLS on, certificates from the test CA of ``peers.pki``."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom import Dataset
+
+from pacsbridge.dicomnet import fast_store
+from pacsbridge.dicomnet.echo import c_echo
+from pacsbridge.dicomnet.find import find_instance_uids, find_study
+from pacsbridge.dicomnet.move import c_move
+from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
+from pacsbridge.dicomnet.store import c_store
+from pacsbridge.dicomnet.wire import read_file_meta
+from pacsbridge.errors import PeerTlsRefused, PeerUnavailable
+from peers.dicom import HOST, free_port
+from peers.pki import Pki
+from peers.tls import echoscu_tls, local_ae, storescu_tls, tls_peer
+
+SCP_LOG = "pacsbridge.dicomnet.tls"
+
+
+def _logged_soon(caplog: pytest.LogCaptureFixture, *words: str) -> str:
+    """Our SCP logs a refusal in the association's thread, maybe after the client has gone."""
+    deadline = time.monotonic() + 5
+    while not all(word in caplog.text for word in words) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return caplog.text
+
+
+def _by_uid(paths: list[Path]) -> dict[str, bytes]:
+    """SOP Instance UID → the data set's bytes after the File Meta (what C-STORE carries)."""
+    found = {}
+    for path in paths:
+        meta = read_file_meta(path)
+        assert meta is not None, path
+        found[meta.sop_instance_uid] = path.read_bytes()[meta.dataset_offset :]
+    return found
+
+
+class _Received:
+    """Our TLS Storage SCP's callbacks: who associated, and the files it wrote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.callers, self.lock = folder, [], threading.Lock()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def admit(self, calling_ae: str, address: str) -> bool:
+        with self.lock:
+            self.callers.append(calling_ae)
+        return True
+
+    def store(self, request: StoreRequest) -> int:
+        request.write_to(self.folder / f"{request.sop_instance_uid}.dcm")
+        return 0
+
+    def files(self) -> list[Path]:
+        return sorted(self.folder.iterdir())
+
+
+@pytest.fixture
+def our_tls_scp(pki: Pki, tmp_path: Path) -> Iterator[Callable[..., tuple[StorageSCP, _Received]]]:
+    """``make(port=0)``: our Storage SCP with TLS on, presenting ``pacsbridge``'s certificate."""
+    started: list[StorageSCP] = []
+
+    def make(port: int = 0) -> tuple[StorageSCP, _Received]:
+        received = _Received(tmp_path / f"received-{len(started) + 1}")
+        local = replace(local_ae(pki.issue("pacsbridge")), tls_scp=True)
+        scp = StorageSCP(local, HOST, port or free_port(), received.store, received.admit)
+        scp.start()
+        started.append(scp)
+        return scp, received
+
+    yield make
+    for scp in started:
+        scp.stop()
+
+
+# -- we are the SCU ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-store", "pynetdicom-store"])
+def test_c_store_to_storescp_over_tls_arrives_byte_identical(
+    pki: Pki, tls_storescp: Any, study_files: Any, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    _, paths = study_files
+    scp = tls_storescp(pki.issue("storescp"))
+    sent_on: list[type] = []
+    real_send = fast_store._sendmsg_all
+    monkeypatch.setattr(
+        fast_store, "_sendmsg_all", lambda s, b: (sent_on.append(type(s)), real_send(s, b))
+    )
+    local = local_ae(pki.issue("pacsbridge"), fast_store=fast)
+
+    outcomes = list(c_store(local, scp.peer(), paths, associations=2))
+
+    assert sorted(o.path for o in outcomes) == sorted(paths)
+    assert all(o.ok and o.status == 0 for o in outcomes), outcomes
+    assert _by_uid(scp.files()) == _by_uid(paths)
+    # the fast path really ran on the TLS socket (one send per instance), or not at all
+    assert len(sent_on) == (len(paths) if fast else 0)
+    assert all(issubclass(kind, ssl.SSLSocket) for kind in sent_on)
+
+
+def test_a_tls_port_does_not_answer_plain_dicom(pki: Pki, tls_storescp: Any) -> None:
+    """Proves the stores above went over TLS: the same port refuses a plain association."""
+    scp = tls_storescp(pki.issue("storescp"))
+    with pytest.raises(PeerUnavailable):
+        c_echo(local_ae(None), replace(scp.peer(), tls=False))
+
+
+def test_storescp_certificate_from_an_untrusted_ca_raises_peer_tls_refused(
+    pki: Pki, tls_storescp: Any
+) -> None:
+    scp = tls_storescp(pki.issue("storescp", untrusted=True), trusted=False)
+    with pytest.raises(PeerTlsRefused) as raised:
+        c_echo(local_ae(pki.issue("pacsbridge")), scp.peer())
+    detail = "the peer's certificate was not accepted: unable to get local issuer certificate"
+    assert raised.value.detail == detail
+    message = raised.value.as_dict()["message"]
+    assert message == "Connessione TLS con test storescp (TLS) rifiutata: certificato non valido"
+    assert raised.value.code == "peer_tls_refused" and not raised.value.retriable
+
+
+def test_storescp_expired_certificate_raises_peer_tls_refused(pki: Pki, tls_storescp: Any) -> None:
+    scp = tls_storescp(pki.issue("storescp", expired=True), trusted=False)
+    with pytest.raises(PeerTlsRefused) as raised:
+        c_echo(local_ae(pki.issue("pacsbridge")), scp.peer())
+    assert "expired" in raised.value.detail
+
+
+def test_storescp_refusing_our_untrusted_certificate_raises_peer_tls_refused(
+    pki: Pki, tls_storescp: Any
+) -> None:
+    scp = tls_storescp(pki.issue("storescp"))
+    with pytest.raises(PeerTlsRefused) as raised:
+        c_echo(local_ae(pki.issue("pacsbridge", untrusted=True)), scp.peer())
+    assert "refused our certificate" in raised.value.detail
+
+
+def test_tls_server_name_is_checked_only_when_configured(pki: Pki, tls_storescp: Any) -> None:
+    scp = tls_storescp(pki.issue("storescp", dns="pacs.ospedale.test"))
+    local = local_ae(pki.issue("pacsbridge"))
+    assert c_echo(local, scp.peer()) == 0  # by address: the chain is what counts
+    assert c_echo(local, scp.peer(server_name="pacs.ospedale.test")) == 0
+    with pytest.raises(PeerTlsRefused) as raised:
+        c_echo(local, scp.peer(server_name="other.ospedale.test"))
+    assert "Hostname mismatch" in raised.value.detail
+
+
+def test_tls_to_a_plain_dicom_port_is_unavailable_not_a_certificate_error(
+    pki: Pki, storescp: Any
+) -> None:
+    plain = storescp()
+    peer = tls_peer(plain.ae_title, plain.port, "plain storescp")
+    with pytest.raises(PeerUnavailable) as raised:
+        c_echo(local_ae(pki.issue("pacsbridge")), peer)
+    assert not isinstance(raised.value, PeerTlsRefused)
+    assert "TLS handshake failed" in raised.value.detail
+
+
+def test_unreadable_own_certificate_is_a_tls_error_naming_our_files(
+    pki: Pki, tmp_path: Path
+) -> None:
+    issued = replace(pki.issue("pacsbridge"), certificate=tmp_path / "missing.crt")
+    with pytest.raises(PeerTlsRefused) as raised:
+        c_echo(local_ae(issued), tls_peer("ANY", free_port(), "nobody"))
+    assert "our TLS certificate" in raised.value.detail
+
+
+# -- we are the SCP ---------------------------------------------------------------------------
+
+
+def test_storescu_over_tls_stores_byte_identical_into_our_tls_scp(
+    pki: Pki, our_tls_scp: Any, study_files: Any
+) -> None:
+    _, paths = study_files
+    scp, received = our_tls_scp()
+    code, output = storescu_tls(
+        pki.issue("storescu"), pki.ca_certificates, "PACSBRIDGE", scp.port, paths
+    )
+    assert code == 0, output
+    assert _by_uid(received.files()) == _by_uid(paths)
+    assert received.callers == ["STORESCU"]
+
+
+def test_our_tls_scp_refuses_a_client_without_certificate(
+    pki: Pki, our_tls_scp: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    scp, received = our_tls_scp()
+    with caplog.at_level(logging.WARNING, logger=SCP_LOG):
+        code, output = echoscu_tls(None, pki.ca_certificates, "PACSBRIDGE", scp.port)
+        logged = _logged_soon(caplog, "presented no certificate")
+    assert code != 0, output
+    assert received.callers == []  # refused before any A-ASSOCIATE-RQ was read
+    assert (
+        "DICOM TLS connection from 127.0.0.1 refused: the peer presented no certificate" in logged
+    )
+
+
+def test_our_tls_scp_refuses_a_client_certificate_from_an_untrusted_ca(
+    pki: Pki, our_tls_scp: Any, study_files: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, paths = study_files
+    scp, received = our_tls_scp()
+    rogue = pki.issue("storescu", untrusted=True)
+    with caplog.at_level(logging.WARNING, logger=SCP_LOG):
+        code, output = storescu_tls(rogue, pki.ca_certificates, "PACSBRIDGE", scp.port, paths)
+        logged = _logged_soon(caplog, "unable to get local issuer certificate")
+    assert code != 0, output
+    assert received.callers == [] and received.files() == []
+    assert "DICOM TLS connection from 127.0.0.1 refused: the peer's certificate" in logged
+    assert "unable to get local issuer certificate" in logged
+
+
+def test_our_tls_scp_refuses_plain_dicom(pki: Pki, our_tls_scp: Any) -> None:
+    scp, received = our_tls_scp()
+    with pytest.raises(PeerUnavailable):
+        c_echo(local_ae(None), Peer("PACSBRIDGE", HOST, scp.port, "us"))
+    assert received.callers == []
+
+
+def test_a_silent_client_does_not_stop_our_tls_scp_accepting_others(
+    pki: Pki, our_tls_scp: Any
+) -> None:
+    """The handshake runs in the association's thread: a connection that never speaks TLS
+    does not hold pynetdicom's accept loop."""
+    import socket
+
+    scp, received = our_tls_scp()
+    with socket.create_connection((HOST, scp.port)):
+        code, output = echoscu_tls(pki.issue("echoscu"), pki.ca_certificates, "X", scp.port)
+    assert code == 0, output
+    assert received.callers == ["ECHOSCU"]
+
+
+# -- Orthanc with DICOM TLS: C-ECHO, C-FIND, C-MOVE to our TLS Storage SCP ---------------------
+
+
+def test_echo_find_and_move_with_orthanc_over_tls_into_our_tls_scp(
+    pki: Pki, tls_orthanc: Any, our_tls_scp: Any, study_files: Any
+) -> None:
+    study, paths = study_files
+    port = free_port()
+    orthanc = tls_orthanc(pki.issue("orthanc"), {"PACSBRIDGE": (HOST, port)})
+    orthanc.load(paths)
+    local = local_ae(pki.issue("pacsbridge"))
+    peer = orthanc.tls_peer()
+    scp, received = our_tls_scp(port)
+
+    assert c_echo(local, peer) == 0
+    found = find_study(local, peer, study.study_instance_uid)
+    assert found is not None and found.patient_id == study.patient.patient_id
+    assert find_instance_uids(local, peer, study.study_instance_uid) == set(_by_uid(paths))
+    identifier = Dataset()
+    identifier.StudyInstanceUID = study.study_instance_uid
+    result = c_move(local, peer, "PACSBRIDGE", identifier, "STUDY")
+
+    assert result.status == 0 and result.completed == len(paths), result
+    assert set(_by_uid(received.files())) == set(_by_uid(paths))
+    assert received.callers and set(received.callers) == {"PACS"}

@@ -14,16 +14,20 @@ from typing import Any
 
 import pytest
 from pydicom import Dataset
+from typer.testing import CliRunner
 
+from pacsbridge import cli
+from pacsbridge.context import Network
 from pacsbridge.dicomnet import fast_store
 from pacsbridge.dicomnet.echo import c_echo
 from pacsbridge.dicomnet.find import find_instance_uids, find_study
 from pacsbridge.dicomnet.move import c_move
-from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.dicomnet.peers import Peer, TlsIdentity
 from pacsbridge.dicomnet.scp import StorageSCP, StoreRequest
 from pacsbridge.dicomnet.store import c_store
 from pacsbridge.dicomnet.wire import read_file_meta
 from pacsbridge.errors import PeerTlsRefused, PeerUnavailable
+from pacsbridge.settings import Settings
 from peers.dicom import HOST, free_port
 from peers.pki import Pki
 from peers.tls import echoscu_tls, local_ae, storescu_tls, tls_peer
@@ -270,3 +274,90 @@ def test_echo_find_and_move_with_orthanc_over_tls_into_our_tls_scp(
     assert result.status == 0 and result.completed == len(paths), result
     assert set(_by_uid(received.files())) == set(_by_uid(paths))
     assert received.callers and set(received.callers) == {"PACS"}
+
+
+# -- settings and `pacsbridge check` ----------------------------------------------------------
+
+
+def _tls_toml(tmp_path: Path, pki: Pki, pacs_port: int, **pacs: str) -> Path:
+    ours = pki.issue("pacsbridge")
+    extra = "".join(f'{key} = "{value}"\n' for key, value in pacs.items())
+    path = tmp_path / "pacsbridge.toml"
+    path.write_text(
+        f"""
+[storage]
+data_dir = "{tmp_path / "data"}"
+[dicom]
+connection_timeout = 3
+acse_timeout = 5
+[dicom.tls]
+certificate = "{ours.certificate}"
+private_key = "{ours.private_key}"
+ca_certificates = "{ours.ca_certificates}"
+[pacs]
+name = "PACS di reparto"
+ae_title = "STORESCP"
+host = "127.0.0.1"
+port = {pacs_port}
+tls = true
+{extra}
+[[sources]]
+name = "ao17"
+ae_title = "AO17"
+host = "127.0.0.1"
+port = 1
+tls = true
+tls_server_name = "pacs.ao17.test"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_tls_without_certificate_files_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"DICOM TLS is on for the PACS: \[dicom.tls\] needs"):
+        Settings(pacs={"tls": True}, dicom={"tls": {"certificate": "ours.crt"}})
+    with pytest.raises(ValueError, match="our Storage SCP"):
+        Settings(dicom={"tls": {"scp": True}})
+    assert Settings().pacs.tls is False  # TLS is off unless asked for
+
+
+def test_network_from_settings_gives_peers_their_tls(tmp_path: Path, pki: Pki) -> None:
+    settings = Settings.load(_tls_toml(tmp_path, pki, 104, tls_server_name="pacs.test"))
+    network = Network.from_settings(settings)
+    ours = pki.issue("pacsbridge")
+    assert network.local.tls == TlsIdentity(
+        ours.certificate, ours.private_key, ours.ca_certificates
+    )
+    assert network.local.tls_scp is False
+    assert (network.pacs.tls, network.pacs.tls_server_name) == (True, "pacs.test")
+    assert network.sources["ao17"].tls and network.sources["ao17"].tls_server_name == (
+        "pacs.ao17.test"
+    )
+
+
+def test_pacsbridge_check_names_the_refused_certificate(
+    tmp_path: Path, pki: Pki, tls_storescp: Any
+) -> None:
+    scp = tls_storescp(pki.issue("storescp", untrusted=True), trusted=False)
+    config = _tls_toml(tmp_path, pki, scp.port)
+
+    result = CliRunner().invoke(cli.app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if " PACS: " in line]
+    assert line == (
+        f"ERR PACS: C-ECHO STORESCP@127.0.0.1:{scp.port} (TLS): peer_tls_refused: "
+        "Connessione TLS con PACS di reparto rifiutata: certificato non valido "
+        "(the peer's certificate was not accepted: unable to get local issuer certificate)"
+    )
+
+
+def test_pacsbridge_check_passes_a_trusted_tls_pacs(
+    tmp_path: Path, pki: Pki, tls_storescp: Any
+) -> None:
+    scp = tls_storescp(pki.issue("storescp"))
+    result = CliRunner().invoke(
+        cli.app, ["check", "--config", str(_tls_toml(tmp_path, pki, scp.port))]
+    )
+    assert f"OK  PACS: C-ECHO STORESCP@127.0.0.1:{scp.port} (TLS) ok" in result.output

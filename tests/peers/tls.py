@@ -194,11 +194,17 @@ class TlsOrthanc(OrthancPacs):
         return self.options["tls"][0]
 
     @property
-    def _ready_identity(self) -> Issued:
+    def _ready_identity(self) -> Issued | None:
         return self.options["tls"][1]
 
     def tls_peer(self, server_name: str = "") -> Any:
         return tls_peer(self.ae_title, self.port, "test PACS (Orthanc, TLS)", server_name)
+
+    def restart_with(self, issued: Issued) -> None:
+        """The same Orthanc (port, data) with another certificate; one we may not trust, so
+        ready once its HTTP API answers and its DICOM port listens."""
+        self.options["tls"] = (issued, None)
+        self.start()
 
     def _command(self) -> list[str]:
         issued = self._issued
@@ -220,15 +226,15 @@ class TlsOrthanc(OrthancPacs):
 
     def _wait_ready(self) -> None:
         assert self.process is not None
-        _wait(
-            self.process,
-            lambda: (
-                self._extra_ready() and tls_echo_ok(self._ready_identity, self.ae_title, self.port)
-            ),
-        )
+        _wait(self.process, lambda: self._extra_ready() and self._answers())
+
+    def _answers(self) -> bool:
+        if self._ready_identity is None:
+            return _listens(self.port)
+        return tls_echo_ok(self._ready_identity, self.ae_title, self.port)
 
     def is_healthy(self) -> bool:
-        return self.running and tls_echo_ok(self._ready_identity, self.ae_title, self.port)
+        return self.running and self._answers()
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ if logging.getLogger("pynetdicom").level == logging.NOTSET:  # else pacsbridge.l
 
 
 class _TranslatedFailures(logging.Filter):
-    """Drop pynetdicom's ERROR lines for failures we raise as PeerUnavailable ourselves."""
+    """Drop pynetdicom's ERROR lines (and TLS tracebacks) for failures we raise ourselves."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], ssl.SSLError):
@@ -51,7 +51,8 @@ class _TranslatedFailures(logging.Filter):
         return not message.startswith(("Association request failed", "TCP Initialisation Error"))
 
 
-logging.getLogger("pynetdicom.transport").addFilter(_TranslatedFailures())
+for _name in ("pynetdicom.transport", "pynetdicom.dul"):
+    logging.getLogger(_name).addFilter(_TranslatedFailures())
 
 
 def make_ae(local: LocalAE) -> AE:

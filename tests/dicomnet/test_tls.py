@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import ssl
 import threading
 import time
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 
 from pacsbridge import cli
 from pacsbridge.context import Network
+from pacsbridge.demo.samples import SampleStudy, write_loose
 from pacsbridge.dicomnet import fast_store
 from pacsbridge.dicomnet.echo import c_echo
 from pacsbridge.dicomnet.find import find_instance_uids, find_study
@@ -94,12 +97,28 @@ def our_tls_scp(pki: Pki, tmp_path: Path) -> Iterator[Callable[..., tuple[Storag
 # -- we are the SCU ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def mixed_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Large instances (several PDUs each, even at 128 KB) and small ones (one PDU each)."""
+    folder = tmp_path_factory.mktemp("mixed")
+    large = SampleStudy(series_count=1, instances_per_series=3, rows=800, columns=800)
+    small = SampleStudy(series_count=1, instances_per_series=4)
+    return write_loose(folder / "large", [large], junk=False) + write_loose(
+        folder / "small", [small], junk=False
+    )
+
+
+@pytest.mark.parametrize("max_pdu", [16384, 131072])
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-store", "pynetdicom-store"])
 def test_c_store_to_storescp_over_tls_arrives_byte_identical(
-    pki: Pki, tls_storescp: Any, study_files: Any, monkeypatch: pytest.MonkeyPatch, fast: bool
+    pki: Pki,
+    tls_storescp: Any,
+    mixed_files: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    fast: bool,
+    max_pdu: int,
 ) -> None:
-    _, paths = study_files
-    scp = tls_storescp(pki.issue("storescp"))
+    scp = tls_storescp(pki.issue("storescp"), max_pdu=max_pdu)
     sent_on: list[type] = []
     real_send = fast_store._sendmsg_all
     monkeypatch.setattr(
@@ -107,14 +126,43 @@ def test_c_store_to_storescp_over_tls_arrives_byte_identical(
     )
     local = local_ae(pki.issue("pacsbridge"), fast_store=fast)
 
-    outcomes = list(c_store(local, scp.peer(), paths, associations=2))
+    outcomes = list(c_store(local, scp.peer(), mixed_files, associations=2))
 
-    assert sorted(o.path for o in outcomes) == sorted(paths)
+    assert sorted(o.path for o in outcomes) == sorted(mixed_files)
     assert all(o.ok and o.status == 0 for o in outcomes), outcomes
-    assert _by_uid(scp.files()) == _by_uid(paths)
-    # the fast path really ran on the TLS socket (one send per instance), or not at all
-    assert len(sent_on) == (len(paths) if fast else 0)
+    assert _by_uid(scp.files()) == _by_uid(mixed_files)
+    # the fast path really ran, on the TLS socket, or not at all
     assert all(issubclass(kind, ssl.SSLSocket) for kind in sent_on)
+    assert len(sent_on) == (len(mixed_files) if fast else 0)  # one send per instance here
+
+
+def test_killed_tls_storescp_mid_transfer_gives_retriable_outcomes_at_once(
+    pki: Pki, tls_storescp: Any, tmp_path: Path
+) -> None:
+    study = SampleStudy(series_count=1, instances_per_series=30, rows=512, columns=512)
+    files = write_loose(tmp_path / "media", [study], junk=False)
+    scp = tls_storescp(pki.issue("storescp"))
+    killer = threading.Thread(target=_kill_after_first_file, args=(scp,))
+    killer.start()
+    started = time.monotonic()
+
+    outcomes = list(c_store(local_ae(pki.issue("pacsbridge")), scp.peer(), files))
+
+    killer.join()
+    assert time.monotonic() - started < 15  # the broken TLS link ended the transfer, no timeout
+    assert sorted(o.path for o in outcomes) == sorted(files)
+    failed = [o for o in outcomes if not o.ok]
+    assert failed and all(o.retriable and o.detail for o in failed)
+    stored = _by_uid(scp.files())
+    ours = _by_uid(files)
+    assert all(stored.get(o.sop_instance_uid) == ours[o.sop_instance_uid] for o in outcomes if o.ok)
+
+
+def _kill_after_first_file(scp: Any) -> None:
+    deadline = time.monotonic() + 30
+    while not scp.files() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(scp.process.pid, signal.SIGKILL)
 
 
 def test_a_tls_port_does_not_answer_plain_dicom(pki: Pki, tls_storescp: Any) -> None:

@@ -3,7 +3,7 @@ DICOM TLS on, each given certificates from ``peers.pki``.
 
 Fixtures (registered by ``peers.plugin``):
 
-* ``tls_storescp``: ``make(issued, trusted=True)`` → :class:`TlsStorescp`, DCMTK
+* ``tls_storescp``: ``make(issued, trusted=True, max_pdu=0)`` → :class:`TlsStorescp`, DCMTK
   ``storescp +tls --require-peer-cert`` presenting ``issued`` and trusting the test CA
   (``trusted=False``: ``issued`` is a certificate we refuse, so readiness is "it listens").
 * ``tls_orthanc``: ``make(issued, move_destinations)`` → an :class:`TlsOrthanc`, whose DICOM
@@ -125,6 +125,7 @@ class TlsStorescp:
     require_peer_cert: bool = True
     #: False for a certificate we do not trust (untrusted CA, expired): ready once it listens
     ready_by_echo: bool = True
+    max_pdu: int = 0  # 0: storescp's default (16 KB)
     port: int = 0
     process: ChildProcess | None = field(default=None, repr=False)
 
@@ -148,7 +149,9 @@ class TlsStorescp:
         tls = dcmtk_tls_args(self.issued, self.issued.ca_certificates, self.require_peer_cert)
         argv = [tool, *tls]
         argv += ["--aetitle", self.ae_title, "--output-directory", str(self.folder), "+uf"]
-        argv += ["+xa", "--disable-host-lookup", "--verbose", str(self.port)]
+        argv += ["+xa", "--disable-host-lookup", "--verbose"]
+        argv += ["--max-pdu", str(self.max_pdu)] if self.max_pdu else []
+        argv.append(str(self.port))
         self.process = ChildProcess("storescp-tls", argv, self.log_path, env=tool_env())
         if self.ready_by_echo:
             _wait(self.process, lambda: tls_echo_ok(self.ready_identity, self.ae_title, self.port))
@@ -243,12 +246,13 @@ def tls_storescp(
 ) -> Iterator[Callable[..., TlsStorescp]]:
     made: list[TlsStorescp] = []
 
-    def make(issued: Issued, trusted: bool = True) -> TlsStorescp:
+    def make(issued: Issued, trusted: bool = True, max_pdu: int = 0) -> TlsStorescp:
         scp = TlsStorescp(
             tmp_path / f"storescp-tls-{len(made) + 1}",
             issued,
             pki.issue("readiness"),
             ready_by_echo=trusted,
+            max_pdu=max_pdu,
         )
         made.append(scp)
         track_log(request.node, "storescp (TLS)", scp.log_path)

@@ -409,3 +409,16 @@ def test_pacsbridge_check_passes_a_trusted_tls_pacs(
         cli.app, ["check", "--config", str(_tls_toml(tmp_path, pki, scp.port))]
     )
     assert f"OK  PACS: C-ECHO STORESCP@127.0.0.1:{scp.port} (TLS) ok" in result.output
+    assert "OK  DICOM TLS: certificate, key and trusted CAs load" in result.output
+
+
+def test_pacsbridge_check_names_unusable_tls_files(tmp_path: Path, pki: Pki) -> None:
+    config = _tls_toml(tmp_path, pki, 1)
+    other_key = pki.issue("someone-else").private_key
+    text = config.read_text().replace(str(pki.issue("pacsbridge").private_key), str(other_key))
+    config.write_text(text)
+
+    result = CliRunner().invoke(cli.app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    assert "ERR DICOM TLS: dicom.tls files unusable: SSLError: KEY_VALUES_MISMATCH" in result.output

@@ -117,7 +117,7 @@ def client_handshakes(identity: TlsIdentity | None, peer: Peer) -> Handshakes:
     except (OSError, ssl.SSLError) as error:
         raise PeerTlsRefused(
             f"our TLS certificate, key or CA file cannot be used ({type(error).__name__}: "
-            f"{getattr(error, 'strerror', None) or error})",
+            f"{getattr(error, 'reason', None) or getattr(error, 'strerror', None) or error})",
             peer=peer.label,
         ) from error
     return Handshakes(context)

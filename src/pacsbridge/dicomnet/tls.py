@@ -157,10 +157,23 @@ def certificate_problem(error: BaseException) -> str:
 class _DeferredHandshakes(ssl.SSLContext):
     """A server context whose sockets shake hands when :func:`accept` says, not at accept()."""
 
-    def wrap_socket(self, sock: Any, server_side: bool = False, **options: Any) -> Any:
-        if server_side:
-            options["do_handshake_on_connect"] = False
-        return super().wrap_socket(sock, server_side=server_side, **options)
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect and not server_side,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=server_hostname,
+            session=session,
+        )
 
 
 def server_context(identity: TlsIdentity | None) -> ssl.SSLContext:
@@ -188,7 +201,7 @@ def accept(timeout: float, event: evt.Event) -> None:
     """
     wrapper = event.assoc.dul.socket
     sock = getattr(wrapper, "socket", None)
-    if not isinstance(sock, ssl.SSLSocket):
+    if wrapper is None or not isinstance(sock, ssl.SSLSocket):
         return
     try:
         sock.settimeout(timeout)

@@ -195,9 +195,9 @@ def server_context(identity: TlsIdentity | None) -> ssl.SSLContext:
 def accept(timeout: float, event: evt.Event) -> None:
     """``EVT_CONN_OPEN`` of a TLS acceptor: the handshake, within ``timeout`` seconds.
 
-    A caller without a trusted certificate gets no association: the connection is closed
-    (pynetdicom then ends the association as a closed transport) and a warning names the
-    address and the reason (no patient data can be involved before an association).
+    A caller without a trusted certificate gets no association: the connection is closed, the
+    association's thread ends at once, and a warning names the address and the reason (no
+    patient data can be involved before an association).
     """
     wrapper = event.assoc.dul.socket
     sock = getattr(wrapper, "socket", None)
@@ -213,3 +213,6 @@ def accept(timeout: float, event: evt.Event) -> None:
             "DICOM TLS connection from %s refused: %s", event.assoc.requestor.address, reason
         )
         wrapper.close()
+        # The acceptor would wait acse_timeout for an A-ASSOCIATE-RQ that cannot come; "no
+        # primitive" is what its wait returns on a timeout, and it then ends the association.
+        event.assoc.dul.to_user_queue.put(None)  # type: ignore[arg-type]

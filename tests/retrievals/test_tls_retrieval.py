@@ -70,3 +70,21 @@ def test_retrieval_from_a_tls_source_into_our_tls_scp_is_available(
     assert document["expected_instances"] == document["received_instances"] == 4
     assert document["errors"] == []
     assert gateway.events("scp.intruder") == []
+
+
+def test_retrieval_from_a_source_whose_certificate_is_not_trusted_fails_with_the_tls_error(
+    make_client: Any, pki: Pki, tls_orthanc: Any, our_scp_address: tuple[str, int], tmp_path: Path
+) -> None:
+    orthanc = tls_orthanc(pki.issue("orthanc"), {"PACSBRIDGE": our_scp_address})
+    orthanc.restart_with(pki.issue("orthanc", untrusted=True))
+    gateway = _gateway(make_client, pki, our_scp_address, orthanc.port)
+
+    retrieval_id = gateway.request([fresh_accession()])
+    gateway.run()
+
+    document = gateway.document(retrieval_id)
+    assert document["state"] == "failed", document  # permanent: no retries, no back-off
+    [error] = document["errors"]
+    assert error["code"] == "peer_tls_refused"
+    assert error["message"] == "Connessione TLS con ao17 rifiutata: certificato non valido"
+    assert "unable to get local issuer certificate" in error["detail"]

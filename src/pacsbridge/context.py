@@ -96,9 +96,9 @@ def _peer(node: Any, name: str) -> Peer:
 
 
 def _identity(tls: DicomTlsSettings) -> TlsIdentity | None:
-    if not tls.configured:
+    if tls.cert_file is None or tls.key_file is None or tls.ca_file is None:
         return None
-    return TlsIdentity(Path(tls.certificate), Path(tls.private_key), Path(tls.ca_certificates))
+    return TlsIdentity(tls.cert_file, tls.key_file, tls.ca_file)
 
 
 class Listener:

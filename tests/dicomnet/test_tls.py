@@ -351,9 +351,9 @@ data_dir = "{tmp_path / "data"}"
 connection_timeout = 3
 acse_timeout = 5
 [dicom.tls]
-certificate = "{ours.certificate}"
-private_key = "{ours.private_key}"
-ca_certificates = "{ours.ca_certificates}"
+cert_file = "{ours.certificate}"
+key_file = "{ours.private_key}"
+ca_file = "{ours.ca_certificates}"
 [pacs]
 name = "PACS di reparto"
 ae_title = "STORESCP"
@@ -376,7 +376,7 @@ tls_server_name = "pacs.ao17.test"
 
 def test_tls_without_certificate_files_is_refused_at_load(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"DICOM TLS is on for the PACS: \[dicom.tls\] needs"):
-        Settings(pacs={"tls": True}, dicom={"tls": {"certificate": "ours.crt"}})
+        Settings(pacs={"tls": True}, dicom={"tls": {"cert_file": "ours.crt"}})
     with pytest.raises(ValueError, match="our Storage SCP"):
         Settings(dicom={"tls": {"scp": True}})
     assert Settings().pacs.tls is False  # TLS is off unless asked for

@@ -22,9 +22,9 @@ def _client(make_client: Any, pki: Pki, port: int) -> Any:
             "connection_timeout": 3,
             "acse_timeout": 5,
             "tls": {
-                "certificate": str(ours.certificate),
-                "private_key": str(ours.private_key),
-                "ca_certificates": str(ours.ca_certificates),
+                "cert_file": str(ours.certificate),
+                "key_file": str(ours.private_key),
+                "ca_file": str(ours.ca_certificates),
             },
         },
         pacs={

@@ -17,9 +17,9 @@ def _gateway(make_client: Any, pki: Pki, address: tuple[str, int], source_port: 
     ours = pki.issue("pacsbridge")
     tls = {
         "scp": True,
-        "certificate": str(ours.certificate),
-        "private_key": str(ours.private_key),
-        "ca_certificates": str(ours.ca_certificates),
+        "cert_file": str(ours.certificate),
+        "key_file": str(ours.private_key),
+        "ca_file": str(ours.ca_certificates),
     }
     client = make_client(
         jobs={"backend": "sqlite", "retry_delay_seconds": 1},

@@ -8,6 +8,7 @@ trusted CAs live under ``dicom.tls``; each PACS and source says whether it speak
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -21,23 +22,23 @@ class DicomTlsSettings(BaseModel):
         "certificate is signed by a trusted CA (mutual authentication); then every source "
         "must C-STORE to us with TLS.",
     )
-    certificate: str = Field(
-        "",
+    cert_file: Path | None = Field(
+        None,
         description="PEM file with our certificate (and any intermediate CAs after it); "
         "needed when TLS is on anywhere.",
     )
-    private_key: str = Field(
-        "", description="PEM file with the private key of `certificate` (not encrypted)."
+    key_file: Path | None = Field(
+        None, description="PEM file with the private key of `cert_file` (not encrypted)."
     )
-    ca_certificates: str = Field(
-        "",
+    ca_file: Path | None = Field(
+        None,
         description="PEM file with the CA certificates we trust: a peer's certificate must "
         "chain to one of them.",
     )
 
     @property
     def configured(self) -> bool:
-        return bool(self.certificate and self.private_key and self.ca_certificates)
+        return bool(self.cert_file and self.key_file and self.ca_file)
 
 
 def tls_problems(identity: DicomTlsSettings, peers: Iterable[tuple[str, bool]]) -> list[str]:
@@ -52,9 +53,5 @@ def tls_problems(identity: DicomTlsSettings, peers: Iterable[tuple[str, bool]]) 
         users.insert(0, "our Storage SCP")
     if not users or identity.configured:
         return []
-    missing = [
-        name
-        for name in ("certificate", "private_key", "ca_certificates")
-        if not getattr(identity, name)
-    ]
+    missing = [name for name in ("cert_file", "key_file", "ca_file") if not getattr(identity, name)]
     return [f"DICOM TLS is on for {', '.join(users)}: [dicom.tls] needs {', '.join(missing)}"]

@@ -39,9 +39,11 @@ def _fields(
 
 
 def _default(field: Any) -> str:
-    value = field.default_factory() if field.default_factory is not None else field.default
-    if value is None or repr(value) == "PydanticUndefined":
+    if field.is_required():
         return "(required)"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is None:
+        return "(none)"
     if isinstance(value, list):
         value = [str(v) for v in value]  # addresses, networks: as written in TOML
     return f"`{value}`" if value != [] else "`[]`"

@@ -35,6 +35,7 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     │   ├── PeerUnavailable   [retriable]  connection refused, timeout, association aborted
     │   │   └── PeerTimeout        no response while waiting for one (same code: a finer type)
     │   ├── PeerRefused       [permanent]  association rejected, failure status
+    │   │   └── PeerTlsRefused     a DICOM TLS certificate refused (theirs by us, or ours)
     │   ├── IncompleteMove    [permanent]  instances still missing after the move's second ask
     │   ├── StoreNotConfirmed [retriable]  the PACS does not list every instance sent
     │   └── Hl7Rejected       [permanent]  AE/AR acknowledgement
@@ -250,6 +251,17 @@ class PeerTimeout(PeerUnavailable):
 class PeerRefused(PeerError):
     code = "peer_refused"
     message_key = "error.peer_refused"
+
+
+class PeerTlsRefused(PeerRefused):
+    """DICOM TLS failed on a certificate: the peer's was not trusted, or it refused ours.
+
+    Permanent: only a new certificate or trusted CA helps (docs/pacs-setup.md, "DICOM TLS");
+    the detail says whose certificate and why, in OpenSSL's words.
+    """
+
+    code = "peer_tls_refused"
+    message_key = "error.peer_tls"
 
 
 class IncompleteMove(PeerError):

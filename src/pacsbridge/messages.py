@@ -246,6 +246,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "it": "{peer} non raggiungibile",
         "en": "{peer} unreachable",
     },
+    "error.peer_tls": {
+        "it": "Connessione TLS con {peer} rifiutata: certificato non valido",
+        "en": "TLS connection with {peer} refused: invalid certificate",
+    },
     "error.peer_refused": {
         "it": "{peer} ha rifiutato la richiesta",
         "en": "{peer} refused the request",

@@ -27,6 +27,7 @@ from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, ev
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
+from pacsbridge.dicomnet import tls
 from pacsbridge.dicomnet.association import make_ae, on_connection_open
 from pacsbridge.dicomnet.peers import LocalAE
 
@@ -85,6 +86,8 @@ class StorageSCP:
 
     ``on_associate(calling_ae, address)`` runs when an A-ASSOCIATE-RQ arrives; False (or an
     exception: fail closed) answers A-ASSOCIATE-RJ. Without it every caller is accepted.
+    With ``local.tls_scp`` only DICOM TLS callers with a trusted certificate get that far
+    (dicomnet/tls.py).
     """
 
     def __init__(
@@ -113,7 +116,14 @@ class StorageSCP:
         ]
         if self.on_associate is not None:
             handlers.append((evt.EVT_REQUESTED, functools.partial(_gate, self.on_associate)))
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        context = None
+        if self.local.tls_scp:
+            context = tls.server_context(self.local.tls)
+            handshake = functools.partial(tls.accept, self.local.acse_timeout)
+            handlers.insert(0, (evt.EVT_CONN_OPEN, handshake))
+        self._server = ae.start_server(
+            (self.host, self.port), block=False, evt_handlers=handlers, ssl_context=context
+        )
         self.port = self._server.server_address[1]
 
     def stop(self) -> None:

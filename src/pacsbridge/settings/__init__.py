@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pacsbridge.settings.atna import AtnaSettings
@@ -23,6 +23,7 @@ from pacsbridge.settings.operations import (
     StaffSettings,
     ViewerSettings,
 )
+from pacsbridge.settings.tls import DicomTlsSettings, tls_problems
 
 GiB = 1024**3
 
@@ -50,6 +51,9 @@ class DicomSettings(BaseModel):
         description="Send each ordinary C-STORE's data on the association's socket from the "
         "sending thread (docs/engineering-notes.md); false: pynetdicom sends every C-STORE.",
     )
+    tls: DicomTlsSettings = Field(
+        default_factory=DicomTlsSettings, description="DICOM TLS (docs/pacs-setup.md)."
+    )
 
 
 class PacsSettings(BaseModel):
@@ -65,6 +69,14 @@ class PacsSettings(BaseModel):
         le=16,
         description="Parallel C-STORE associations to this PACS; 0: dicom.store_associations."
         " 1 for a PACS that loses instances stored in parallel (docs/pacs-setup.md).",
+    )
+    tls: bool = Field(
+        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
+    )
+    tls_server_name: str = Field(
+        "",
+        description="Name the certificate must carry; empty: only its chain to our trusted "
+        "CAs is checked (peers are configured by address).",
     )
 
 
@@ -89,6 +101,14 @@ class SourceSettings(BaseModel):
         default_factory=list,
         description="Other hosts (names or addresses) this PACS C-STOREs to us from, besides "
         "`host`; resolved at start-up. Associations from any other address are rejected.",
+    )
+    tls: bool = Field(
+        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
+    )
+    tls_server_name: str = Field(
+        "",
+        description="Name the certificate must carry; empty: only its chain to our trusted "
+        "CAs is checked (peers are configured by address).",
     )
 
 
@@ -305,6 +325,15 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Process log.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff accounts.")
     atna: AtnaSettings = Field(default_factory=AtnaSettings, description="IHE ATNA audit trail.")
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        peers = [("the PACS", self.pacs.tls)]
+        peers += [(f"source {s.name!r}", s.tls) for s in self.sources]
+        problems = tls_problems(self.dicom.tls, peers)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -51,7 +51,9 @@ LAUNCH = {
 }
 
 
-def serve(data: Path, port: int, log: Path, part_mib: int = 0) -> subprocess.Popen[bytes]:
+def serve(
+    data: Path, port: int, log: Path, part_mib: int = 0, src: Path = c.REPO / "src"
+) -> subprocess.Popen[bytes]:
     config = data.parent / "pacsbridge.toml"
     upload = f"[upload]\npart_bytes = {part_mib * MiB}\n" if part_mib else ""
     config.write_text(
@@ -59,7 +61,7 @@ def serve(data: Path, port: int, log: Path, part_mib: int = 0) -> subprocess.Pop
         f'[ris]\napi_keys = ["{RIS_KEY}"]\n[jobs]\nbackend = "sqlite"\n'
         '[pacs]\nhost = "127.0.0.1"\nport = 1\n'
     )
-    env = {"PYTHONPATH": str(c.REPO / "src"), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}
     argv = [sys.executable, "-m", "pacsbridge", "serve", "--no-embedded-worker"]
     process = subprocess.Popen(
         [*argv, "--config", str(config)], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
@@ -181,6 +183,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--part-mib", type=int, default=0, help="upload.part_bytes (0: default)")
+    parser.add_argument(
+        "--src", type=Path, default=c.REPO / "src", help="source tree the server runs (A/B)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -197,7 +202,7 @@ def main() -> None:
         print(f"data: {len(files)} files, {size_mb:.0f} MB; zip {zip_mb:.0f} MB")
         port = c.free_port()
         url = f"http://127.0.0.1:{port}"
-        server = serve(root / "data", port, root / "serve.log", args.part_mib)
+        server = serve(root / "data", port, root / "serve.log", args.part_mib, args.src)
         curl, ours = [], []
         try:
             with sync_playwright() as playwright:

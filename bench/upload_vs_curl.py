@@ -255,7 +255,10 @@ def report(args: argparse.Namespace, size_mb: float, curl: list, ours: list, war
     for note in notes:
         print(note)
     c.write_results(
-        NAME, vars(args) | {"median_pair_ratio": round(ratio, 2), "aim_met": met}, rows, notes
+        NAME,
+        vars(args) | {"src": str(args.src), "median_pair_ratio": round(ratio, 2), "aim_met": met},
+        rows,
+        notes,
     )
 
 

@@ -104,7 +104,7 @@ const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.
  * 8 MB/s but a Blob body at hundreds of MB/s (measured here, loopback, HTTP/1.1). File data
  * go in as slices of the files themselves, so a part costs no copy of them.
  */
-async function* zipParts(files, from, partBytes, onZipped) {
+export async function* zipParts(files, from, partBytes, onZipped) {
   const sources = new WeakMap();
   const reader = makeZip(slicedInputs(files, sources)).getReader();
   let position = 0;

@@ -3,7 +3,9 @@
 // client-zip writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower than a hospital
 // LAN) with ZIP64 when needed, as a ReadableStream. We read that stream into parts of
 // `partBytes` and PUT each one with `Content-Range: bytes a-b/total`, two at a time, while the
-// next part is being zipped: about three parts are held at a time whatever the media size.
+// next part is being zipped. A part refers to slices of the files themselves, not to copies of
+// their bytes: the memory held is the read-ahead for the CRC (a few slices) whatever the media
+// size.
 //
 // The total is sent on every part: imports/upload.py treats a part without a total ("/*") as
 // the last one, so the exact zip size is computed up front with client-zip's predictLength
@@ -22,7 +24,7 @@ const FIXED_DATE = new Date(2000, 0, 1, 0, 0, 0);
 export const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000];
 const RETRIABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504, 507]);
 const MAX_RESTARTS = 3;
-/** Parts travelling at once (each a Blob of `partBytes`: memory stays a few parts). */
+/** Parts travelling at once: the next PUT is on its way before the previous answer. */
 const IN_FLIGHT = 2;
 
 export class UploadFailed extends Error {

@@ -232,6 +232,11 @@ class UploadSettings(BaseModel):
         200, gt=1, description="Highest compression ratio of one entry and of the whole archive."
     )
     part_bytes: int = Field(8 * 1024**2, gt=0, description="Size of the browser's upload parts.")
+    part_wait_seconds: float = Field(
+        30,
+        ge=0,
+        description="How long a part sent ahead waits for the part before it (else 409).",
+    )
     max_part_bytes: int = Field(
         1 * GiB,
         gt=0,

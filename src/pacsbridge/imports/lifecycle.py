@@ -52,6 +52,21 @@ class StudyState(StrEnum):
     DROPPED = "dropped"
 
 
+class PhaseState(StrEnum):
+    """Where one pipeline phase of an import is (``phase_runs.state``, manual §5)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    #: a retriable error: the pipeline is scheduled again after a back-off
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    #: not configured (no RIS, no merge): nothing to do
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    #: stopped by the operator's cancel
+    CANCELLED = "cancelled"
+
+
 class PacsStatus(StrEnum):
     """What the duplicate check found on the PACS (``import_studies.pacs_status``)."""
 

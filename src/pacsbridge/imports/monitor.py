@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pacsbridge.context import Context
-from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.models import Import, ImportInstance, Launch, PhaseRun
 from pacsbridge.imports.pipeline import PHASES
 from pacsbridge.imports.scope import load_import
@@ -93,7 +93,7 @@ def _phase(name: str, run: PhaseRun | None, ctx: Context) -> dict[str, Any]:
         return {
             "phase": name,
             "label": text(f"phase.{name}"),
-            "state": "pending",
+            "state": PhaseState.PENDING,
             "attempts_left": attempts,
             "started_at": None,
             "ended_at": None,

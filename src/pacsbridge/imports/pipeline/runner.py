@@ -18,7 +18,7 @@ from pacsbridge import audit, metrics
 from pacsbridge.context import Context
 from pacsbridge.errors import PacsbridgeError, from_os_error
 from pacsbridge.imports import lifecycle
-from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.models import Import, PhaseRun
 from pacsbridge.imports.pipeline import PHASES, notify
 from pacsbridge.imports.pipeline.base import Job, Outcome, Phase, Skipped
@@ -42,7 +42,7 @@ def _run(ctx: Context, import_id: int) -> None:
         lifecycle.settle_cancelled(ctx, import_id)  # a cancel nobody has settled yet
         return
     for name, phase in PHASES:
-        if _phase_state(ctx, import_id, name) in ("completed", "skipped"):
+        if _phase_state(ctx, import_id, name) in (PhaseState.COMPLETED, PhaseState.SKIPPED):
             continue
         if lifecycle.cancelled(ctx, import_id) or not _attempt(job, name, phase):
             lifecycle.settle_cancelled(ctx, import_id)
@@ -76,7 +76,7 @@ def _ensure_phase_rows(session, ctx: Context, import_id: int) -> None:  # noqa: 
                 PhaseRun(
                     import_id=import_id,
                     phase=name,
-                    state="pending",
+                    state=PhaseState.PENDING,
                     attempts_left=ctx.settings.jobs.attempts,
                 )
             )
@@ -96,18 +96,19 @@ def _attempt(job: Job, name: str, phase: Phase) -> bool:
     """One attempt of one phase; True when the pipeline may go on."""
     if _interrupted_too_often(job, name):
         return _failed_attempt(job, name, PacsbridgeError("interrupted with no attempts left"))
-    _mark(job, name, "running", "phase.started", worker=ledger.worker_name())
+    _mark(job, name, PhaseState.RUNNING, "phase.started", worker=ledger.worker_name())
     started = time.monotonic()
     try:
         outcome = phase(job)
     except lifecycle.Cancelled:
-        _timed(name, "cancelled", started)
-        _mark(job, name, "cancelled", "phase.cancelled", _cancelled_message(job))
+        _timed(name, PhaseState.CANCELLED, started)
+        _mark(job, name, PhaseState.CANCELLED, "phase.cancelled", _cancelled_message(job))
         return False
     except Exception as error:  # noqa: BLE001 - every failure ends, with a reason
-        _timed(name, "failed", started)
+        _timed(name, PhaseState.FAILED, started)
         return _failed_attempt(job, name, _as_error(error))
-    _timed(name, "skipped" if isinstance(outcome, Skipped) else "completed", started)
+    done = PhaseState.SKIPPED if isinstance(outcome, Skipped) else PhaseState.COMPLETED
+    _timed(name, done, started)
     _finish(job, name, outcome)
     return True
 
@@ -130,7 +131,7 @@ def _interrupted_too_often(job: Job, name: str) -> bool:
     """Still "running" with no attempt left: each start of it ended with a killed worker."""
     with job.ctx.sessions() as session:
         run = _phase(session, job.import_id, name)
-        return run.state == "running" and run.attempts_left == 0
+        return run.state == PhaseState.RUNNING and run.attempts_left == 0
 
 
 def _as_error(error: Exception) -> PacsbridgeError:
@@ -149,7 +150,7 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
     now = job.ctx.clock.now()
     with job.ctx.sessions.begin() as session:
         run = _phase(session, job.import_id, name)
-        if state == "running":
+        if state == PhaseState.RUNNING:
             run.attempts_left = max(run.attempts_left - 1, 0)
             run.started_at, run.ended_at = now, None
             message = text("state.running", attempts=run.attempts_left)
@@ -164,7 +165,7 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
             phase=name,
             attempts_left=run.attempts_left,
             message=message,
-            outcome="error" if state in ("failed", "retrying") else "ok",
+            outcome="error" if state in (PhaseState.FAILED, PhaseState.RETRYING) else "ok",
             **details,
         )
         return run
@@ -172,10 +173,14 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
 
 def _finish(job: Job, name: str, outcome: Outcome) -> None:
     if isinstance(outcome, Skipped):
-        _mark(job, name, "skipped", "phase.skipped", text("state.skipped"))
+        _mark(job, name, PhaseState.SKIPPED, "phase.skipped", text("state.skipped"))
     else:
         _mark(
-            job, name, "completed", "phase.completed", text(outcome.message_key, **outcome.params)
+            job,
+            name,
+            PhaseState.COMPLETED,
+            "phase.completed",
+            text(outcome.message_key, **outcome.params),
         )
 
 
@@ -185,13 +190,21 @@ def _failed_attempt(job: Job, name: str, error: PacsbridgeError) -> bool:
         left = _phase(session, job.import_id, name).attempts_left
     if error.retriable and left > 0:
         message = text("state.retrying", attempts=left, reason=reason)
-        _mark(job, name, "retrying", "phase.retry", message, code=error.code, detail=error.detail)
+        _mark(
+            job,
+            name,
+            PhaseState.RETRYING,
+            "phase.retry",
+            message,
+            code=error.code,
+            detail=error.detail,
+        )
         _schedule_retry(job, left)
         return False
     _mark(
         job,
         name,
-        "failed",
+        PhaseState.FAILED,
         "phase.failed",
         text("state.failed", reason=reason),
         code=error.code,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.pipeline import PHASES
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages import view
@@ -145,7 +146,7 @@ EVENTS = {
 OUTCOMES = {"ok": N_("done"), "error": N_("error")}
 
 #: Phase states whose attempts left mean something: the phase runs or will be tried again.
-ATTEMPT_STATES = ("running", "retrying")
+ATTEMPT_STATES = (PhaseState.RUNNING, PhaseState.RETRYING)
 
 
 def _translate(table: dict[str, str], lang: str) -> dict[str, str]:
@@ -169,9 +170,9 @@ def monitor(lang: str, import_id: int) -> dict[str, Any]:
     return {
         **_translate(MONITOR, lang),
         "states": {
-            "pending": text("state.pending", lang),
-            "skipped": text("state.skipped", lang),
-            "running": text("state.running", lang, attempts="{attempts}"),
+            PhaseState.PENDING: text("state.pending", lang),
+            PhaseState.SKIPPED: text("state.skipped", lang),
+            PhaseState.RUNNING: text("state.running", lang, attempts="{attempts}"),
         },
         "finals": finals,
         "badges": view.PHASE_BADGES,
@@ -220,9 +221,9 @@ def phase_text(phase: dict[str, Any], lang: str) -> str:
     """The state cell: the generic words for waiting, skipped and running phases (a waiting
     phase's row may hold no message at all), else the message the pipeline stored."""
     state = phase["state"]
-    if state in ("pending", "skipped"):
+    if state in (PhaseState.PENDING, PhaseState.SKIPPED):
         return text(f"state.{state}", lang)
-    if state == "running":
+    if state == PhaseState.RUNNING:
         return text("state.running", lang, attempts=phase.get("attempts_left"))
     return _resay(phase.get("message") or "", lang)
 
@@ -242,8 +243,10 @@ def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def final_row(progress: dict[str, Any], lang: str) -> dict[str, str]:
     state = progress["state"]
-    css = {"completed": "text-bg-success", "failed": "text-bg-danger"}.get(state, "text-bg-primary")
-    if state == "cancelled":
+    css = {ImportState.COMPLETED: "text-bg-success", ImportState.FAILED: "text-bg-danger"}.get(
+        state, "text-bg-primary"
+    )
+    if state == ImportState.CANCELLED:
         css = "text-bg-secondary"
     return {
         "state": state,

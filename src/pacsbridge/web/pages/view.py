@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pacsbridge.imports import lifecycle
-from pacsbridge.imports.lifecycle import PacsStatus
+from pacsbridge.imports.lifecycle import PacsStatus, PhaseState
 from pacsbridge.imports.views import STUDY_MESSAGES
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages.i18n import N_, gettext
@@ -38,12 +38,13 @@ BADGES = {
 }
 
 PHASE_BADGES = {
-    "pending": "text-bg-secondary",
-    "running": "text-bg-primary",
-    "retrying": "text-bg-warning",
-    "completed": "text-bg-success",
-    "skipped": "text-bg-light border",
-    "failed": "text-bg-danger",
+    PhaseState.PENDING: "text-bg-secondary",
+    PhaseState.RUNNING: "text-bg-primary",
+    PhaseState.RETRYING: "text-bg-warning",
+    PhaseState.COMPLETED: "text-bg-success",
+    PhaseState.SKIPPED: "text-bg-light border",
+    PhaseState.FAILED: "text-bg-danger",
+    PhaseState.CANCELLED: "text-bg-secondary",
 }
 FINAL_KEYS = {
     "completed": "final.completed",

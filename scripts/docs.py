@@ -49,13 +49,14 @@ def _default(field: Any) -> str:
 
 def error_codes() -> str:
     lines = [
-        "| code | HTTP | retriable | Italian message | English message |",
-        "|---|---|---|---|---|",
+        "| code | HTTP | retriable | message key | Italian message | English message |",
+        "|---|---|---|---|---|---|",
     ]
     for cls in errors.all_error_classes():
         lines.append(
             f"| `{cls.code}` | {cls.http_status} | {'yes' if cls.retriable else 'no'} "
-            f"| {text(cls.message_key, 'it')} | {text(cls.message_key, 'en')} |"
+            f"| `{cls.message_key}` | {text(cls.message_key, 'it')} "
+            f"| {text(cls.message_key, 'en')} |"
         )
     return "\n".join(lines)
 

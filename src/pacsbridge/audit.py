@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from pacsbridge import messages
 from pacsbridge.db.base import Base
 
 #: Every kind of event, with what it means (docs/audit.md is checked against this list).
@@ -100,12 +101,19 @@ def record(
     actor: str = "",
     outcome: str = "ok",
     code: str = "",
-    message: str = "",
+    message: messages.Said | str = "",
     **details: Any,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits with the change it describes)."""
+    """Append one event in the caller's transaction (it commits with the change it describes).
+
+    A catalogue message (``messages.said``) goes into the details as key and parameters and is
+    rendered where the log is read (:func:`as_dict`); a plain ``message`` is technical text
+    (an error's detail), kept as written.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
+    if messages.is_said(message):
+        details, message = {**details, "message": message}, ""
     event = AuditEvent(
         at=at,
         kind=kind,
@@ -114,7 +122,7 @@ def record(
         actor=actor,
         outcome=outcome,
         code=code,
-        message=message[:2000],
+        message=str(message)[:2000],
         details=details,
     )
     session.add(event)
@@ -132,7 +140,13 @@ def events_of_retrieval(session: Session, retrieval_id: int) -> list[AuditEvent]
     return list(session.scalars(query.order_by(AuditEvent.id)))
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
+def message_of(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> str:
+    """The event's message in ``lang``: its catalogue message, else the text it was given."""
+    said = (event.details or {}).get("message")
+    return messages.render(said, lang) if messages.is_said(said) else event.message
+
+
+def as_dict(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": event.at.isoformat(),
@@ -140,6 +154,6 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
         "actor": event.actor,
         "outcome": event.outcome,
         "code": event.code,
-        "message": event.message,
+        "message": message_of(event, lang),
         "details": event.details,
     }

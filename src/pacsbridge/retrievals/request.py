@@ -124,7 +124,7 @@ def _check_disk(ctx: Context, retrieval_id: int) -> None:
 
 def _refuse(ctx: Context, retrieval_id: int, error: StorageFull) -> None:
     now = ctx.clock.now()
-    info = {**error.as_dict(), "at": now.isoformat()}
+    info = {**error.stored(), "at": now.isoformat()}
     with ctx.sessions.begin() as session:
         lifecycle.move(
             session,
@@ -142,7 +142,7 @@ def _refuse(ctx: Context, retrieval_id: int, error: StorageFull) -> None:
             retrieval_id=retrieval_id,
             outcome="error",
             code=error.code,
-            message=info["message"],
+            message=error.said(),
             detail=error.detail,
         )
 

@@ -2,7 +2,8 @@
 
 Only here are retries decided (docs/architecture.md, "Retries"): a retriable error
 costs one attempt, is shown as "N tentativi rimasti" and schedules the whole pipeline again after
-a back-off; a permanent error, or no attempts left, fails the import with the reason in Italian.
+a back-off; a permanent error, or no attempts left, fails the import with the reason (a message
+key and its parameters, rendered where it is read: docs/errors.md).
 The run holds the import's lease (``ledger.held``, renewed by its heartbeat thread), so a second
 delivery of the same task does nothing and a killed worker's import is picked up by the reaper.
 """
@@ -23,7 +24,7 @@ from pacsbridge.imports.models import Import, PhaseRun
 from pacsbridge.imports.pipeline import PHASES, notify
 from pacsbridge.imports.pipeline.base import Job, Outcome, Phase, Skipped
 from pacsbridge.jobs import ledger
-from pacsbridge.messages import text
+from pacsbridge.messages import Said, said
 
 log = logging.getLogger(__name__)
 RUNNABLE = (ImportState.CONFIRMED, ImportState.PROCESSING)
@@ -118,13 +119,13 @@ def _timed(name: str, outcome: str, started: float) -> None:
     metrics.PHASE_SECONDS.labels(name, outcome).observe(time.monotonic() - started)
 
 
-def _cancelled_message(job: Job) -> str:
+def _cancelled_message(job: Job) -> Said:
     """What the monitor shows: how much had already reached the PACS when the cancel came."""
     instances = job.instances()
     stored = sum(1 for i in instances if i.state == "stored")
     if not stored:
-        return text("final.cancelled")
-    return text("final.cancelled_sent", stored=stored, total=len(instances))
+        return said("final.cancelled")
+    return said("final.cancelled_sent", stored=stored, total=len(instances))
 
 
 def _interrupted_too_often(job: Job, name: str) -> bool:
@@ -146,17 +147,20 @@ def _as_error(error: Exception) -> PacsbridgeError:
     return PacsbridgeError(type(error).__name__)
 
 
-def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **details) -> PhaseRun:  # noqa: ANN003
+def _mark(
+    job: Job, name: str, state: str, kind: str, message: Said | None = None, **details
+) -> PhaseRun:  # noqa: ANN003
     now = job.ctx.clock.now()
     with job.ctx.sessions.begin() as session:
         run = _phase(session, job.import_id, name)
         if state == PhaseState.RUNNING:
             run.attempts_left = max(run.attempts_left - 1, 0)
             run.started_at, run.ended_at = now, None
-            message = text("state.running", attempts=run.attempts_left)
+            message = said("state.running", attempts=run.attempts_left)
         else:
             run.ended_at = now
-        run.state, run.message = state, message
+        message = message or said("state.pending")
+        run.state, run.message_key, run.message_params = state, message["key"], message["params"]
         audit.record(
             session,
             now,
@@ -173,23 +177,23 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
 
 def _finish(job: Job, name: str, outcome: Outcome) -> None:
     if isinstance(outcome, Skipped):
-        _mark(job, name, PhaseState.SKIPPED, "phase.skipped", text("state.skipped"))
+        _mark(job, name, PhaseState.SKIPPED, "phase.skipped", said("state.skipped"))
     else:
         _mark(
             job,
             name,
             PhaseState.COMPLETED,
             "phase.completed",
-            text(outcome.message_key, **outcome.params),
+            said(outcome.message_key, **outcome.params),
         )
 
 
 def _failed_attempt(job: Job, name: str, error: PacsbridgeError) -> bool:
-    reason = error.as_dict()["message"]
+    reason = error.said()
     with job.ctx.sessions() as session:
         left = _phase(session, job.import_id, name).attempts_left
     if error.retriable and left > 0:
-        message = text("state.retrying", attempts=left, reason=reason)
+        message = said("state.retrying", attempts=left, reason=reason)
         _mark(
             job,
             name,
@@ -206,7 +210,7 @@ def _failed_attempt(job: Job, name: str, error: PacsbridgeError) -> bool:
         name,
         PhaseState.FAILED,
         "phase.failed",
-        text("state.failed", reason=reason),
+        said("state.failed", reason=reason),
         code=error.code,
         detail=error.detail,
     )
@@ -226,7 +230,7 @@ def _schedule_retry(job: Job, left: int) -> None:
 
 def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
     """Final state failed, the reason recorded; the RIS is told (discontinued) if configured."""
-    info = error.as_dict()
+    info = error.stored()
     now = ctx.clock.now()
     values = {"error": info, "finished_at": now, "updated_at": now}
     with ctx.sessions.begin() as session:
@@ -242,10 +246,10 @@ def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
             import_id=import_id,
             outcome="error",
             code=info["code"],
-            message=info["message"],
+            message=error.said(),
             detail=info["detail"],
         )
-    notify.discontinued(ctx, import_id, info["message"])
+    notify.discontinued(ctx, import_id, error.said())
 
 
 def _state(session, import_id: int) -> str:  # noqa: ANN001

@@ -2,17 +2,17 @@
 
 The msgids are marked with ``N_`` so ``pybabel extract -k N_`` finds them; the JavaScript only
 fills ``{placeholders}``. Phase and final texts come from the message catalogue
-(``pacsbridge.messages``), the same words the API answers.
+(``pacsbridge.messages``), the same words the API answers; the phases' messages arrive already
+said in the page's language in the progress JSON (``imports.monitor``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.pipeline import PHASES
-from pacsbridge.messages import CATALOGUE, text
+from pacsbridge.messages import text
 from pacsbridge.web.pages import view
 from pacsbridge.web.pages.i18n import N_, gettext
 
@@ -169,11 +169,6 @@ def monitor(lang: str, import_id: int) -> dict[str, Any]:
     }
     return {
         **_translate(MONITOR, lang),
-        "states": {
-            PhaseState.PENDING: text("state.pending", lang),
-            PhaseState.SKIPPED: text("state.skipped", lang),
-            PhaseState.RUNNING: text("state.running", lang, attempts="{attempts}"),
-        },
         "finals": finals,
         "badges": view.PHASE_BADGES,
         "phases": phase_labels(lang),
@@ -183,34 +178,7 @@ def monitor(lang: str, import_id: int) -> dict[str, Any]:
         "closingCss": CLOSING_CSS,
         "events": _translate(EVENTS, lang),
         "outcomes": _translate(OUTCOMES, lang),
-        "resaid": resaid(lang),
     }
-
-
-#: Messages a phase stores when it ends (Italian, in ``phase_runs``) that the page re-says in
-#: another language: their Italian template as a pattern, ``{count}`` a number.
-RESAID = tuple(key for key in CATALOGUE if key.startswith("done."))
-
-
-def _pattern(template: str) -> str:
-    return "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(template)) + "$"
-
-
-def resaid(lang: str, python: bool = False) -> list[list[str]]:
-    """``[pattern, template]`` pairs: Italian stored text → ``lang``; JavaScript's named groups
-    (``(?<count>``) unless ``python``."""
-    if lang == "it":
-        return []
-    pairs = [[_pattern(CATALOGUE[k]["it"]), CATALOGUE[k][lang]] for k in RESAID]
-    return pairs if python else [[p.replace("(?P<", "(?<"), t] for p, t in pairs]
-
-
-def _resay(message: str, lang: str) -> str:
-    for pattern, template in resaid(lang, python=True):
-        found = re.match(pattern, message)
-        if found:
-            return template.format(**found.groupdict())
-    return message
 
 
 def phase_labels(lang: str) -> dict[str, str]:
@@ -218,14 +186,11 @@ def phase_labels(lang: str) -> dict[str, str]:
 
 
 def phase_text(phase: dict[str, Any], lang: str) -> str:
-    """The state cell: the generic words for waiting, skipped and running phases (a waiting
-    phase's row may hold no message at all), else the message the pipeline stored."""
-    state = phase["state"]
-    if state in (PhaseState.PENDING, PhaseState.SKIPPED):
-        return text(f"state.{state}", lang)
-    if state == PhaseState.RUNNING:
-        return text("state.running", lang, attempts=phase.get("attempts_left"))
-    return _resay(phase.get("message") or "", lang)
+    """The state cell: the phase's message, said in ``lang`` by ``imports.monitor``; a waiting
+    phase without one says "Da Elaborare"."""
+    if not phase.get("message") and phase["state"] == PhaseState.PENDING:
+        return text("state.pending", lang)
+    return str(phase.get("message") or "")
 
 
 def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:

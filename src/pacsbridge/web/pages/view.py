@@ -181,5 +181,6 @@ def problem_messages(problems: list[dict[str, Any]], lang: str) -> list[str]:
 
 
 def final_message(state: str, error: dict[str, Any] | None, import_id: int, lang: str) -> str:
+    """The final text; ``error`` as the read models give it (its message in ``lang``)."""
     reason = (error or {}).get("message", "")
     return text(FINAL_KEYS.get(state, "final.running"), lang, reason=reason, id=import_id)

@@ -1,0 +1,120 @@
+"""Texts of imports, the pipeline and the errors: key and English source (Italian in the .po).
+
+See :mod:`pacsbridge.messages` for why keys; the Italian wording is the manual's
+(docs/specifications.md).
+"""
+
+from __future__ import annotations
+
+from pacsbridge.messages.entry import M_
+
+ENTRIES = (
+    # --- identity verdicts (manual §4.A) -------------------------------------------------
+    M_("identity.match", "PATIENT MATCHES"),
+    M_("identity.name_mismatch", "NAME DOES NOT MATCH"),
+    M_("identity.name_format_different", "DIFFERENT FORMAT"),
+    M_("identity.name_missing", "NAME MISSING"),
+    M_("identity.name_similar", "SIMILAR NAME: possible typing error, check"),
+    M_("identity.birth_date_mismatch", "BIRTH DATE DOES NOT MATCH"),
+    M_("identity.birth_date_missing", "BIRTH DATE MISSING"),
+    M_("identity.sex_mismatch", "SEX DOES NOT MATCH"),
+    M_("identity.sex_missing", "SEX MISSING"),
+    M_("identity.fiscal_code_match", "FISCAL CODE MATCHES"),
+    M_("identity.fiscal_code_mismatch", "FISCAL CODE DOES NOT MATCH"),
+    M_("identity.patient_id_conflict", "SAME PATIENT ID WITH DIFFERENT NAMES ON THE MEDIA"),
+    # --- studies on the confirmation screen (manual §4.B) --------------------------------
+    M_("study.already_on_pacs", "Already on the PACS, removed from the import"),
+    M_(
+        "study.conflict_other_patient",
+        "Conflict: the Study UID is on the PACS under another patient ({pacs_patient})",
+    ),
+    M_("study.partially_on_pacs", "Partially on the PACS ({on_pacs} of {on_media} instances)"),
+    # --- problems found in the media -------------------------------------------------------
+    M_("media.dicomdir_missing_file", "File listed in the DICOMDIR but missing from the media"),
+    M_("media.unreferenced_file", "File not listed in the DICOMDIR: left out"),
+    M_("media.dicomdir_unreadable", "Unreadable DICOMDIR: looking for DICOM files in the folders"),
+    M_("media.unreadable_file", "Unreadable or truncated DICOM file: left out"),
+    M_("media.not_dicom", "Not a DICOM file: ignored"),
+    M_("media.no_dicom", "No DICOM file found on the media"),
+    M_("media.duplicate_instance", "Same instance (SOP Instance UID) found more than once"),
+    M_("media.missing_uid", "DICOM file without study, series or instance UID: left out"),
+    M_("media.invalid_uid", "Invalid UID: file left out"),
+    M_("document.too_large", "Document too large: not imported"),
+    M_("document.unreadable", "Unreadable or damaged document: not imported"),
+    M_("pacs.unreachable", "PACS unreachable: duplicate check not done, try again"),
+    # --- pipeline phases on the monitor page (manual §5) ---------------------------------
+    M_("phase.verify", "Study verification"),
+    M_("phase.reconcile", "Reconciliation"),
+    M_("phase.send", "Sending to the PACS"),
+    M_("phase.merge", "Patient merge"),
+    M_("phase.notify", "RIS order message"),
+    M_("phase.final", "End of procedure"),
+    M_("state.pending", "To do"),
+    M_("state.running", "Running ({attempts} attempts left)"),
+    M_("state.retrying", "Waiting to retry ({attempts} attempts left): {reason}"),
+    M_("state.failed", "Error: {reason}"),
+    M_("state.skipped", "not configured"),
+    M_("done.verify", "Study verified"),
+    M_("done.reconcile", "RIS identity applied"),
+    M_("done.reconcile_off", "Files sent as received"),
+    M_("done.send", "Study archived ({count})"),
+    M_("done.merge", "Patient merged on the PACS"),
+    M_("done.notify", "RIS order updated"),
+    M_("final.completed", "Processing completed"),
+    M_("final.cancelled", "Import cancelled by the operator"),
+    M_("final.running", "Processing"),
+    M_("final.failed", "Processing failed: {reason} (support id: {id})"),
+    M_("verify.failed", "Verification failed for {count} files: {files}"),
+    M_("send.refused", "The PACS refused {count} instances: {detail}"),
+    M_("send.not_confirmed", "The PACS does not confirm {count} instances: sending again"),
+    # --- errors (errors.py) ----------------------------------------------------------------
+    M_("error.internal", "Internal error. Contact support with the support id"),
+    M_("error.invalid_input", "Missing data / invalid input data"),
+    M_("error.token", "Token Not Found or Expired"),
+    M_(
+        "error.viewer_link_expired",
+        "The image link has expired: ask the health record for a new one",
+    ),
+    M_("error.viewer_link_invalid", "Invalid image link"),
+    M_(
+        "error.viewer_not_installed",
+        "The image viewer is not installed on this server: call support",
+    ),
+    M_("error.not_acceptable", "Requested image format not available"),
+    M_("error.api_key", "Missing or invalid API key"),
+    M_("error.staff_sign_in", "Wrong user name or password, or account locked: try again later"),
+    M_("error.staff_session", "Session expired or missing: sign in again"),
+    M_("error.staff_forbidden", "Your role does not allow this operation"),
+    M_("error.csrf", "Invalid request: reload the page and try again"),
+    M_("error.not_found", "Not found"),
+    M_("error.conflict", "Conflict"),
+    M_("error.request_too_large", "Request too large: at most {limit} bytes"),
+    M_("error.request_timeout", "Request interrupted: no data within {seconds} seconds"),
+    M_("error.upload_wrong_offset", "Upload part at the wrong offset: resume from byte {received}"),
+    M_(
+        "error.identity_not_acknowledged",
+        "Patient not matching or in a different format: confirm explicitly",
+    ),
+    M_("error.analysis_failed", "Analysis failed: {reason}"),
+    M_("analysis.crashed", "unexpected analysis error"),
+    M_("analysis.interrupted", "interrupted {count} times"),
+    M_(
+        "final.cancelled_sent",
+        "Import cancelled: {stored} of {total} instances already archived on the PACS",
+    ),
+    M_("error.media", "Unreadable media"),
+    M_("error.archive_unsafe", "Unsafe ZIP archive: {reason}"),
+    M_("error.archive_too_large", "ZIP archive too large: {reason}"),
+    M_("error.archive_broken", "Damaged or incomplete ZIP archive: {reason}"),
+    M_("error.dicom_unreadable", "Unreadable or truncated DICOM file"),
+    M_("error.peer", "Error talking to {peer}"),
+    M_("error.peer_unavailable", "{peer} unreachable"),
+    M_("error.peer_refused", "{peer} refused the request"),
+    M_("error.move_incomplete", "Incomplete retrieval: {missing} instances missing"),
+    M_("error.store_not_confirmed", "The PACS does not confirm {missing} instances sent"),
+    M_("error.verification_failed", "Verification failed for {count} files: {files}"),
+    M_("error.hl7_rejected", "HL7 message rejected: {reason}"),
+    M_("error.storage_full", "Disk space exhausted on the pacsbridge server"),
+    # --- a text stored before messages were keys (docs/errors.md) ------------------------
+    M_("text.legacy", "{text}"),
+)

@@ -106,14 +106,15 @@ def record(
 ) -> AuditEvent:
     """Append one event in the caller's transaction (it commits with the change it describes).
 
-    A catalogue message (``messages.said``) goes into the details as key and parameters and is
-    rendered where the log is read (:func:`as_dict`); a plain ``message`` is technical text
-    (an error's detail), kept as written.
+    A catalogue message (``messages.said``) goes into the details as key and parameters, from
+    which :func:`as_dict` says it in the reader's language; the ``message`` column keeps its
+    Italian words for whoever reads the table itself (the audit is the hospital's record). A
+    plain ``message`` is technical text (an error's detail), kept as written.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
     if messages.is_said(message):
-        details, message = {**details, "message": message}, ""
+        details, message = {**details, "message": message}, messages.render(message)
     event = AuditEvent(
         at=at,
         kind=kind,

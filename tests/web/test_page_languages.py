@@ -28,7 +28,7 @@ PATIENT = SamplePatient(name="TEST^TEST", patient_id="EXT-9", birth_date="197401
 SHORTEST = 8
 
 
-def _italian_only() -> set[str]:
+def italian_only() -> set[str]:
     """Fragments of every Italian msgstr that differs from its English msgid (placeholders cut)."""
     with open(LOCALE_DIR / "it" / "LC_MESSAGES" / "pacsbridge.po", "rb") as handle:
         entries = [m for m in read_po(handle) if m.id and m.string]
@@ -79,7 +79,7 @@ def _confirmed(client: TestClient, tmp_path: Path, relay: Any = None) -> tuple[s
 
 
 def _no_italian(words: str) -> list[str]:
-    return sorted(piece for piece in _italian_only() if piece in words)
+    return sorted(piece for piece in italian_only() if piece in words)
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,7 @@ def test_every_message_has_an_italian_translation_with_the_same_placeholders():
 
 KEY_PATTERN = re.compile(
     r"""["']((?:identity|study|media|pacs|error|phase|state|done|final|verify|send|page|"""
-    r"""retrieval|package|cache)\.(?!html["'])[a-z_]+)["']"""
+    r"""retrieval|package|cache|archive|analysis)\.(?!(?:html|zip)["'])[a-z_]+)["']"""
 )
 
 

@@ -298,7 +298,14 @@ def answer(stored: dict[str, Any] | None, lang: str = messages.DEFAULT_LANGUAGE)
     key, params = stored.pop("key", None), stored.pop("params", None)
     words = messages.render({"key": key, "params": params or {}}, lang) if key else ""
     first = {"code": stored.pop("code", PacsbridgeError.code)}
+    if "fields" in stored:  # a field's error may be a catalogue message too
+        stored["fields"] = [_field(f, lang) for f in stored["fields"]]
     return {**first, "message": words or str(stored.pop("message", "")), **stored}
+
+
+def _field(field: dict[str, Any], lang: str) -> dict[str, Any]:
+    error = field.get("error")
+    return {**field, "error": messages.render(error, lang)} if messages.is_said(error) else field
 
 
 def disk_full(error: BaseException | None) -> bool:

@@ -93,6 +93,15 @@ def study_lifecycle() -> str:
     return "\n".join(lines)
 
 
+def phase_states() -> str:
+    """The states of one pipeline phase (imports.lifecycle.PhaseState)."""
+    from pacsbridge.imports import lifecycle
+
+    lines = ["| phase state | meaning |", "|---|---|"]
+    lines += [f"| `{s}` | {lifecycle.PHASE_MEANING[s]} |" for s in lifecycle.PhaseState]
+    return "\n".join(lines)
+
+
 def _state_table(
     heading: str,
     states: Any,

@@ -67,7 +67,7 @@ class PhaseState(StrEnum):
 
 #: What each phase state means (docs/lifecycle.md is generated from this).
 PHASE_MEANING: dict[PhaseState, str] = {
-    PhaseState.PENDING: "Not started yet (\"Da Elaborare\").",
+    PhaseState.PENDING: 'Not started yet ("Da Elaborare").',
     PhaseState.RUNNING: "An attempt is running; one attempt fewer is left.",
     PhaseState.RETRYING: "A retriable error: the pipeline runs again after a back-off.",
     PhaseState.COMPLETED: "Done; a later run of the pipeline skips it.",

@@ -162,7 +162,7 @@ def actions(lang: str) -> dict[str, str]:
 
 
 def monitor(lang: str, import_id: int) -> dict[str, Any]:
-    """Monitor strings; phase/final texts in ``lang`` with ``{reason}``/``{attempts}`` left open."""
+    """Monitor strings; final texts in ``lang`` with ``{reason}`` left open (phases arrive said)."""
     finals = {
         state: text(key, lang, reason="{reason}", id=import_id)
         for state, key in {**view.FINAL_KEYS, "running": "final.running"}.items()

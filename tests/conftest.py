@@ -75,7 +75,16 @@ def make_settings(tmp_path: Path, database: dict[str, Any]) -> Callable[..., Set
 #: database and its migrations (about a second). A name listed here that its module no longer
 #: has fails the collection, so a rename cannot silently drop the PostgreSQL run.
 ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
+    "atna/test_delivery.py": frozenset(
+        {
+            "test_one_sender_of_a_cluster_sends_at_a_time_and_a_stopped_one_hands_over",
+            "test_a_full_spool_drops_new_messages_with_an_audit_event_and_a_metric",
+        }
+    ),
     "imports/test_analysis.py": frozenset({"test_matching_patient_from_a_cd"}),
+    "staff/test_directory.py": frozenset(
+        {"test_injection_names_are_refused_at_sign_in_audited_and_make_no_row"}
+    ),
     "imports/test_confirmation.py": frozenset({"test_confirm_twice_is_a_conflict"}),
     "imports/test_pipeline.py": frozenset(
         {

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
     "analysis.problem": "One problem found in the media (file named).",
     "analysis.repeated": "The operator asked for the analysis and duplicate check again.",
+    "duplicates.queried": "The duplicate check asked the PACS about a study (C-FIND identifier).",
     "duplicates.found": "A study is already on the PACS and was removed from the import.",
     "duplicates.conflict": "A study UID is on the PACS under another patient.",
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
@@ -44,13 +45,20 @@ KINDS: dict[str, str] = {
     "phase.failed": "A pipeline phase failed for good.",
     "phase.skipped": "An optional phase is not configured.",
     "phase.cancelled": "A pipeline phase stopped because the import was cancelled.",
+    "store.started": "The send phase began C-STOREs to the PACS (patient, studies, SOP classes).",
+    "store.completed": "The PACS confirmed every instance of the import, or refused some "
+    "(patient, studies, SOP classes and counts).",
     "store.transcoded": "An instance was decompressed because the PACS refused its syntax.",
+    "patient.merged": "The PACS accepted an ADT^A40 merging a media patient into the RIS "
+    "patient (both ids).",
     "import.completed": "Every phase completed.",
     "ris.discontinued": "The RIS was told that a cancelled or failed import stopped.",
     "import.failed": "The import failed; reason recorded.",
     "files.deleted": "Temporary files of an import were deleted (written once they are gone).",
     "files.swept": "Folders that no live import owned were removed (ids listed).",
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
+    "retrieval.queried": "A STUDY-level C-FIND was sent to a source for an accession number "
+    "(C-FIND identifier).",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
     "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
@@ -62,12 +70,16 @@ KINDS: dict[str, str] = {
     "cache.disk_short": "A study was not moved: free disk space less the margin would not hold it.",
     "scp.intruder": "Our Storage SCP refused an association or a C-STORE nobody expected "
     "(calling AE, address, reason, retrieval when known); nothing was written.",
+    "atna.dropped": "The ATNA spool was full: one audit message was not kept (its kind).",
     "staff.user_added": "A staff account was created (user name, role; actor: who made it).",
     "staff.password_changed": "A staff account's password was set; a lock-out is lifted.",
     "staff.user_disabled": "A staff account was disabled; its sessions end.",
     "staff.signed_in": "A staff member signed in (address).",
     "staff.sign_in_failed": "A staff sign-in failed (reason: unknown_user, wrong_password, "
-    "locked, disabled; address).",
+    "locked, disabled, invalid_username, empty_password, no_mapped_group, ambiguous_user, "
+    "local_account, directory_refused, directory_disabled, directory_unavailable; address).",
+    "staff.role_changed": "A directory account's role changed at sign-in, from its groups "
+    "(was, role; an empty role: no mapped group, no access).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
     "staff.signed_out": "A staff member signed out.",
 }

@@ -1,4 +1,5 @@
-"""`pacsbridge check`: is this installation able to work? Config, PACS, sources, HL7, database."""
+"""`pacsbridge check`: is this installation able to work? Config, PACS, sources, HL7, database,
+and the staff directory when directory sign-in is on (docs/staff.md)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine
 from pacsbridge.dicomnet.echo import c_echo
 from pacsbridge.dicomnet.peers import Peer
-from pacsbridge.errors import PeerError
+from pacsbridge.errors import DirectoryUnavailable, PeerError
 from pacsbridge.settings import Settings
+from pacsbridge.staff import directory
 
 Result = tuple[str, bool, str]
 
@@ -25,7 +27,22 @@ def run_all(settings: Settings) -> list[Result]:
     for name, endpoint in (("HL7 merge", settings.merge), ("HL7 RIS", settings.ris.notify)):
         if endpoint.enabled:
             results.append(_tcp(name, endpoint.host, endpoint.port))
+    if settings.staff.directory.enabled:
+        results.append(staff_directory(settings))
     return results
+
+
+def staff_directory(settings: Settings) -> Result:
+    """The directory answers and the service account binds; says so when passwords would
+    cross the network in clear (ldap:// without StartTLS)."""
+    config = settings.staff.directory
+    try:
+        detail = directory.check(config)
+    except DirectoryUnavailable as error:
+        return ("staff directory", False, f"{config.url}: {error.detail or error.code}")
+    if config.url.lower().startswith("ldap://") and not config.start_tls:
+        detail += "; warning: ldap:// without start_tls sends passwords in clear"
+    return ("staff directory", True, detail)
 
 
 def _keys(settings: Settings) -> Result:

@@ -24,6 +24,7 @@ retriable, ...}`` (docs/errors.md).
     ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
     ├── NotAcceptable         406  no representation the DICOMweb client accepts
     ├── ViewerNotInstalled    503  the OHIF Viewer files are missing from this installation
+    ├── DirectoryUnavailable  503  the staff directory (AD, OpenLDAP) does not answer
     ├── RequestTooLarge       413  a request body over its limit (refused before parsing)
     ├── RequestTimeout        408  a request body that stopped arriving
     ├── ConflictError         409  illegal state change
@@ -154,6 +155,19 @@ class ViewerNotInstalled(PacsbridgeError):
     code = "viewer_not_installed"
     message_key = "error.viewer_not_installed"
     http_status = 503
+
+
+class DirectoryUnavailable(PacsbridgeError):
+    """The staff directory did not answer, or refused our service account (docs/staff.md).
+
+    Not a :class:`StaffSignInFailed`: the person's password may be right, and saying the
+    directory is down tells a guesser nothing about it; local accounts still sign in.
+    """
+
+    code = "directory_unavailable"
+    message_key = "error.directory_unavailable"
+    http_status = 503
+    retriable = True
 
 
 class CsrfError(PacsbridgeError):

@@ -5,6 +5,7 @@
 * DICOM faults: ``lossy_pacs`` (peers.lossy_pacs: answers success, keeps not all).
 * A PACS address that goes down and up: ``relay`` (peers.relay).
 * HL7 v2: ``mllp_listener`` (peers.mllp).
+* The staff directory: ``slapd`` (peers.slapd: OpenLDAP on a free port).
 
 When a test fails, what its peers logged during the test is added to the report.
 """
@@ -32,6 +33,7 @@ from peers.dicom import (  # noqa: F401
 from peers.lossy_pacs import lossy_pacs  # noqa: F401
 from peers.mllp import mllp_listener  # noqa: F401
 from peers.relay import relay  # noqa: F401
+from peers.slapd import _shared_slapd, slapd  # noqa: F401
 
 MAX_SECTION = 8000
 

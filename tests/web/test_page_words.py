@@ -22,6 +22,7 @@ NOT_ON_THE_MONITOR = (
     "files.swept",
     "launch.refused",
     "staff.",
+    "atna.",
 )
 
 

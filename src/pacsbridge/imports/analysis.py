@@ -343,6 +343,7 @@ _AUDIT_KIND = {
 
 
 def _audit_check(session, now, import_id, uid, check, study) -> None:  # noqa: ANN001
+    duplicates.audit_query(session, now, import_id, uid, check)
     kind = _AUDIT_KIND.get(check.status)
     if kind is None:
         return

@@ -83,6 +83,10 @@ ENTRIES = (
     M_("error.not_acceptable", "Requested image format not available"),
     M_("error.api_key", "Missing or invalid API key"),
     M_("error.staff_sign_in", "Wrong user name or password, or account locked: try again later"),
+    M_(
+        "error.directory_unavailable",
+        "Directory unreachable: try again later or sign in with a local account",
+    ),
     M_("error.staff_session", "Session expired or missing: sign in again"),
     M_("error.staff_forbidden", "Your role does not allow this operation"),
     M_("error.csrf", "Invalid request: reload the page and try again"),

@@ -117,7 +117,7 @@ def find_studies(
     notes: list[dict[str, Any]] = []
     dropped: list[DroppedAnswer] = []
     for accession in accession_numbers:
-        query = _study_query(accession, patient_id)
+        query = study_query(accession, patient_id)
         rows = unique(c_find(local, peer, query, "STUDY", dropped=dropped), UID)
         if looks_like_a_limit(len(rows)):
             notes.append(
@@ -149,7 +149,7 @@ def lasting(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in errors if e.get("code") == INVALID_UID]
 
 
-def _study_query(accession: str, patient_id: str) -> Dataset:
+def study_query(accession: str, patient_id: str) -> Dataset:
     query = _blank(STUDY_KEYS)
     query.AccessionNumber = accession
     query.PatientID = patient_id

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pacsbridge.settings.atna import AtnaSettings
 from pacsbridge.settings.operations import (
     HealthSettings,
     LoggingSettings,
@@ -298,6 +299,7 @@ class Settings(BaseSettings):
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Process log.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff accounts.")
+    atna: AtnaSettings = Field(default_factory=AtnaSettings, description="IHE ATNA audit trail.")
 
     @classmethod
     def settings_customise_sources(

@@ -127,6 +127,7 @@ EVENTS = {
     "duplicates.conflict": N_("Study UID on the PACS under another patient"),
     "duplicates.partial": N_("Study partially on the PACS"),
     "duplicates.unreachable": N_("PACS unreachable"),
+    "duplicates.queried": N_("PACS asked about the study (duplicate check)"),
     "identity.acknowledged": N_("Different patient confirmed by the operator"),
     "import.confirmed": N_("Import confirmed"),
     "documents.added": N_("Documents of the media added to the study"),
@@ -139,7 +140,10 @@ EVENTS = {
     "phase.retry": N_("Phase to be retried"),
     "phase.skipped": N_("Phase not configured"),
     "phase.cancelled": N_("Phase stopped by the cancel"),
+    "store.started": N_("Sending to the PACS started"),
+    "store.completed": N_("Sending to the PACS completed"),
     "store.transcoded": N_("Images converted for the PACS"),
+    "patient.merged": N_("The PACS merged the patient (ADT^A40)"),
     "files.deleted": N_("Temporary files deleted"),
     "ris.discontinued": N_("RIS told: import not done"),
 }

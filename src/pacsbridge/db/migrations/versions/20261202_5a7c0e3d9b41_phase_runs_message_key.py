@@ -1,7 +1,7 @@
 """phase runs say a message key and its parameters, not Italian words
 
 Revision ID: 5a7c0e3d9b41
-Revises: 075834f73c4a
+Revises: 5b1d0e7c9a41
 Create Date: 2026-12-02 20:55:00
 
 A phase's result was stored rendered in Italian (``phase_runs.message``); it is now the key
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5a7c0e3d9b41"
-down_revision = "075834f73c4a"
+down_revision = "5b1d0e7c9a41"
 branch_labels = None
 depends_on = None
 

@@ -51,13 +51,14 @@ def _default(field: Any) -> str:
 
 def error_codes() -> str:
     lines = [
-        "| code | HTTP | retriable | Italian message | English message |",
-        "|---|---|---|---|---|",
+        "| code | HTTP | retriable | message key | Italian message | English message |",
+        "|---|---|---|---|---|---|",
     ]
     for cls in errors.all_error_classes():
         lines.append(
             f"| `{cls.code}` | {cls.http_status} | {'yes' if cls.retriable else 'no'} "
-            f"| {text(cls.message_key, 'it')} | {text(cls.message_key, 'en')} |"
+            f"| `{cls.message_key}` | {text(cls.message_key, 'it')} "
+            f"| {text(cls.message_key, 'en')} |"
         )
     return "\n".join(lines)
 
@@ -91,6 +92,15 @@ def study_lifecycle() -> str:
         lines.append(f"| `{state}` | {targets or '(final)'} |")
     lines += ["", "| PACS status | sendable |", "|---|---|"]
     lines += [f"| `{s}` | {_yes(lifecycle.sendable(s))} |" for s in lifecycle.PacsStatus]
+    return "\n".join(lines)
+
+
+def phase_states() -> str:
+    """The states of one pipeline phase (imports.lifecycle.PhaseState)."""
+    from pacsbridge.imports import lifecycle
+
+    lines = ["| phase state | meaning |", "|---|---|"]
+    lines += [f"| `{s}` | {lifecycle.PHASE_MEANING[s]} |" for s in lifecycle.PhaseState]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from pacsbridge import messages
 from pacsbridge.db.base import Base
 
 #: Every kind of event, with what it means (docs/audit.md is checked against this list).
@@ -126,12 +127,20 @@ def record(
     actor: str = "",
     outcome: str = "ok",
     code: str = "",
-    message: str = "",
+    message: messages.Said | str = "",
     **details: Any,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits with the change it describes)."""
+    """Append one event in the caller's transaction (it commits with the change it describes).
+
+    A catalogue message (``messages.said``) goes into the details as key and parameters, from
+    which :func:`as_dict` says it in the reader's language; the ``message`` column keeps its
+    Italian words for whoever reads the table itself (the audit is the hospital's record). A
+    plain ``message`` is technical text (an error's detail), kept as written.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
+    if messages.is_said(message):
+        details, message = {**details, "message": message}, messages.render(message)
     event = AuditEvent(
         at=at,
         kind=kind,
@@ -140,7 +149,7 @@ def record(
         actor=actor,
         outcome=outcome,
         code=code,
-        message=message[:2000],
+        message=str(message)[:2000],
         details=details,
     )
     session.add(event)
@@ -179,7 +188,13 @@ def events_between(
         session.expunge_all()
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
+def message_of(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> str:
+    """The event's message in ``lang``: its catalogue message, else the text it was given."""
+    said = (event.details or {}).get("message")
+    return messages.render(said, lang) if messages.is_said(said) else event.message
+
+
+def as_dict(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": event.at.isoformat(),
@@ -187,6 +202,6 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
         "actor": event.actor,
         "outcome": event.outcome,
         "code": event.code,
-        "message": event.message,
+        "message": message_of(event, lang),
         "details": event.details,
     }

@@ -1,8 +1,13 @@
 """The one exception tree of pacsbridge.
 
 Every error carries a stable ``code`` (documented in docs/errors.md, checked by a test), the
-key of its Italian/English message in :mod:`pacsbridge.messages`, and a ``retriable`` flag that
+key and parameters of its message in :mod:`pacsbridge.messages`, and a ``retriable`` flag that
 the job ledger uses to decide between "N tentativi rimasti" and a permanent failure.
+
+Errors carry keys, never words: :meth:`PacsbridgeError.stored` is what the database and the
+audit keep (``code``, ``key``, ``params``, ``detail``, ``retriable``); :func:`answer` renders a
+stored error in the reader's language at the edge, in the API's shape ``{code, message, detail,
+retriable, ...}`` (docs/errors.md).
 
 ::
 
@@ -53,6 +58,8 @@ from __future__ import annotations
 import errno
 from typing import Any, ClassVar
 
+from pacsbridge import messages
+
 
 class PacsbridgeError(Exception):
     """Base of every error pacsbridge raises on purpose."""
@@ -67,16 +74,22 @@ class PacsbridgeError(Exception):
         self.detail = detail
         self.params = params
 
-    def as_dict(self) -> dict[str, Any]:
-        """The shape used in API answers, audit events and phase messages."""
-        from pacsbridge.messages import text
+    def said(self) -> dict[str, Any]:
+        """The message as stored: key and parameters, rendered only where it is read."""
+        return messages.said(self.message_key, **self.params)
 
+    def stored(self) -> dict[str, Any]:
+        """The error as the database, the audit and phase results keep it (no words)."""
         return {
             "code": self.code,
-            "message": text(self.message_key, **self.params),
+            **self.said(),
             "detail": self.detail,
             "retriable": self.retriable,
         }
+
+    def as_dict(self, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
+        """The shape of API answers and the error page, the message in ``lang``."""
+        return answer(self.stored(), lang)
 
 
 class InputError(PacsbridgeError):
@@ -88,8 +101,8 @@ class InputError(PacsbridgeError):
         super().__init__(detail)
         self.fields = fields or []
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "fields": self.fields}
+    def stored(self) -> dict[str, Any]:
+        return {**super().stored(), "fields": self.fields}
 
 
 class AuthError(PacsbridgeError):
@@ -192,8 +205,8 @@ class WrongOffset(ConflictError):
     code = "upload_wrong_offset"
     message_key = "error.upload_wrong_offset"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "received_bytes": self.params.get("received")}
+    def stored(self) -> dict[str, Any]:
+        return {**super().stored(), "received_bytes": self.params.get("received")}
 
 
 class IdentityNotAcknowledged(ConflictError):
@@ -302,6 +315,23 @@ class StorageFull(PacsbridgeError):
 class AnalysisFailed(PacsbridgeError):
     code = "analysis_failed"
     message_key = "error.analysis_failed"
+
+
+def answer(stored: dict[str, Any] | None, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """A stored error as readers get it: ``{code, message, detail, retriable, ...}``, the
+    message in ``lang`` (an error stored before keys keeps its words)."""
+    stored = dict(stored or {})
+    key, params = stored.pop("key", None), stored.pop("params", None)
+    words = messages.render({"key": key, "params": params or {}}, lang) if key else ""
+    first = {"code": stored.pop("code", PacsbridgeError.code)}
+    if "fields" in stored:  # a field's error may be a catalogue message too
+        stored["fields"] = [_field(f, lang) for f in stored["fields"]]
+    return {**first, "message": words or str(stored.pop("message", "")), **stored}
+
+
+def _field(field: dict[str, Any], lang: str) -> dict[str, Any]:
+    error = field.get("error")
+    return {**field, "error": messages.render(error, lang)} if messages.is_said(error) else field
 
 
 def disk_full(error: BaseException | None) -> bool:

@@ -52,6 +52,31 @@ class StudyState(StrEnum):
     DROPPED = "dropped"
 
 
+class PhaseState(StrEnum):
+    """Where one pipeline phase of an import is (``phase_runs.state``, manual §5); set only by
+    ``imports.pipeline.runner``, meanings in :data:`PHASE_MEANING`."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: What each phase state means (docs/lifecycle.md is generated from this).
+PHASE_MEANING: dict[PhaseState, str] = {
+    PhaseState.PENDING: 'Not started yet ("Da Elaborare").',
+    PhaseState.RUNNING: "An attempt is running; one attempt fewer is left.",
+    PhaseState.RETRYING: "A retriable error: the pipeline runs again after a back-off.",
+    PhaseState.COMPLETED: "Done; a later run of the pipeline skips it.",
+    PhaseState.SKIPPED: "Not configured (no RIS listener, no merge): nothing to do.",
+    PhaseState.FAILED: "A permanent error, or no attempts left: the import failed.",
+    PhaseState.CANCELLED: "Stopped by the operator's cancel.",
+}
+
+
 class PacsStatus(StrEnum):
     """What the duplicate check found on the PACS (``import_studies.pacs_status``)."""
 

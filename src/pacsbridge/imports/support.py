@@ -21,10 +21,10 @@ from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
 from pacsbridge.imports import confirmation, lifecycle, monitor, views
-from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.models import Import, ImportInstance, Launch, PhaseRun
 from pacsbridge.jobs import ledger
-from pacsbridge.messages import text
+from pacsbridge.messages import DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,14 @@ def _summary(row: Import) -> dict[str, Any]:
     }
 
 
-def detail(ctx: Context, import_id: int) -> dict[str, Any]:
-    """The monitor, the operator's confirmation document, the audit log and the instances."""
+def detail(ctx: Context, import_id: int, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """The monitor, the operator's confirmation document, the audit log and the instances, in
+    the reader's language."""
     launch = _launch_of(ctx, import_id)
     with ctx.sessions() as session:
         row = session.get_one(Import, import_id)
-        document = views.document(ctx, row)
-        events = [audit.as_dict(e) for e in audit.events_of_import(session, import_id)]
+        document = views.document(ctx, row, lang)
+        events = [audit.as_dict(e, lang) for e in audit.events_of_import(session, import_id)]
         instances = _instances(session, import_id)
         retriable = _failed_phases(session, import_id) if _may_retry(row) else []
         state = row.state
@@ -117,7 +118,7 @@ def detail(ctx: Context, import_id: int) -> dict[str, Any]:
         "id": import_id,
         "state": state,
         "summary": _summary_of(ctx, import_id),
-        "progress": monitor.progress(ctx, import_id, launch),
+        "progress": monitor.progress(ctx, import_id, launch, lang),
         "document": document,
         "events": events,
         "instances": instances,
@@ -162,7 +163,7 @@ def _may_retry(row: Import) -> bool:
 
 def _failed_phases(session: Session, import_id: int) -> list[str]:
     query = select(PhaseRun.phase).where(
-        PhaseRun.import_id == import_id, PhaseRun.state == "failed"
+        PhaseRun.import_id == import_id, PhaseRun.state == PhaseState.FAILED
     )
     return list(session.scalars(query.order_by(PhaseRun.id)))
 
@@ -185,10 +186,11 @@ def retry(ctx: Context, import_id: int, actor: str) -> list[str]:
             update(PhaseRun)
             .where(PhaseRun.import_id == import_id, PhaseRun.phase.in_(phases))
             .values(
-                state="pending",
+                state=PhaseState.PENDING,
                 attempts_left=ctx.settings.jobs.attempts,
                 ended_at=None,
-                message=text("state.pending"),
+                message_key="state.pending",
+                message_params={},
             )
         )
         lifecycle.require(

@@ -37,7 +37,7 @@ from pydicom import Dataset
 from pacsbridge.dicomnet.find import DroppedAnswer, c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
-from pacsbridge.messages import text
+from pacsbridge.messages import said
 from pacsbridge.retrievals import statuses
 from pacsbridge.retrievals.headers import SPEC_IMAGE_KEYS, SPEC_SERIES_KEYS, SPEC_STUDY_KEYS
 
@@ -134,7 +134,7 @@ def invalid_uid_errors(dropped: Iterable[DroppedAnswer]) -> list[dict[str, Any]]
     return [
         {
             "code": INVALID_UID,
-            "message": text("retrieval.invalid_uid", level=d.level, keyword=d.keyword),
+            **said("retrieval.invalid_uid", level=d.level, keyword=d.keyword),
             "level": d.level,
             "keyword": d.keyword,
             "value": d.value,

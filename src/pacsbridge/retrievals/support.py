@@ -17,6 +17,7 @@ from sqlalchemy import Select, String, cast, func, select
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
+from pacsbridge.messages import DEFAULT_LANGUAGE
 from pacsbridge.retrievals import cache, lifecycle, request, views
 from pacsbridge.retrievals.lifecycle import RetrievalState
 from pacsbridge.retrievals.models import ExpectedInstance, Retrieval, RetrievalStudy
@@ -73,11 +74,12 @@ def _summary(row: Retrieval) -> dict[str, Any]:
     }
 
 
-def detail(ctx: Context, retrieval_id: int) -> dict[str, Any]:
-    """The FSE's document, the audit log, and the instances still missing per study."""
-    document = views.document(ctx, retrieval_id)
+def detail(ctx: Context, retrieval_id: int, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """The FSE's document, the audit log, and the instances still missing per study, in the
+    reader's language."""
+    document = views.document(ctx, retrieval_id, lang)
     with ctx.sessions() as session:
-        events = [audit.as_dict(e) for e in audit.events_of_retrieval(session, retrieval_id)]
+        events = [audit.as_dict(e, lang) for e in audit.events_of_retrieval(session, retrieval_id)]
         missing = _missing(session, retrieval_id)
         cached = bool(_cached_ids(session, retrieval_id))
     return {

@@ -122,8 +122,8 @@ def _badge(state: str, lang: str) -> dict[str, str]:
 def import_page(
     import_id: int, request: Request, ctx: Ctx, page: SupportConsole, fatto: str = ""
 ) -> Response:
-    found = support.detail(ctx, import_id)
     lang = page.lang
+    found = support.detail(ctx, import_id, lang)
     progress = found["progress"]
     texts = strings.monitor(lang, import_id)
     context = {

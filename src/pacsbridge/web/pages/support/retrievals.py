@@ -97,7 +97,7 @@ def retrieval_page(
     fatto: str = "",
     nuovo: int = 0,
 ) -> Response:
-    found = support.detail(ctx, retrieval_id)
+    found = support.detail(ctx, retrieval_id, page.lang)
     context = {
         **base_context(page, "retrievals"),
         "item": found,

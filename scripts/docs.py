@@ -39,9 +39,11 @@ def _fields(
 
 
 def _default(field: Any) -> str:
-    value = field.default_factory() if field.default_factory is not None else field.default
-    if value is None or repr(value) == "PydanticUndefined":
+    if field.is_required():
         return "(required)"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is None:
+        return "(none)"
     if isinstance(value, list):
         value = [str(v) for v in value]  # addresses, networks: as written in TOML
     return f"`{value}`" if value != [] else "`[]`"
@@ -49,13 +51,14 @@ def _default(field: Any) -> str:
 
 def error_codes() -> str:
     lines = [
-        "| code | HTTP | retriable | Italian message | English message |",
-        "|---|---|---|---|---|",
+        "| code | HTTP | retriable | message key | Italian message | English message |",
+        "|---|---|---|---|---|---|",
     ]
     for cls in errors.all_error_classes():
         lines.append(
             f"| `{cls.code}` | {cls.http_status} | {'yes' if cls.retriable else 'no'} "
-            f"| {text(cls.message_key, 'it')} | {text(cls.message_key, 'en')} |"
+            f"| `{cls.message_key}` | {text(cls.message_key, 'it')} "
+            f"| {text(cls.message_key, 'en')} |"
         )
     return "\n".join(lines)
 
@@ -89,6 +92,15 @@ def study_lifecycle() -> str:
         lines.append(f"| `{state}` | {targets or '(final)'} |")
     lines += ["", "| PACS status | sendable |", "|---|---|"]
     lines += [f"| `{s}` | {_yes(lifecycle.sendable(s))} |" for s in lifecycle.PacsStatus]
+    return "\n".join(lines)
+
+
+def phase_states() -> str:
+    """The states of one pipeline phase (imports.lifecycle.PhaseState)."""
+    from pacsbridge.imports import lifecycle
+
+    lines = ["| phase state | meaning |", "|---|---|"]
+    lines += [f"| `{s}` | {lifecycle.PHASE_MEANING[s]} |" for s in lifecycle.PhaseState]
     return "\n".join(lines)
 
 

@@ -75,7 +75,16 @@ def make_settings(tmp_path: Path, database: dict[str, Any]) -> Callable[..., Set
 #: database and its migrations (about a second). A name listed here that its module no longer
 #: has fails the collection, so a rename cannot silently drop the PostgreSQL run.
 ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
+    "atna/test_delivery.py": frozenset(
+        {
+            "test_one_sender_of_a_cluster_sends_at_a_time_and_a_stopped_one_hands_over",
+            "test_a_full_spool_drops_new_messages_with_an_audit_event_and_a_metric",
+        }
+    ),
     "imports/test_analysis.py": frozenset({"test_matching_patient_from_a_cd"}),
+    "staff/test_directory.py": frozenset(
+        {"test_injection_names_are_refused_at_sign_in_audited_and_make_no_row"}
+    ),
     "imports/test_confirmation.py": frozenset({"test_confirm_twice_is_a_conflict"}),
     "imports/test_pipeline.py": frozenset(
         {
@@ -85,6 +94,10 @@ ALSO_ON_POSTGRESQL: dict[str, frozenset[str]] = {
     ),
     "operations/test_health.py": frozenset(
         {"test_readyz_is_ready_when_database_queue_disk_pacs_and_source_answer"}
+    ),
+    "support/test_console_pages.py": frozenset({"test_each_search_filter_finds_only_its_imports"}),
+    "retrievals/test_support_console.py": frozenset(
+        {"test_retrievals_are_filtered_by_state_source_accession_and_date"}
     ),
     "staff/test_accounts.py": frozenset(
         {"test_five_wrong_passwords_lock_the_account_then_it_opens_after_the_lockout"}

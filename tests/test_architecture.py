@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pacsbridge.imports.lifecycle import PhaseState
 from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,28 +36,31 @@ RETRIEVALS = ROOT / "src" / "pacsbridge" / "retrievals"
 STATES = {str(s) for s in RetrievalState} | {str(s) for s in StudyState}
 
 
-def _state_literals(tree: ast.AST) -> list[int]:
-    """Lines comparing with, or setting ``state`` to, a bare retrieval or study state string."""
-    return [line for node in ast.walk(tree) for line in _bare_states(node)]
+PHASE_STATES = {str(s) for s in PhaseState}
 
 
-def _bare_states(node: ast.AST) -> list[int]:
+def _state_literals(tree: ast.AST, states: set[str] = STATES) -> list[int]:
+    """Lines comparing with, or setting ``state`` to, a bare string of ``states``."""
+    return [line for node in ast.walk(tree) for line in _bare_states(node, states)]
+
+
+def _bare_states(node: ast.AST, states: set[str]) -> list[int]:
     if isinstance(node, ast.Compare):
         items = []
         for operand in (node.left, *node.comparators):
             many = isinstance(operand, ast.Tuple | ast.Set | ast.List)
             items += operand.elts if many else [operand]
-        return [node.lineno for item in items if _is_state(item)]
-    if isinstance(node, ast.keyword) and node.arg == "state" and _is_state(node.value):
+        return [node.lineno for item in items if _is_state(item, states)]
+    if isinstance(node, ast.keyword) and node.arg == "state" and _is_state(node.value, states):
         return [node.value.lineno]
     sets_state = isinstance(node, ast.Assign) and any(
         isinstance(t, ast.Attribute) and t.attr == "state" for t in node.targets
     )
-    return [node.lineno] if sets_state and _is_state(node.value) else []
+    return [node.lineno] if sets_state and _is_state(node.value, states) else []
 
 
-def _is_state(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value in STATES
+def _is_state(node: ast.AST, states: set[str]) -> bool:
+    return isinstance(node, ast.Constant) and node.value in states
 
 
 def test_retrieval_states_are_named_only_by_their_lifecycle():
@@ -67,6 +71,23 @@ def test_retrieval_states_are_named_only_by_their_lifecycle():
         and (lines := _state_literals(ast.parse(path.read_text(encoding="utf-8"))))
     }
     assert bare == {}
+
+
+def test_phase_states_are_named_only_by_the_import_lifecycle():
+    """Modules that handle ``PhaseRun`` rows (or show them) say ``PhaseState.X``, never "x"."""
+    package = ROOT / "src" / "pacsbridge"
+    handling = [
+        path
+        for path in package.rglob("*.py")
+        if path.name not in ("lifecycle.py", "models.py")
+        and ("PhaseRun" in (source := path.read_text(encoding="utf-8")) or "PhaseState" in source)
+    ]
+    bare = {
+        str(path.relative_to(package)): lines
+        for path in handling
+        if (lines := _state_literals(ast.parse(path.read_text(encoding="utf-8")), PHASE_STATES))
+    }
+    assert len(handling) >= 3 and bare == {}
 
 
 def test_only_the_cache_deletes_retrieval_folders():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from pacsbridge import audit
-from pacsbridge.messages import CATALOGUE, LANGUAGES
+from pacsbridge.messages import CATALOGUE, template
 from pacsbridge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,14 +50,33 @@ def test_every_setting_is_described(model):
     assert missing == []
 
 
-def test_every_message_has_both_languages():
-    incomplete = [key for key, entry in CATALOGUE.items() if set(LANGUAGES) - set(entry)]
-    assert incomplete == []
+def _placeholders(words: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(words) if name}
+
+
+def test_every_message_has_an_italian_translation_with_the_same_placeholders():
+    """Each key has its Italian msgstr (web/locale/it, msgctxt = the key), and every
+    ``{placeholder}`` of the English survives translation (and none is invented)."""
+    from babel.messages.pofile import read_po
+
+    from pacsbridge.messages import LOCALE_DIR
+
+    with open(LOCALE_DIR / "it" / "LC_MESSAGES" / "pacsbridge.po", "rb") as handle:
+        italian = {(m.context, m.id): m.string for m in read_po(handle) if m.context}
+    untranslated = [k for k, english in CATALOGUE.items() if not italian.get((k, english))]
+    assert untranslated == []
+    changed = {
+        key: (_placeholders(english), _placeholders(template(key, "it")))
+        for key, english in CATALOGUE.items()
+        if _placeholders(english) != _placeholders(template(key, "it"))
+    }
+    assert changed == {}
+    assert template("identity.match", "it") == "PAZIENTE CORRISPONDE"
 
 
 KEY_PATTERN = re.compile(
     r"""["']((?:identity|study|media|pacs|error|phase|state|done|final|verify|send|page|"""
-    r"""retrieval|package|cache)\.(?!html["'])[a-z_]+)["']"""
+    r"""retrieval|package|cache|archive|analysis)\.(?!(?:html|zip)["'])[a-z_]+)["']"""
 )
 
 

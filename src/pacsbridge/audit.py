@@ -8,12 +8,14 @@ its step-by-step log.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from pacsbridge import messages
 from pacsbridge.db.base import Base
 
 #: Every kind of event, with what it means (docs/audit.md is checked against this list).
@@ -29,6 +31,7 @@ KINDS: dict[str, str] = {
     "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
     "analysis.problem": "One problem found in the media (file named).",
     "analysis.repeated": "The operator asked for the analysis and duplicate check again.",
+    "duplicates.queried": "The duplicate check asked the PACS about a study (C-FIND identifier).",
     "duplicates.found": "A study is already on the PACS and was removed from the import.",
     "duplicates.conflict": "A study UID is on the PACS under another patient.",
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
@@ -43,15 +46,23 @@ KINDS: dict[str, str] = {
     "phase.failed": "A pipeline phase failed for good.",
     "phase.skipped": "An optional phase is not configured.",
     "phase.cancelled": "A pipeline phase stopped because the import was cancelled.",
+    "store.started": "The send phase began C-STOREs to the PACS (patient, studies, SOP classes).",
+    "store.completed": "The PACS confirmed every instance of the import, or refused some "
+    "(patient, studies, SOP classes and counts).",
     "store.transcoded": "An instance was decompressed because the PACS refused its syntax.",
+    "patient.merged": "The PACS accepted an ADT^A40 merging a media patient into the RIS "
+    "patient (both ids).",
     "import.completed": "Every phase completed.",
     "ris.discontinued": "The RIS was told that a cancelled or failed import stopped.",
     "import.failed": "The import failed; reason recorded.",
     "files.deleted": "Temporary files of an import were deleted (written once they are gone).",
     "files.swept": "Folders that no live import owned were removed (ids listed).",
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
+    "retrieval.queried": "A STUDY-level C-FIND was sent to a source for an accession number "
+    "(C-FIND identifier).",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
-    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts).",
+    "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts, "
+    "worker: host:pid of the node).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
     "package.downloaded": "A retrieval's zip package was downloaded.",
@@ -61,14 +72,30 @@ KINDS: dict[str, str] = {
     "cache.disk_short": "A study was not moved: free disk space less the margin would not hold it.",
     "scp.intruder": "Our Storage SCP refused an association or a C-STORE nobody expected "
     "(calling AE, address, reason, retrieval when known); nothing was written.",
+    "atna.dropped": "The ATNA spool was full: one audit message was not kept (its kind).",
     "staff.user_added": "A staff account was created (user name, role; actor: who made it).",
     "staff.password_changed": "A staff account's password was set; a lock-out is lifted.",
     "staff.user_disabled": "A staff account was disabled; its sessions end.",
     "staff.signed_in": "A staff member signed in (address).",
     "staff.sign_in_failed": "A staff sign-in failed (reason: unknown_user, wrong_password, "
-    "locked, disabled; address).",
+    "locked, disabled, invalid_username, empty_password, no_mapped_group, ambiguous_user, "
+    "local_account, directory_refused, directory_disabled, directory_unavailable; address).",
+    "staff.role_changed": "A directory account's role changed at sign-in, from its groups "
+    "(was, role; an empty role: no mapped group, no access).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
     "staff.signed_out": "A staff member signed out.",
+    "support.retried": "Support started a failed import's failed phase again (actor: the staff "
+    "member; phase).",
+    "support.aborted": "An administrator aborted an import from the support console (actor; was: "
+    "the state left); import.cancelled, files.deleted and ris.discontinued follow.",
+    "support.rechecked": "Support asked for the analysis and duplicate check again (actor).",
+    "support.retrieval_retried": "Support asked again for a retrieval's accession numbers "
+    "(actor; the new retrieval's id).",
+    "support.purged": "An administrator removed a retrieval's studies from the cache (actor; "
+    "studies).",
+    "source.paused": "A source was paused: its retrievals wait in the queue (actor, source).",
+    "source.resumed": "A paused source was resumed: its waiting retrievals run (actor, source).",
+    "audit.exported": "The audit log of a date range was exported (actor, format, from, to).",
 }
 
 
@@ -100,12 +127,20 @@ def record(
     actor: str = "",
     outcome: str = "ok",
     code: str = "",
-    message: str = "",
+    message: messages.Said | str = "",
     **details: Any,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (it commits with the change it describes)."""
+    """Append one event in the caller's transaction (it commits with the change it describes).
+
+    A catalogue message (``messages.said``) goes into the details as key and parameters, from
+    which :func:`as_dict` says it in the reader's language; the ``message`` column keeps its
+    Italian words for whoever reads the table itself (the audit is the hospital's record). A
+    plain ``message`` is technical text (an error's detail), kept as written.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
+    if messages.is_said(message):
+        details, message = {**details, "message": message}, messages.render(message)
     event = AuditEvent(
         at=at,
         kind=kind,
@@ -114,7 +149,7 @@ def record(
         actor=actor,
         outcome=outcome,
         code=code,
-        message=message[:2000],
+        message=str(message)[:2000],
         details=details,
     )
     session.add(event)
@@ -132,7 +167,34 @@ def events_of_retrieval(session: Session, retrieval_id: int) -> list[AuditEvent]
     return list(session.scalars(query.order_by(AuditEvent.id)))
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
+def events_between(
+    session: Session, start: datetime, end: datetime, batch: int = 500
+) -> Iterator[AuditEvent]:
+    """Every event with ``start <= at < end``, oldest first, read ``batch`` rows at a time
+    (keyset on the id: an export of a year never holds more than one batch in memory)."""
+    last = 0
+    while True:
+        query = (
+            select(AuditEvent)
+            .where(AuditEvent.at >= start, AuditEvent.at < end, AuditEvent.id > last)
+            .order_by(AuditEvent.id)
+            .limit(batch)
+        )
+        rows = list(session.scalars(query))
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+        session.expunge_all()
+
+
+def message_of(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> str:
+    """The event's message in ``lang``: its catalogue message, else the text it was given."""
+    said = (event.details or {}).get("message")
+    return messages.render(said, lang) if messages.is_said(said) else event.message
+
+
+def as_dict(event: AuditEvent, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": event.at.isoformat(),
@@ -140,6 +202,6 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
         "actor": event.actor,
         "outcome": event.outcome,
         "code": event.code,
-        "message": event.message,
+        "message": message_of(event, lang),
         "details": event.details,
     }

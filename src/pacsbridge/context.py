@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from pacsbridge.dicomnet.peers import LocalAE, Peer
+from pacsbridge.dicomnet.peers import LocalAE, Peer, TlsIdentity
 from pacsbridge.settings import Settings
+from pacsbridge.settings.tls import DicomTlsSettings
 
 if TYPE_CHECKING:
     from pacsbridge.dicomnet.scp import StorageSCP
@@ -75,13 +76,30 @@ class Network:
             connection_timeout=d.connection_timeout,
             fast_store=d.fast_store,
             fast_receive=d.fast_receive,
+            tls=_identity(d.tls),
+            tls_scp=d.tls.scp,
         )
-        pacs = Peer(ae_title=p.ae_title, host=p.host, port=p.port, name=p.name)
-        sources = {
-            s.name: Peer(ae_title=s.ae_title, host=s.host, port=s.port, name=s.name)
-            for s in settings.sources
-        }
+        pacs = _peer(p, p.name)
+        sources = {s.name: _peer(s, s.name) for s in settings.sources}
         return cls(local=local, pacs=pacs, sources=MappingProxyType(sources))
+
+
+def _peer(node: Any, name: str) -> Peer:
+    """A PACS or a source (both have an AE title, host, port and their TLS choice)."""
+    return Peer(
+        ae_title=node.ae_title,
+        host=node.host,
+        port=node.port,
+        name=name,
+        tls=node.tls,
+        tls_server_name=node.tls_server_name,
+    )
+
+
+def _identity(tls: DicomTlsSettings) -> TlsIdentity | None:
+    if tls.cert_file is None or tls.key_file is None or tls.ca_file is None:
+        return None
+    return TlsIdentity(tls.cert_file, tls.key_file, tls.ca_file)
 
 
 class Listener:

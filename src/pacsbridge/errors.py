@@ -1,8 +1,13 @@
 """The one exception tree of pacsbridge.
 
 Every error carries a stable ``code`` (documented in docs/errors.md, checked by a test), the
-key of its Italian/English message in :mod:`pacsbridge.messages`, and a ``retriable`` flag that
+key and parameters of its message in :mod:`pacsbridge.messages`, and a ``retriable`` flag that
 the job ledger uses to decide between "N tentativi rimasti" and a permanent failure.
+
+Errors carry keys, never words: :meth:`PacsbridgeError.stored` is what the database and the
+audit keep (``code``, ``key``, ``params``, ``detail``, ``retriable``); :func:`answer` renders a
+stored error in the reader's language at the edge, in the API's shape ``{code, message, detail,
+retriable, ...}`` (docs/errors.md).
 
 ::
 
@@ -19,6 +24,7 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     ├── NotFoundError         404  no such import or retrieval (within the caller's scope)
     ├── NotAcceptable         406  no representation the DICOMweb client accepts
     ├── ViewerNotInstalled    503  the OHIF Viewer files are missing from this installation
+    ├── DirectoryUnavailable  503  the staff directory (AD, OpenLDAP) does not answer
     ├── RequestTooLarge       413  a request body over its limit (refused before parsing)
     ├── RequestTimeout        408  a request body that stopped arriving
     ├── ConflictError         409  illegal state change
@@ -34,6 +40,7 @@ the job ledger uses to decide between "N tentativi rimasti" and a permanent fail
     │   ├── PeerUnavailable   [retriable]  connection refused, timeout, association aborted
     │   │   └── PeerTimeout        no response while waiting for one (same code: a finer type)
     │   ├── PeerRefused       [permanent]  association rejected, failure status
+    │   │   └── PeerTlsRefused     a DICOM TLS certificate refused (theirs by us, or ours)
     │   ├── IncompleteMove    [permanent]  instances still missing after the move's second ask
     │   ├── StoreNotConfirmed [retriable]  the PACS does not list every instance sent
     │   └── Hl7Rejected       [permanent]  AE/AR acknowledgement
@@ -51,6 +58,8 @@ from __future__ import annotations
 import errno
 from typing import Any, ClassVar
 
+from pacsbridge import messages
+
 
 class PacsbridgeError(Exception):
     """Base of every error pacsbridge raises on purpose."""
@@ -65,16 +74,22 @@ class PacsbridgeError(Exception):
         self.detail = detail
         self.params = params
 
-    def as_dict(self) -> dict[str, Any]:
-        """The shape used in API answers, audit events and phase messages."""
-        from pacsbridge.messages import text
+    def said(self) -> dict[str, Any]:
+        """The message as stored: key and parameters, rendered only where it is read."""
+        return messages.said(self.message_key, **self.params)
 
+    def stored(self) -> dict[str, Any]:
+        """The error as the database, the audit and phase results keep it (no words)."""
         return {
             "code": self.code,
-            "message": text(self.message_key, **self.params),
+            **self.said(),
             "detail": self.detail,
             "retriable": self.retriable,
         }
+
+    def as_dict(self, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
+        """The shape of API answers and the error page, the message in ``lang``."""
+        return answer(self.stored(), lang)
 
 
 class InputError(PacsbridgeError):
@@ -86,8 +101,8 @@ class InputError(PacsbridgeError):
         super().__init__(detail)
         self.fields = fields or []
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "fields": self.fields}
+    def stored(self) -> dict[str, Any]:
+        return {**super().stored(), "fields": self.fields}
 
 
 class AuthError(PacsbridgeError):
@@ -143,6 +158,19 @@ class ViewerNotInstalled(PacsbridgeError):
     http_status = 503
 
 
+class DirectoryUnavailable(PacsbridgeError):
+    """The staff directory did not answer, or refused our service account (docs/staff.md).
+
+    Not a :class:`StaffSignInFailed`: the person's password may be right, and saying the
+    directory is down tells a guesser nothing about it; local accounts still sign in.
+    """
+
+    code = "directory_unavailable"
+    message_key = "error.directory_unavailable"
+    http_status = 503
+    retriable = True
+
+
 class CsrfError(PacsbridgeError):
     code = "csrf_failed"
     message_key = "error.csrf"
@@ -177,8 +205,8 @@ class WrongOffset(ConflictError):
     code = "upload_wrong_offset"
     message_key = "error.upload_wrong_offset"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "received_bytes": self.params.get("received")}
+    def stored(self) -> dict[str, Any]:
+        return {**super().stored(), "received_bytes": self.params.get("received")}
 
 
 class IdentityNotAcknowledged(ConflictError):
@@ -238,6 +266,17 @@ class PeerRefused(PeerError):
     message_key = "error.peer_refused"
 
 
+class PeerTlsRefused(PeerRefused):
+    """DICOM TLS failed on a certificate: the peer's was not trusted, or it refused ours.
+
+    Permanent: only a new certificate or trusted CA helps (docs/pacs-setup.md, "DICOM TLS");
+    the detail says whose certificate and why, in OpenSSL's words.
+    """
+
+    code = "peer_tls_refused"
+    message_key = "error.peer_tls"
+
+
 class IncompleteMove(PeerError):
     """A source sent fewer instances than its C-FIND listed, even when asked for the gaps.
 
@@ -276,6 +315,23 @@ class StorageFull(PacsbridgeError):
 class AnalysisFailed(PacsbridgeError):
     code = "analysis_failed"
     message_key = "error.analysis_failed"
+
+
+def answer(stored: dict[str, Any] | None, lang: str = messages.DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """A stored error as readers get it: ``{code, message, detail, retriable, ...}``, the
+    message in ``lang`` (an error stored before keys keeps its words)."""
+    stored = dict(stored or {})
+    key, params = stored.pop("key", None), stored.pop("params", None)
+    words = messages.render({"key": key, "params": params or {}}, lang) if key else ""
+    first = {"code": stored.pop("code", PacsbridgeError.code)}
+    if "fields" in stored:  # a field's error may be a catalogue message too
+        stored["fields"] = [_field(f, lang) for f in stored["fields"]]
+    return {**first, "message": words or str(stored.pop("message", "")), **stored}
+
+
+def _field(field: dict[str, Any], lang: str) -> dict[str, Any]:
+    error = field.get("error")
+    return {**field, "error": messages.render(error, lang)} if messages.is_said(error) else field
 
 
 def disk_full(error: BaseException | None) -> bool:

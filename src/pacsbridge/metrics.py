@@ -74,3 +74,18 @@ HTTP_REQUESTS = Counter(
 def dicom_status(status: int | None) -> str:
     """A status as a label: ``0xA700``, or ``none`` when the peer never answered."""
     return "none" if status is None else f"0x{status:04X}"
+
+
+ATNA_SENT = Counter(
+    "pacsbridge_atna_messages_sent",
+    "DICOM audit messages written to the ATNA collector (docs/atna.md).",
+)
+ATNA_DROPPED = Counter(
+    "pacsbridge_atna_messages_dropped",
+    "DICOM audit messages not spooled, by reason (spool_full, unbuilt).",
+    ["reason"],
+)
+ATNA_SEND_FAILURES = Counter(
+    "pacsbridge_atna_send_failures",
+    "Attempts to reach the ATNA collector that failed (connect, TLS, write).",
+)

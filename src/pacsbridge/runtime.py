@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy import MetaData
 
+from pacsbridge import atna
+from pacsbridge.atna.sender import Sender
 from pacsbridge.context import Clock, Context, Listener, Network
 from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine, make_sessions
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     context: Context
+    #: delivers the ATNA spool (docs/atna.md); None when ``atna.enabled`` is false
+    audit_sender: Sender | None = None
 
     @property
     def queue(self) -> JobQueue:
@@ -47,20 +51,30 @@ class Runtime:
         """Our Storage SCP (moves must reach us), in-process workers, then recover."""
         self.context.listener.ensure()
         self.queue.start_consumer()
+        self._start_audit_sender()
         self.recover()
 
     def run_worker_forever(self) -> None:
         """``pacsbridge worker``: our Storage SCP, recover, then consume until stopped."""
         self.context.listener.ensure()
+        self._start_audit_sender()
         self.recover()
         try:
             self.queue.run_consumer_forever()
         finally:
             self.context.listener.stop()
+            if self.audit_sender is not None:
+                self.audit_sender.stop()
+
+    def _start_audit_sender(self) -> None:
+        if self.audit_sender is not None:
+            self.audit_sender.start()
 
     def close(self) -> None:
         self.queue.stop_consumer()
         self.context.listener.stop()
+        if self.audit_sender is not None:
+            self.audit_sender.stop()
 
 
 def metadata() -> MetaData:
@@ -68,7 +82,8 @@ def metadata() -> MetaData:
 
     Lives here, in the composition root, so that ``db`` never imports a domain.
     """
-    import pacsbridge.audit  # noqa: F401 - each import registers its tables
+    import pacsbridge.atna.outbox  # noqa: F401 - each import registers its tables
+    import pacsbridge.audit  # noqa: F401
     import pacsbridge.imports.models  # noqa: F401
     import pacsbridge.retrievals.models  # noqa: F401
     import pacsbridge.staff.models  # noqa: F401
@@ -95,4 +110,4 @@ def build(settings: Settings, clock: Clock | None = None, upgrade: bool = True) 
     context.listener.serve_with(lambda: receiver.storage_scp(context))
     import_tasks.register(context.queue, context)
     retrieval_tasks.register(context.queue, context)
-    return Runtime(context)
+    return Runtime(context, atna.install(context.sessions, settings, context.clock))

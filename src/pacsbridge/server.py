@@ -79,6 +79,8 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         http=GuardedH11Protocol,
         timeout_keep_alive=max(1, round(web.keep_alive_seconds)),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        proxy_headers=bool(web.trusted_proxies),
+        forwarded_allow_ips=list(web.trusted_proxies) or None,
         **{"log_level": "info", "access_log": False, **options},
     )
     config.header_timeout = web.header_timeout_seconds  # type: ignore[attr-defined]

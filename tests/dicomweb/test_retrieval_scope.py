@@ -160,6 +160,9 @@ def test_dicomweb_use_of_a_link_is_audited_once(retrieve) -> None:  # noqa: ANN0
         )
     assert [e.details["via"] for e in events] == ["dicomweb"]
     assert events[0].actor == "viewer-link"
+    [study] = scope.document["studies"]  # what its ATNA Instances Accessed names (docs/atna.md)
+    assert events[0].details["study_instance_uids"] == [study["study_instance_uid"]]
+    assert events[0].details["patient_id"]
     expires = datetime.fromisoformat(events[0].details["link_expires_at"])
     now = scope.server.context.clock.now()
     assert timedelta(hours=23) < expires - now <= timedelta(hours=24)

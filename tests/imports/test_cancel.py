@@ -6,6 +6,7 @@ Each attack once left a patient's files on disk for good, or undid the cancel.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_a_cancel_while_the_last_part_arrives_wins_over_it(make_client, tmp_path
 
     part = uploads.Part(0, len(body))
     try:
-        asyncio.run(uploads.receive(ctx, import_id, the_launch, part, arriving()))
+        _run_on_own_thread(uploads.receive(ctx, import_id, the_launch, part, arriving()))
         refused = False
     except ConflictError:
         refused = True
@@ -157,3 +158,10 @@ def test_the_sweep_removes_folders_no_live_import_owns_and_audits_them(make_clie
     assert [e.details["folders"] for e in swept] == [["9999"]]
     deleted = [e for e in _events(ctx, cancelled) if e.kind == "files.deleted"]
     assert deleted[-1].details["reason"] == "sweep"
+
+
+def _run_on_own_thread(coroutine):  # noqa: ANN001, ANN202
+    """``asyncio.run`` on a thread of its own: the browser tests' Playwright (sync API) keeps an
+    event loop running on the main thread for the rest of the session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from conftest import bearer, launch
 from imports.helpers import upload, zip_folder
 from pacsbridge.demo.samples import SampleStudy, write_cd
@@ -31,7 +34,8 @@ def test_parts_in_order_assemble_the_archive(make_client, tmp_path):
 
 
 def test_wrong_offset_is_409_with_the_stored_length(make_client, tmp_path):
-    client = make_client()
+    """A part from ahead whose predecessor never comes is refused after its wait."""
+    client = make_client(upload={"part_wait_seconds": 0.3})
     token = launch(client)
     body = _archive(tmp_path)
     import_id = client.post("/api/v1/imports", headers=bearer(token)).json()["id"]
@@ -43,6 +47,50 @@ def test_wrong_offset_is_409_with_the_stored_length(make_client, tmp_path):
     assert answer.status_code == 409
     assert answer.json()["error"]["received_bytes"] == 1000
     assert client.get(url, headers=bearer(token)).json()["received_bytes"] == 1000
+
+
+def test_part_before_the_stored_length_is_409_at_once(make_client, tmp_path):
+    client = make_client()  # waits 30 s for a predecessor: this part must not wait at all
+    token = launch(client)
+    body = _archive(tmp_path)
+    import_id = client.post("/api/v1/imports", headers=bearer(token)).json()["id"]
+    url = f"/api/v1/imports/{import_id}/archive"
+    first = {**bearer(token), "Content-Range": f"bytes 0-1999/{len(body)}"}
+    assert client.put(url, content=body[:2000], headers=first).status_code == 200
+    started = time.monotonic()
+    again = {**bearer(token), "Content-Range": f"bytes 1000-2999/{len(body)}"}
+    answer = client.put(url, content=body[1000:3000], headers=again)
+    assert answer.status_code == 409 and answer.json()["error"]["received_bytes"] == 2000
+    assert time.monotonic() - started < 5
+
+
+def test_part_sent_ahead_waits_for_the_one_before_and_both_land_in_order(make_client, tmp_path):
+    """Two parts in flight, the second one first: it waits; the archive is whole and exact."""
+    client = make_client()
+    token = launch(client)
+    body = _archive(tmp_path)
+    import_id = client.post("/api/v1/imports", headers=bearer(token)).json()["id"]
+    url = f"/api/v1/imports/{import_id}/archive"
+    half = len(body) // 2
+
+    def put(start: int, end: int) -> int:
+        headers = {**bearer(token), "Content-Range": f"bytes {start}-{end - 1}/{len(body)}"}
+        return client.put(url, content=body[start:end], headers=headers).status_code
+
+    with client, ThreadPoolExecutor(2) as pool:  # one event loop for both, as in uvicorn
+        ahead = pool.submit(put, half, len(body))
+        time.sleep(0.5)  # the second part is waiting on the server before the first is sent
+        assert not ahead.done()
+        assert put(0, half) == 200
+        assert ahead.result(timeout=30) == 200
+    document = client.get(f"/api/v1/imports/{import_id}", headers=bearer(token)).json()
+    assert document["archive_size"] == document["received_bytes"] == len(body)
+    ctx = client.app.state.context
+    archive = workspace.archive_path(ctx.data_dir, import_id)
+    if archive.exists():  # the analysis may already have consumed it
+        assert archive.read_bytes() == body
+    else:
+        assert document["state"] in ("analysing", "awaiting_confirmation")
 
 
 def test_interrupted_upload_resumes_where_it_stopped(make_client, tmp_path):

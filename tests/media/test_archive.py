@@ -12,6 +12,7 @@ import pytest
 
 from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, StorageFull, UnsafeArchive
 from pacsbridge.media.archive import RATIO_FLOOR, ArchiveLimits, Stopped, extract
+from pacsbridge.messages import render
 
 from .helpers import assemble, central_header, local_header, patch_entry
 
@@ -87,7 +88,7 @@ def test_names_escaping_the_destination_are_refused(tmp_path, name):
     with pytest.raises(UnsafeArchive) as caught:
         extract(archive, dest, LIMITS)
 
-    assert caught.value.params["reason"] == f"percorso non consentito: {name}"
+    assert render(caught.value.params["reason"]) == f"percorso non consentito: {name}"
     assert not dest.exists()
     assert [p.name for p in tmp_path.rglob("evil")] == []
 
@@ -100,6 +101,8 @@ def test_unsafe_archive_message_is_italian(tmp_path):
 
     message = caught.value.as_dict()["message"]
     assert message == "Archivio ZIP non sicuro: percorso non consentito: ../x"
+    english = caught.value.as_dict("en")["message"]  # the reason is a key too: no Italian
+    assert english == "Unsafe ZIP archive: path not allowed: ../x"
 
 
 def test_symbolic_link_entry_is_refused(tmp_path):
@@ -118,7 +121,7 @@ def test_encrypted_entry_is_refused(tmp_path):
 
     with pytest.raises(UnsafeArchive) as caught:
         extract(archive, tmp_path / "out", LIMITS)
-    assert caught.value.params["reason"] == "file cifrati non supportati"
+    assert render(caught.value.params["reason"]) == "file cifrati non supportati"
 
 
 def test_entries_sharing_one_local_header_are_refused(tmp_path):
@@ -131,7 +134,7 @@ def test_entries_sharing_one_local_header_are_refused(tmp_path):
 
     with pytest.raises(UnsafeArchive) as caught:
         extract(archive, tmp_path / "out", LIMITS)
-    assert caught.value.params["reason"] == "voci sovrapposte (zip bomb)"
+    assert render(caught.value.params["reason"]) == "voci sovrapposte (zip bomb)"
 
 
 def test_entry_whose_data_cover_the_next_header_is_refused(tmp_path):
@@ -188,7 +191,7 @@ def test_too_many_entries(tmp_path):
 
     with pytest.raises(ArchiveTooLarge) as caught:
         extract(archive, tmp_path / "out", limits)
-    assert caught.value.params["reason"] == "troppi file (11, massimo 10)"
+    assert render(caught.value.params["reason"]) == "troppi file (11, massimo 10)"
 
 
 def test_declared_total_over_the_limit(tmp_path):
@@ -251,7 +254,7 @@ def test_not_a_zip(tmp_path):
 
     with pytest.raises(BrokenArchive) as caught:
         extract(archive, tmp_path / "out", LIMITS)
-    assert caught.value.params["reason"] == "non è un archivio ZIP o è incompleto"
+    assert render(caught.value.params["reason"]) == "non è un archivio ZIP o è incompleto"
 
 
 def test_crc_error_removes_what_was_written(tmp_path):
@@ -273,7 +276,9 @@ def test_unsupported_compression_method(tmp_path):
 
     with pytest.raises(BrokenArchive) as caught:
         extract(archive, tmp_path / "out", LIMITS)
-    assert caught.value.params["reason"] == "metodo di compressione non supportato (deflate64)"
+    assert (
+        render(caught.value.params["reason"]) == "metodo di compressione non supportato (deflate64)"
+    )
 
 
 def test_corrupt_deflate_stream(tmp_path):

@@ -5,6 +5,9 @@
 * DICOM faults: ``lossy_pacs`` (peers.lossy_pacs: answers success, keeps not all).
 * A PACS address that goes down and up: ``relay`` (peers.relay).
 * HL7 v2: ``mllp_listener`` (peers.mllp).
+* The staff directory: ``slapd`` (peers.slapd: OpenLDAP on a free port).
+* DICOM TLS: ``pki`` (peers.pki: a test CA and certificates), ``tls_storescp``,
+  ``tls_orthanc`` (peers.tls).
 
 When a test fails, what its peers logged during the test is added to the report.
 """
@@ -31,7 +34,10 @@ from peers.dicom import (  # noqa: F401
 )
 from peers.lossy_pacs import lossy_pacs  # noqa: F401
 from peers.mllp import mllp_listener  # noqa: F401
+from peers.pki import pki  # noqa: F401
 from peers.relay import relay  # noqa: F401
+from peers.slapd import _shared_slapd, slapd  # noqa: F401
+from peers.tls import tls_orthanc, tls_storescp  # noqa: F401
 
 MAX_SECTION = 8000
 

@@ -49,17 +49,23 @@ def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script() -> None:
         assert ".innerHTML" not in path.read_text(), path  # DICOM values go in as text
 
 
-def _catalogue(lang: str) -> dict[str, str]:
+def _catalogue(lang: str) -> dict[tuple[str | None, str], str]:
+    """(msgctxt, msgid) → msgstr: the message catalogue's entries have their key as context."""
     with open(LOCALE / lang / "LC_MESSAGES" / "pacsbridge.po", "rb") as handle:
-        return {m.id: m.string for m in read_po(handle) if m.id}
+        return {(m.context, m.id): m.string for m in read_po(handle) if m.id}
 
 
-def _extracted() -> set[str]:
-    method_map = [("pages/**.py", "python"), ("templates/**.html", "jinja2")]
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    keywords = {**DEFAULT_KEYWORDS, "N_": None}
-    found = extract_from_dir(str(WEB), method_map, options, keywords=keywords)
-    return {m[2] if isinstance(m[2], str) else m[2][0] for m in found}
+def _extracted() -> set[tuple[str | None, str]]:
+    """What the extraction of docs/operator-pages.md finds (run from src/pacsbridge)."""
+    method_map = [
+        ("messages/**.py", "python"),
+        ("web/pages/**.py", "python"),
+        ("web/templates/**.html", "jinja2"),
+    ]
+    options = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    keywords = {**DEFAULT_KEYWORDS, "N_": None, "M_": ((1, "c"), 2)}
+    found = extract_from_dir(str(WEB.parent), method_map, options, keywords=keywords)
+    return {(m[4], m[2] if isinstance(m[2], str) else m[2][0]) for m in found}
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
@@ -70,8 +76,9 @@ def test_catalogue_is_complete_and_compiled(lang: str) -> None:
         assert all(catalogue.values()), [k for k, v in catalogue.items() if not v]
     with open(LOCALE / lang / "LC_MESSAGES" / "pacsbridge.mo", "rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    for msgid, msgstr in catalogue.items():
-        assert compiled.gettext(msgid) == (msgstr or msgid), "recompile: pybabel compile"
+    for (context, msgid), msgstr in catalogue.items():
+        found = compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
+        assert found == (msgstr or msgid), "recompile: pybabel compile"
 
 
 def test_italian_labels_are_those_of_the_specification() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pacsbridge import audit
+from pacsbridge.imports import monitor
 from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.models import PhaseRun
 from pacsbridge.imports.views import BADGES as STATE_BADGES
+from pacsbridge.messages import said
 from pacsbridge.web.pages import strings, templating, view
 
 #: Kinds never written for an import (retrievals, maintenance), so never on its monitor.
@@ -19,6 +22,11 @@ NOT_ON_THE_MONITOR = (
     "files.swept",
     "launch.refused",
     "staff.",
+    "support.retrieval_retried",
+    "support.purged",
+    "source.",
+    "audit.exported",
+    "atna.",
 )
 
 
@@ -73,7 +81,7 @@ def test_attempts_left_are_shown_while_a_phase_runs_or_waits_to_retry(state: str
 def test_a_waiting_phase_with_no_stored_message_says_da_elaborare() -> None:
     phase = {"phase": "merge", "state": "pending", "attempts_left": 120, "message": None}
     assert strings.phase_row(phase, "it")["text"] == "Da Elaborare"
-    assert strings.monitor("it", 1)["states"]["pending"] == "Da Elaborare"  # the live updates
+    assert "resaid" not in strings.monitor("en", 1)  # the progress JSON says it in the language
 
 
 @pytest.mark.parametrize("state", ["completed", "failed", "cancelled"])
@@ -114,9 +122,21 @@ def test_validation_errors_are_said_in_the_page_language(kind: str, it: str, en:
     assert templating.field_error(field, "en") == en
 
 
-def test_a_finished_phase_stored_in_italian_is_said_in_english_on_an_english_page() -> None:
-    phase = {"phase": "send", "state": "completed", "message": "Studio Archiviato (6 immagini)"}
-    assert strings.phase_row(phase, "en")["text"] == "Study archived (6)"
-    assert strings.phase_row(phase, "it")["text"] == "Studio Archiviato (6 immagini)"
-    failed = {"phase": "send", "state": "failed", "message": "Errore: PACS non raggiungibile"}
-    assert strings.phase_row(failed, "en")["text"] == failed["message"]  # no template: as stored
+def test_a_phase_stored_as_a_key_is_said_in_the_page_language_its_reason_too() -> None:
+    done = PhaseRun(phase="send", state="completed", message_key="done.send")
+    done.message_params = {"count": 6}
+    assert monitor._phase("send", done, None, "en")["message"] == "Study archived (6)"
+    assert monitor._phase("send", done, None, "it")["message"] == "Studio Archiviato (6 immagini)"
+    reason = said("error.peer_unavailable", peer="PACS")
+    failed = PhaseRun(phase="send", state="failed", message_key="state.failed")
+    failed.message_params = {"reason": reason}
+    english = monitor._phase("send", failed, None, "en")
+    assert english["message"] == "Error: PACS unreachable"
+    assert english["message_key"] == "state.failed"
+    assert monitor._phase("send", failed, None, "it")["message"] == "Errore: PACS non raggiungibile"
+
+
+def test_a_phase_migrated_with_its_old_words_shows_them_as_written() -> None:
+    old = PhaseRun(phase="send", state="completed", message_key="text.legacy")
+    old.message_params = {"text": "Studio Archiviato (6 immagini)"}
+    assert monitor._phase("send", old, None, "en")["message"] == "Studio Archiviato (6 immagini)"

@@ -8,9 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, create_engine, pool, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock key held while migrating ("pacsbridge" as an integer)
+MIGRATION_LOCK = 0x7061637362726964
 
 
 def alembic_config(url: str) -> Config:
@@ -22,8 +24,26 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``."""
-    command.upgrade(alembic_config(url), revision)
+    """Apply every migration up to ``revision``.
+
+    On PostgreSQL under an advisory lock: nodes sharing one database all migrate at start-up
+    (docs/deployment.md), and two doing it at once would both create the same tables. The
+    second waits, then finds the database at head and does nothing.
+    """
+    if not url.startswith("postgresql"):
+        command.upgrade(alembic_config(url), revision)
+        return
+    # autocommit: the lock's session is not left idle in a transaction while Alembic works
+    engine = create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(url), revision)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def new_revision(url: str, message: str, metadata: MetaData) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -22,6 +23,7 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 
+from pacsbridge.dicomnet import tls
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused, PeerTimeout, PeerUnavailable
 
@@ -40,14 +42,17 @@ if logging.getLogger("pynetdicom").level == logging.NOTSET:  # else pacsbridge.l
 
 
 class _TranslatedFailures(logging.Filter):
-    """Drop pynetdicom's ERROR lines for failures we raise as PeerUnavailable ourselves."""
+    """Drop pynetdicom's ERROR lines (and TLS tracebacks) for failures we raise ourselves."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ssl.SSLError):
+            return False  # a TLS handshake failure: raised as PeerTlsRefused / PeerUnavailable
         message = record.getMessage()
         return not message.startswith(("Association request failed", "TCP Initialisation Error"))
 
 
-logging.getLogger("pynetdicom.transport").addFilter(_TranslatedFailures())
+for _name in ("pynetdicom.transport", "pynetdicom.dul"):
+    logging.getLogger(_name).addFilter(_TranslatedFailures())
 
 
 def make_ae(local: LocalAE) -> AE:
@@ -105,17 +110,26 @@ def associate(
 
     Raises :class:`PeerUnavailable` when the peer cannot be reached or aborts, and
     :class:`PeerRefused` when it rejects the association permanently (a transient rejection,
-    result 2, is retriable).
+    result 2, is retriable); with ``peer.tls``, :class:`PeerTlsRefused` when a certificate
+    was refused (dicomnet/tls.py).
     """
+    handshakes = tls.client_handshakes(local.tls, peer) if peer.tls else None
+    tls_args = (handshakes, peer.tls_server_name or None) if handshakes else None
     ae = make_ae(local)
     ae.requested_contexts = list(contexts)
     try:
         assoc = ae.associate(
-            peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=evt_handlers or []
+            peer.host,
+            peer.port,
+            ae_title=peer.ae_title,
+            evt_handlers=evt_handlers or [],
+            tls_args=tls_args,  # type: ignore[arg-type]  # duck-typed context: tls.Handshakes
         )
     except (OSError, RuntimeError) as error:  # pragma: no cover - pynetdicom reports, not raises
         raise PeerUnavailable(str(error), peer=peer.label) from error
     if not assoc.is_established:
+        if handshakes is not None:
+            tls.raise_for_failure(handshakes, peer)
         _raise_for(assoc, peer)
     set_nodelay(assoc)
     _fix_response_race(assoc)

@@ -12,9 +12,13 @@ stored, asked for again or used in a name; the caller may ask to be told (``drop
 
 from __future__ import annotations
 
+import base64
+import copy
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pynetdicom.association import Association
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import (
@@ -134,12 +138,7 @@ def find_study(
     local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
 ) -> StudyOnPacs | None:
     """The study with this UID on the PACS, with its patient; None when it is not there."""
-    query = Dataset()
-    query.StudyInstanceUID = study_uid
-    query.PatientID = ""
-    query.PatientName = ""
-    query.IssuerOfPatientID = ""
-    query.NumberOfStudyRelatedInstances = ""
+    query = study_query(study_uid)
     rows = [
         r for r in c_find(local, peer, query, "STUDY", assoc=assoc) if _text(r, "StudyInstanceUID")
     ]
@@ -155,6 +154,27 @@ def find_study(
         issuer_of_patient_id=_text(row, "IssuerOfPatientID"),
         number_of_instances=int(count) if count not in (None, "") else None,
     )
+
+
+def study_query(study_uid: str) -> Dataset:
+    """The STUDY-level identifier of :func:`find_study` (audited as it is sent, docs/atna.md)."""
+    query = Dataset()
+    query.StudyInstanceUID = study_uid
+    query.PatientID = ""
+    query.PatientName = ""
+    query.IssuerOfPatientID = ""
+    query.NumberOfStudyRelatedInstances = ""
+    return query
+
+
+def encoded_identifier(identifier: Dataset, level: str) -> str:
+    """base64 of a C-FIND identifier in Explicit VR Little Endian (PS3.15 A.5.3.10)."""
+    sent = copy.deepcopy(identifier)
+    sent.QueryRetrieveLevel = level
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, sent)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def find_instance_uids(

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """Our certificate (PEM, chain after it), its key, and the CAs a peer's must chain to."""
+
+    certificate: Path
+    private_key: Path
+    ca_certificates: Path
 
 
 @dataclass(frozen=True)
 class Peer:
-    """A remote DICOM node; ``name`` is what users read in messages ("PACS di reparto")."""
+    """A remote DICOM node; ``name`` is what users read in messages ("PACS di reparto").
+
+    ``tls``: associate with DICOM TLS (PS3.15 Annex B); the peer's certificate must chain to
+    our trusted CAs, and carry ``tls_server_name`` when one is given.
+    """
 
     ae_title: str
     host: str
     port: int
     name: str = ""
+    tls: bool = False
+    tls_server_name: str = ""
 
     @property
     def label(self) -> str:
@@ -38,3 +54,7 @@ class LocalAE:
     #: Our Storage SCP's data phase on the association's thread (fast_receive.py), and C-MOVE
     #: responses read on the calling thread (fast_move.py).
     fast_receive: bool = True
+    #: What we present and trust in DICOM TLS; None: no TLS configured.
+    tls: TlsIdentity | None = None
+    #: Our Storage SCP accepts only TLS connections with a trusted client certificate.
+    tls_scp: bool = False

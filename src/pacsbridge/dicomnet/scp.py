@@ -30,6 +30,7 @@ from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, ev
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
+from pacsbridge.dicomnet import tls
 from pacsbridge.dicomnet.acceptor_contexts import sharing_uids
 from pacsbridge.dicomnet.acceptor_handover import Handover
 from pacsbridge.dicomnet.association import make_ae, on_connection_open
@@ -106,6 +107,8 @@ class StorageSCP:
     (dicomnet/fast_receive.py): ``on_land(request)`` answers, from the command alone, the path
     to write the data set to (a name of ours in its final folder) or a refusal status; then
     ``on_store`` gets the request with ``in_place`` set and that path as ``dataset_path``.
+    With ``local.tls_scp`` only DICOM TLS callers with a trusted certificate get that far
+    (dicomnet/tls.py).
     """
 
     def __init__(
@@ -137,7 +140,14 @@ class StorageSCP:
             handlers.append((evt.EVT_REQUESTED, functools.partial(_gate, self.on_associate)))
         if self.on_land is not None and self.local.fast_receive:
             handlers.append((evt.EVT_REQUESTED, self._fast))
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        context = None
+        if self.local.tls_scp:
+            context = tls.server_context(self.local.tls)
+            handshake = functools.partial(tls.accept, self.local.acse_timeout)
+            handlers.insert(0, (evt.EVT_CONN_OPEN, handshake))
+        self._server = ae.start_server(
+            (self.host, self.port), block=False, evt_handlers=handlers, ssl_context=context
+        )
         self._server.contexts = sharing_uids(self._server.contexts)  # set-up cost, see there
         self.port = self._server.server_address[1]
 

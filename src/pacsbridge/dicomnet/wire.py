@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,7 +158,14 @@ def _pdv_header(length: int, context_id: int, control: int) -> bytes:
 
 
 def _sendmsg_all(sock: socket.socket, buffers: list[bytes | memoryview]) -> None:
-    """Send every buffer, in as few ``sendmsg`` calls as the kernel allows."""
+    """Send every buffer, in as few ``sendmsg`` calls as the kernel allows.
+
+    On DICOM TLS (an ``ssl.SSLSocket``, which has no ``sendmsg``) the buffers are joined and
+    sent with one ``sendall``: one copy of a block, which TLS encrypts into records anyway.
+    """
+    if isinstance(sock, ssl.SSLSocket):
+        sock.sendall(b"".join(buffers))
+        return
     while buffers:
         sent = sock.sendmsg(buffers[:MAX_IOV])
         while sent and buffers:

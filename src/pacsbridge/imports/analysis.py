@@ -30,7 +30,7 @@ from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launc
 from pacsbridge.imports.verdicts import iso_date, patient_entry
 from pacsbridge.jobs import ledger
 from pacsbridge.media.archive import ArchiveLimits, Stopped, extract
-from pacsbridge.messages import text
+from pacsbridge.messages import said
 
 log = logging.getLogger(__name__)
 #: How often extraction asks the database whether the import was cancelled.
@@ -73,7 +73,7 @@ def _as_error(import_id: int, error: Exception) -> PacsbridgeError:
     if known is not None:
         return known
     log.error("analysis of import %s crashed: %s", import_id, type(error).__name__)
-    return AnalysisFailed(type(error).__name__, reason=text("analysis.crashed"))
+    return AnalysisFailed(type(error).__name__, reason=said("analysis.crashed"))
 
 
 def _start(ctx: Context, import_id: int) -> Launch | None:
@@ -95,7 +95,7 @@ def _start(ctx: Context, import_id: int) -> Launch | None:
     if cancelled:
         lifecycle.settle_cancelled(ctx, import_id)
     else:
-        reason = text("analysis.interrupted", count=starts)
+        reason = said("analysis.interrupted", count=starts)
         _fail(ctx, import_id, AnalysisFailed(f"{starts} starts", reason=reason))
     return None
 
@@ -156,7 +156,7 @@ def _fail(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
     if isinstance(error, MediaError) and error.code == "media_error":
         error = MediaError(error.detail)
         error.message_key = "media.no_dicom"  # type: ignore[misc]
-    info, now = error.as_dict(), ctx.clock.now()
+    info, now = error.stored(), ctx.clock.now()
     values = {"error": info, "updated_at": now, "finished_at": now}
     with ctx.sessions.begin() as session:
         won = lifecycle.move(
@@ -170,7 +170,7 @@ def _fail(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
                 import_id=import_id,
                 outcome="error",
                 code=info["code"],
-                message=info["message"],
+                message=error.said(),
                 detail=info["detail"],
             )
     if not won:
@@ -231,7 +231,7 @@ def _series_entry(series: media.SeriesGroup) -> dict[str, Any]:
 def _problem(problem: media.Problem) -> dict[str, Any]:
     return {
         "code": problem.code,
-        "message": text(problem.code),
+        "message": said(problem.code),
         "file": problem.file,
         "detail": problem.detail,
     }
@@ -343,6 +343,7 @@ _AUDIT_KIND = {
 
 
 def _audit_check(session, now, import_id, uid, check, study) -> None:  # noqa: ANN001
+    duplicates.audit_query(session, now, import_id, uid, check)
     kind = _AUDIT_KIND.get(check.status)
     if kind is None:
         return

@@ -199,7 +199,7 @@ def _check_selection(by_uid: dict[str, ImportStudy], wanted: list[str]) -> None:
             raise ConflictError(f"{uid} {detail}", reason=reason)
 
 
-def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
+def recheck(ctx: Context, import_id: int, launch: Launch, actor: str | None = None) -> Import:
     """Analyse again (the extracted files are kept): after "PACS non raggiungibile" at analysis.
 
     Studies whose duplicate check could not be done cannot be confirmed; the operator asks
@@ -209,14 +209,21 @@ def recheck(ctx: Context, import_id: int, launch: Launch) -> Import:
         row = _in_state(session, import_id, launch, lifecycle.confirmable)
         lifecycle.require(session, row, ImportState.ANALYSING, updated_at=ctx.clock.now())
         audit.record(
-            session, ctx.clock.now(), "analysis.repeated", import_id=row.id, actor=_actor(launch)
+            session,
+            ctx.clock.now(),
+            "analysis.repeated",
+            import_id=row.id,
+            actor=actor or _actor(launch),
         )
     ctx.queue.enqueue(ledger.Task.ANALYSE, import_id)
     return row
 
 
-def cancel(ctx: Context, import_id: int, launch: Launch) -> Import:
+def cancel(ctx: Context, import_id: int, launch: Launch, actor: str | None = None) -> Import:
     """Cancel: the state first (running work stops at its next check), then the files.
+
+    ``actor`` is the operator of the launch, or the staff member who aborts from the support
+    console (docs/support.md).
 
     When no worker holds the import, cancel deletes the files itself and the audit says so;
     otherwise the worker that notices, within a file or a chunk, deletes them
@@ -232,7 +239,7 @@ def cancel(ctx: Context, import_id: int, launch: Launch) -> Import:
             now,
             "import.cancelled",
             import_id=row.id,
-            actor=_actor(launch),
+            actor=actor or _actor(launch),
             was=row_state,
         )
     if idle:

@@ -9,9 +9,19 @@ the media holds); ``unknown`` (the PACS did not answer: a problem, never "absent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy.orm import Session
+
+from pacsbridge import audit
 from pacsbridge.context import Context
-from pacsbridge.dicomnet.find import find_instance_uids, find_session, find_study
+from pacsbridge.dicomnet.find import (
+    encoded_identifier,
+    find_instance_uids,
+    find_session,
+    find_study,
+    study_query,
+)
 from pacsbridge.errors import PeerError
 
 
@@ -42,3 +52,18 @@ def check_study(
     if missing:
         return PacsCheck("partial", found.patient_id, len(instance_uids & held))
     return PacsCheck("present", found.patient_id, len(held))
+
+
+def audit_query(
+    session: Session, now: datetime, import_id: int, uid: str, check: PacsCheck
+) -> None:
+    """``duplicates.queried``: the STUDY-level identifier as sent (an ATNA Query, docs/atna.md)."""
+    audit.record(
+        session,
+        now,
+        "duplicates.queried",
+        import_id=import_id,
+        outcome="error" if check.status == "unknown" else "ok",
+        study_instance_uid=uid,
+        query=encoded_identifier(study_query(uid), "STUDY"),
+    )

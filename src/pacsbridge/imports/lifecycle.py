@@ -52,6 +52,31 @@ class StudyState(StrEnum):
     DROPPED = "dropped"
 
 
+class PhaseState(StrEnum):
+    """Where one pipeline phase of an import is (``phase_runs.state``, manual §5); set only by
+    ``imports.pipeline.runner``, meanings in :data:`PHASE_MEANING`."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: What each phase state means (docs/lifecycle.md is generated from this).
+PHASE_MEANING: dict[PhaseState, str] = {
+    PhaseState.PENDING: 'Not started yet ("Da Elaborare").',
+    PhaseState.RUNNING: "An attempt is running; one attempt fewer is left.",
+    PhaseState.RETRYING: "A retriable error: the pipeline runs again after a back-off.",
+    PhaseState.COMPLETED: "Done; a later run of the pipeline skips it.",
+    PhaseState.SKIPPED: "Not configured (no RIS listener, no merge): nothing to do.",
+    PhaseState.FAILED: "A permanent error, or no attempts left: the import failed.",
+    PhaseState.CANCELLED: "Stopped by the operator's cancel.",
+}
+
+
 class PacsStatus(StrEnum):
     """What the duplicate check found on the PACS (``import_studies.pacs_status``)."""
 
@@ -73,7 +98,7 @@ TRANSITIONS: dict[ImportState, frozenset[ImportState]] = {
     S.CONFIRMED: frozenset({S.PROCESSING, S.FAILED, S.CANCELLED}),
     S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
-    S.FAILED: frozenset({S.CANCELLED}),
+    S.FAILED: frozenset({S.CONFIRMED, S.CANCELLED}),  # confirmed again: a support retry
     S.CANCELLED: frozenset(),
 }
 
@@ -91,7 +116,7 @@ MEANING: dict[ImportState, str] = {
     S.CONFIRMED: "Confirmed; the pipeline has not started yet.",
     S.PROCESSING: "The pipeline runs: verify, reconcile, send, merge, notify.",
     S.COMPLETED: "Every phase completed.",
-    S.FAILED: "Stopped for good, with a reason.",
+    S.FAILED: "Stopped, with a reason; support may retry its failed phase (docs/support.md).",
     S.CANCELLED: "Cancelled by the operator; its files are deleted.",
 }
 
@@ -102,7 +127,8 @@ OWNS_FILES = frozenset(set(ImportState) - {S.CANCELLED})
 #: PACS statuses a study may be sent with: the PACS lacks it entirely or in part.
 SENDABLE = frozenset({PacsStatus.ABSENT, PacsStatus.PARTIAL})
 #: States nothing leaves on its own: the monitor stops polling, the page shows the outcome.
-FINAL = frozenset(s for s, targets in TRANSITIONS.items() if targets <= {S.CANCELLED})
+#: (Failed is left only by a person: an operator's cancel or a support retry, docs/support.md.)
+FINAL = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
 #: States before the confirmation screen exists (the page waits for the analysis).
 BEFORE_ANALYSIS = frozenset({S.CREATED, S.UPLOADING, S.ANALYSING})
 #: States after a confirmation that did not fail: the monitor is the page to show.

@@ -119,10 +119,13 @@ class PhaseRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
     phase: Mapped[str] = mapped_column(String(32))
-    #: pending | running | retrying | completed | failed | skipped
+    #: an ``imports.lifecycle.PhaseState``
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts_left: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    #: what the phase says (``messages.said``): rendered where it is read, in the reader's
+    #: language (docs/errors.md, "Errors carry keys")
+    message_key: Mapped[str] = mapped_column(String(64), default="")
+    message_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,6 +1,7 @@
 """The progress read model: what the monitor page, ``/progress`` and scripts see (manual §5).
 
-Phases in pipeline order with state, times, attempts left and the Italian message; the final
+Phases in pipeline order with state, times, attempts left and the message (its key and
+parameters, and its words in the reader's language ``lang``: docs/errors.md); the final
 state ("Fine procedura" / "Risultato Finale"); the support id; the studies being processed,
 each with the instances the PACS already holds (``stored_count``). A cancel during the send
 says how many instances had already reached the PACS: they stay there (docs/lifecycle.md).
@@ -13,11 +14,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pacsbridge.context import Context
-from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.errors import answer
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.models import Import, ImportInstance, Launch, PhaseRun
 from pacsbridge.imports.pipeline import PHASES
 from pacsbridge.imports.scope import load_import
-from pacsbridge.messages import text
+from pacsbridge.messages import DEFAULT_LANGUAGE, Said, render, said, text
 
 FINAL_KEYS = {
     ImportState.COMPLETED: "final.completed",
@@ -26,14 +28,16 @@ FINAL_KEYS = {
 }
 
 
-def progress(ctx: Context, import_id: int, launch: Launch) -> dict[str, Any]:
+def progress(
+    ctx: Context, import_id: int, launch: Launch, lang: str = DEFAULT_LANGUAGE
+) -> dict[str, Any]:
     with ctx.sessions() as session:
         row = load_import(session, import_id, launch)
         runs = {
             r.phase: r
             for r in session.scalars(select(PhaseRun).where(PhaseRun.import_id == import_id))
         }
-        return _progress(ctx, row, runs, _stored(session, import_id))
+        return _progress(ctx, row, runs, _stored(session, import_id), lang)
 
 
 def _stored(session, import_id: int) -> dict[str, int]:  # noqa: ANN001
@@ -46,28 +50,28 @@ def _stored(session, import_id: int) -> dict[str, int]:  # noqa: ANN001
     return {uid: count for uid, count in session.execute(query)}
 
 
-def _final(row: Import, stored: dict[str, int]) -> dict[str, Any]:
-    reason = (row.error or {}).get("message", "")
+def _final(row: Import, stored: dict[str, int], lang: str) -> dict[str, Any]:
+    reason = answer(row.error, lang)["message"] if row.error else ""
     key = FINAL_KEYS.get(row.state, "final.running")
     sent = sum(stored.values())
     if row.state == ImportState.CANCELLED and sent:
         total = sum(s.instance_count for s in row.studies if s.selected)
-        message = text("final.cancelled_sent", stored=sent, total=total)
+        message = text("final.cancelled_sent", lang, stored=sent, total=total)
     else:
-        message = text(key, reason=reason, id=row.id)
+        message = text(key, lang, reason=reason, id=row.id)
     return {"state": row.state, "message": message, "stored_count": sent}
 
 
 def _progress(
-    ctx: Context, row: Import, runs: dict[str, PhaseRun], stored: dict[str, int]
+    ctx: Context, row: Import, runs: dict[str, PhaseRun], stored: dict[str, int], lang: str
 ) -> dict[str, Any]:
     return {
         "id": row.id,
         "support_id": row.id,
         "state": row.state,
         "updated_at": row.updated_at.isoformat(),
-        "phases": [_phase(name, runs.get(name), ctx) for name, _ in PHASES],
-        "final": _final(row, stored),
+        "phases": [_phase(name, runs.get(name), ctx, lang) for name, _ in PHASES],
+        "final": _final(row, stored, lang),
         "studies": [
             {
                 "study_instance_uid": s.study_instance_uid,
@@ -83,28 +87,44 @@ def _progress(
             for s in row.studies
             if s.selected
         ],
-        "error": row.error or None,
+        "error": answer(row.error, lang) if row.error else None,
     }
 
 
-def _phase(name: str, run: PhaseRun | None, ctx: Context) -> dict[str, Any]:
+def _phase(name: str, run: PhaseRun | None, ctx: Context, lang: str) -> dict[str, Any]:
+    label = text(f"phase.{name}", lang)
     if run is None:
-        attempts = ctx.settings.jobs.attempts
         return {
             "phase": name,
-            "label": text(f"phase.{name}"),
-            "state": "pending",
-            "attempts_left": attempts,
+            "label": label,
+            "state": PhaseState.PENDING,
+            "attempts_left": ctx.settings.jobs.attempts,
             "started_at": None,
             "ended_at": None,
-            "message": text("state.pending"),
+            **_message(said("state.pending"), lang),
         }
     return {
         "phase": name,
-        "label": text(f"phase.{name}"),
+        "label": label,
         "state": run.state,
         "attempts_left": run.attempts_left,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
-        "message": run.message,
+        **_message(_said(run), lang),
+    }
+
+
+def _said(run: PhaseRun) -> Said:
+    """What the row says; a row not started yet says nothing: "Da Elaborare"."""
+    if not run.message_key:
+        return said("state.pending")
+    return {"key": run.message_key, "params": run.message_params or {}}
+
+
+def _message(message: Said, lang: str) -> dict[str, Any]:
+    """The phase's message: key and parameters, and its words in ``lang``."""
+    return {
+        "message": render(message, lang),
+        "message_key": message["key"],
+        "message_params": message["params"],
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,7 +29,14 @@ from pacsbridge.imports.scope import load_import
 from pacsbridge.jobs import ledger
 
 RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_locks: dict[int, asyncio.Lock] = {}
+#: One condition per import (per event loop: each server has its own): its parts are written
+#: one after the other, in order.
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Condition]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Body chunks (16-256 KB as they come off the socket) are gathered up to this size before
+#: one write in a worker thread: a thread hop for each chunk cost more than its bytes.
+WRITE_BYTES = 1024**2
 
 
 @dataclass(frozen=True)
@@ -74,19 +82,47 @@ def _status(ctx: Context, row: Import) -> dict[str, object]:
 async def receive(
     ctx: Context, import_id: int, launch: Launch, part: Part, body: AsyncIterator[bytes]
 ) -> dict[str, object]:
-    """Append one part; when the last byte is in, start the analysis."""
-    lock = _locks.setdefault(import_id, asyncio.Lock())
-    async with lock:
-        received = await anyio.to_thread.run_sync(_check_part, ctx, import_id, launch, part)
-        path = workspace.archive_path(ctx.data_dir, import_id)
-        written = await _append(ctx, path, body, received, part.total)
+    """Append one part; when the last byte is in, start the analysis.
+
+    Parts are written one at a time, in order. A part that starts beyond what is stored
+    (the browser sends the next part while the one before is still travelling) waits, at
+    most ``upload.part_wait_seconds``, for the bytes before it; its body is not read
+    meanwhile. Every other wrong offset is refused at once.
+    """
+    turns = _turns.setdefault(asyncio.get_running_loop(), {})
+    turn = turns.setdefault(import_id, asyncio.Condition())
+    async with turn:
         try:
-            return await anyio.to_thread.run_sync(
-                _after_part, ctx, import_id, part, received + written
-            )
-        except ConflictError:  # cancelled while the part arrived: its bytes go too
-            await anyio.to_thread.run_sync(lifecycle.delete_files, ctx, import_id, "cancelled")
-            raise
+            received = await _wait_turn(ctx, turn, import_id, launch, part)
+            path = workspace.archive_path(ctx.data_dir, import_id)
+            written = await _append(ctx, path, body, received, part.total)
+            try:
+                return await anyio.to_thread.run_sync(
+                    _after_part, ctx, import_id, part, received + written
+                )
+            except ConflictError:  # cancelled while the part arrived: its bytes go too
+                await anyio.to_thread.run_sync(lifecycle.delete_files, ctx, import_id, "cancelled")
+                raise
+        finally:
+            turn.notify_all()  # a part waiting for these bytes checks again
+
+
+async def _wait_turn(
+    ctx: Context, turn: asyncio.Condition, import_id: int, launch: Launch, part: Part
+) -> int:
+    """The stored offset once it is the part's start; WrongOffset when it never becomes it."""
+    deadline = asyncio.get_running_loop().time() + ctx.settings.upload.part_wait_seconds
+    while True:
+        try:
+            return await anyio.to_thread.run_sync(_check_part, ctx, import_id, launch, part)
+        except WrongOffset as error:
+            left = deadline - asyncio.get_running_loop().time()
+            if part.start < error.params["received"] or left <= 0:
+                raise
+            try:
+                await asyncio.wait_for(turn.wait(), left)
+            except TimeoutError:
+                raise error from None
 
 
 def _check_part(ctx: Context, import_id: int, launch: Launch, part: Part) -> int:
@@ -136,12 +172,25 @@ async def _append(
     written = 0
     with open(path, "ab") as handle:
         handle.truncate(start)  # drop a torn tail beyond the recorded offset
-        async for chunk in body:
-            if start + written + len(chunk) > limit:
-                raise ArchiveTooLarge("body longer than announced", reason="più lungo del previsto")
-            await anyio.to_thread.run_sync(handle.write, chunk)
-            written += len(chunk)
-    return written
+        pending = bytearray()
+        try:
+            async for chunk in body:
+                if start + written + len(pending) + len(chunk) > limit:
+                    raise ArchiveTooLarge(
+                        "body longer than announced", reason="più lungo del previsto"
+                    )
+                pending += chunk
+                if len(pending) >= WRITE_BYTES:
+                    written += await _write(handle, pending)
+                    pending = bytearray()
+        finally:  # bytes received before a dropped connection count: the upload resumes after them
+            handle.write(pending)
+    return written + len(pending)
+
+
+async def _write(handle, data: bytearray) -> int:  # noqa: ANN001
+    await anyio.to_thread.run_sync(handle.write, data)
+    return len(data)
 
 
 def _after_part(ctx: Context, import_id: int, part: Part, received: int) -> dict[str, object]:

@@ -12,7 +12,7 @@ from typing import Any
 from pacsbridge import media
 from pacsbridge.identity import DicomPatient, RisPatient, check_patient
 from pacsbridge.imports.models import Launch
-from pacsbridge.messages import text
+from pacsbridge.messages import said
 
 
 def ris_patient(launch: Launch) -> RisPatient:
@@ -47,8 +47,8 @@ def patient_entry(launch: Launch, group: media.PatientGroup, conflicts: set[str]
         "checks": dict(result.checks),
         "verdict": verdict,
         "message_keys": keys,
-        "messages": [text(k) for k in keys],
-        "hints": [text(h) for h in result.hints],
+        "messages": [said(k) for k in keys],
+        "hints": [said(h) for h in result.hints],
         "hint_keys": list(result.hints),
         "study_instance_uids": [s.study_instance_uid for s in group.studies],
     }

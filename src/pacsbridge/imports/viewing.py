@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
@@ -21,7 +22,7 @@ from pacsbridge.dicomweb import tokens
 from pacsbridge.dicomweb.catalogue import Catalogue, Instance
 from pacsbridge.errors import NotFoundError
 from pacsbridge.imports import workspace
-from pacsbridge.imports.models import Import, ImportInstance, Launch
+from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
 from pacsbridge.imports.scope import load_import
 
 
@@ -42,6 +43,7 @@ def open_preview(ctx: Context, import_id: int, launch: Launch) -> str:
             import_id=import_id,
             actor=launch.operator_id or launch.operator_name,
             via="preview",
+            **subject(session, import_id),
             link_expires_at=tokens.expiry_of(token).isoformat(),
         )
     return token
@@ -80,5 +82,26 @@ def catalogue(ctx: Context, import_id: int) -> Catalogue:
 def record(ctx: Context, import_id: int, actor: str, **details: Any) -> None:
     with ctx.sessions.begin() as session:
         audit.record(
-            session, ctx.clock.now(), "images.viewed", import_id=import_id, actor=actor, **details
+            session,
+            ctx.clock.now(),
+            "images.viewed",
+            import_id=import_id,
+            actor=actor,
+            **subject(session, import_id),
+            **details,
         )
+
+
+def subject(session: Session, import_id: int) -> dict[str, Any]:
+    """The import's patient and studies: what an ATNA Instances Accessed names (docs/atna.md)."""
+    row = session.get(Import, import_id)
+    if row is None:
+        return {}
+    query = select(ImportStudy.study_instance_uid).where(ImportStudy.import_id == import_id)
+    launch = row.launch
+    return {
+        "patient_id": launch.patient_id,
+        "issuer": launch.issuer,
+        "accession_number": launch.accession_number,
+        "study_instance_uids": sorted(session.scalars(query)),
+    }

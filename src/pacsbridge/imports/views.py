@@ -1,7 +1,9 @@
 """Read models of an import: the document ``GET /api/v1/imports/{id}`` answers, and history.
 
 The analysis document is stored once; what changes later (selection, PACS status, pipeline
-state) comes from the rows, so this module merges the two for readers.
+state) comes from the rows, so this module merges the two for readers. Messages are stored as
+keys and parameters; this is where they get their words, in the reader's ``lang``
+(docs/errors.md, "Errors carry keys").
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
+from pacsbridge.errors import answer
 from pacsbridge.imports.launch import ris_patient_dict
 from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, ImportStudy, Launch
 from pacsbridge.imports.scope import load_import
-from pacsbridge.messages import text
+from pacsbridge.messages import DEFAULT_LANGUAGE, render, text
 
 STUDY_MESSAGES = {
     "present": "study.already_on_pacs",
@@ -40,17 +43,20 @@ BADGES = {
 }
 
 
-def import_document(ctx: Context, import_id: int, launch: Launch) -> dict[str, Any]:
+def import_document(
+    ctx: Context, import_id: int, launch: Launch, lang: str = DEFAULT_LANGUAGE
+) -> dict[str, Any]:
     with ctx.sessions() as session:
         row = load_import(session, import_id, launch)
-        return document(ctx, row)
+        return document(ctx, row, lang)
 
 
-def document(ctx: Context, row: Import) -> dict[str, Any]:
+def document(ctx: Context, row: Import, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     analysis = row.analysis or {}
     rows = {s.study_instance_uid: s for s in row.studies}
     studies = {
-        uid: _study(entry, rows.get(uid)) for uid, entry in analysis.get("studies", {}).items()
+        uid: _study(entry, rows.get(uid), lang)
+        for uid, entry in analysis.get("studies", {}).items()
     }
     return {
         "id": row.id,
@@ -60,23 +66,35 @@ def document(ctx: Context, row: Import) -> dict[str, Any]:
         "received_bytes": row.received_bytes,
         "archive_size": row.archive_size,
         "ris_patient": ris_patient_dict(row.launch),
-        "patients": [_patient(p, studies) for p in analysis.get("patients", [])],
-        "problems": analysis.get("problems", []),
+        "patients": [_patient(p, studies, lang) for p in analysis.get("patients", [])],
+        "problems": [_said(p, lang) for p in analysis.get("problems", [])],
         "documents": analysis.get("documents", []),
         "notes": analysis.get("notes", []),
         "used_dicomdir": analysis.get("used_dicomdir"),
-        "error": row.error or None,
+        "error": answer(row.error, lang) if row.error else None,
         "links": _links(ctx, row.id),
     }
 
 
-def _patient(entry: dict[str, Any], studies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _patient(
+    entry: dict[str, Any], studies: dict[str, dict[str, Any]], lang: str
+) -> dict[str, Any]:
     uids = entry.get("study_instance_uids", [])
     patient = {k: v for k, v in entry.items() if k != "study_instance_uids"}
-    return {**patient, "studies": [studies[u] for u in uids if u in studies]}
+    return {
+        **patient,
+        "messages": [render(m, lang) for m in entry.get("messages", [])],
+        "hints": [render(h, lang) for h in entry.get("hints", [])],
+        "studies": [studies[u] for u in uids if u in studies],
+    }
 
 
-def _study(entry: dict[str, Any], row: ImportStudy | None) -> dict[str, Any]:
+def _said(problem: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A problem of the media with its message in words (stored as a key, or as words before)."""
+    return {**problem, "message": render(problem.get("message"), lang)}
+
+
+def _study(entry: dict[str, Any], row: ImportStudy | None, lang: str) -> dict[str, Any]:
     status = row.pacs_status if row else "unknown"
     key = STUDY_MESSAGES.get(status)
     params = {
@@ -90,7 +108,7 @@ def _study(entry: dict[str, Any], row: ImportStudy | None) -> dict[str, Any]:
         "already_on_pacs": status == "present",
         "selected": bool(row and row.selected),
         "state": row.state if row else "pending",
-        "messages": [text(key, **params)] if key else [],
+        "messages": [text(key, lang, **params)] if key else [],
     }
 
 

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, StorageFull, UnsafeArchive
+from pacsbridge.messages import said
 
 CHUNK = 1024 * 1024
 #: Below this uncompressed size the ratio is not checked: tiny text files compress very well.
@@ -97,7 +98,7 @@ def _open(zip_path: Path) -> Iterator[zipfile.ZipFile]:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, EOFError, struct.error, ValueError) as error:
         raise BrokenArchive(
-            f"not a readable zip: {error}", reason="non è un archivio ZIP o è incompleto"
+            f"not a readable zip: {error}", reason=said("archive.not_zip")
         ) from error
     with archive:
         yield archive
@@ -110,7 +111,7 @@ def check(archive: zipfile.ZipFile, zip_path: Path, limits: ArchiveLimits) -> li
     """Every check that needs no extraction; returns the entries with their safe targets."""
     infos = archive.infolist()
     if not infos:
-        raise BrokenArchive("empty zip", reason="archivio vuoto")
+        raise BrokenArchive("empty zip", reason=said("archive.empty"))
     _check_count(infos, limits)
     entries = [_Entry(info, safe_target(info.orig_filename)) for info in infos]
     for entry in entries:
@@ -126,7 +127,7 @@ def _check_count(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
     if len(infos) > limits.max_entries:
         raise ArchiveTooLarge(
             f"{len(infos)} entries, limit {limits.max_entries}",
-            reason=f"troppi file ({len(infos)}, massimo {limits.max_entries})",
+            reason=said("archive.too_many_files", count=len(infos), limit=limits.max_entries),
         )
 
 
@@ -146,7 +147,7 @@ def safe_target(name: str) -> PurePosixPath:
         or not parts
     )
     if escapes:
-        reason = f"percorso non consentito: {name}"
+        reason = said("archive.path_not_allowed", name=name)
         raise UnsafeArchive(f"unsafe entry name {name!r}", reason=reason)
     _check_path_shape(name, parts)
     return PurePosixPath(*parts)
@@ -157,31 +158,32 @@ def _check_path_shape(name: str, parts: list[str]) -> None:
     if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
         raise UnsafeArchive(
             f"entry name component over {MAX_NAME_BYTES} bytes",
-            reason=f"nome di file più lungo di {MAX_NAME_BYTES} byte",
+            reason=said("archive.name_too_long", limit=MAX_NAME_BYTES),
         )
     if len(parts) > MAX_DEPTH:
         raise UnsafeArchive(
-            f"entry nested {len(parts)} levels deep", reason=f"oltre {MAX_DEPTH} cartelle annidate"
+            f"entry nested {len(parts)} levels deep",
+            reason=said("archive.too_deep", limit=MAX_DEPTH),
         )
     if len("/".join(parts).encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
         raise UnsafeArchive(
             f"entry path over {MAX_PATH_BYTES} bytes",
-            reason=f"percorso più lungo di {MAX_PATH_BYTES} byte",
+            reason=said("archive.path_too_long", limit=MAX_PATH_BYTES),
         )
 
 
 def _check_entry(info: zipfile.ZipInfo) -> None:
     name = info.orig_filename
     if stat.S_ISLNK(info.external_attr >> 16):
-        reason = f"collegamento non consentito: {name}"
+        reason = said("archive.link_not_allowed", name=name)
         raise UnsafeArchive(f"symbolic link {name!r}", reason=reason)
     if info.flag_bits & 0x1:
-        raise UnsafeArchive(f"encrypted entry {name!r}", reason="file cifrati non supportati")
+        raise UnsafeArchive(f"encrypted entry {name!r}", reason=said("archive.encrypted"))
     if info.compress_type not in SUPPORTED_METHODS:
         method = zipfile.compressor_names.get(info.compress_type, str(info.compress_type))
         raise BrokenArchive(
             f"unsupported compression method {method} for {name!r}",
-            reason=f"metodo di compressione non supportato ({method})",
+            reason=said("archive.method_unsupported", method=method),
         )
 
 
@@ -209,7 +211,9 @@ def _check_duplicates(entries: list[_Entry]) -> None:
 
 def _duplicate(entry: _Entry) -> UnsafeArchive:
     name = entry.info.orig_filename
-    return UnsafeArchive(f"duplicate entry {name!r}", reason=f"nome duplicato: {name}")
+    return UnsafeArchive(
+        f"duplicate entry {name!r}", reason=said("archive.duplicate_name", name=name)
+    )
 
 
 def _check_sizes(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
@@ -217,14 +221,16 @@ def _check_sizes(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
     if total > limits.max_total_bytes:
         raise ArchiveTooLarge(
             f"declared {total} bytes, limit {limits.max_total_bytes}",
-            reason=f"contenuto di {_mb(total)} oltre il limite di {_mb(limits.max_total_bytes)}",
+            reason=said(
+                "archive.content_too_large", size=_mb(total), limit=_mb(limits.max_total_bytes)
+            ),
         )
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > RATIO_FLOOR and ratio > limits.max_ratio:
             raise ArchiveTooLarge(
                 f"{info.orig_filename!r} compression ratio {ratio:.0f}, limit {limits.max_ratio}",
-                reason=f"compressione sospetta ({ratio:.0f}:1): {info.orig_filename}",
+                reason=said("archive.ratio_entry", ratio=f"{ratio:.0f}", name=info.orig_filename),
             )
 
 
@@ -237,7 +243,7 @@ def _check_total_ratio(
     if total > RATIO_FLOOR and ratio > limits.max_ratio:
         raise ArchiveTooLarge(
             f"archive compression ratio {ratio:.0f}, limit {limits.max_ratio}",
-            reason=f"compressione sospetta dell'archivio ({ratio:.0f}:1)",
+            reason=said("archive.ratio_total", ratio=f"{ratio:.0f}"),
         )
 
 
@@ -271,7 +277,7 @@ def _check_overlaps(infos: list[zipfile.ZipInfo], zip_path: Path, end: int) -> N
             if _data_end(fp, info) > limit:
                 raise UnsafeArchive(
                     f"entry {info.orig_filename!r} overlaps the next one",
-                    reason="voci sovrapposte (zip bomb)",
+                    reason=said("archive.overlapping"),
                 )
 
 
@@ -281,7 +287,7 @@ def _data_end(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
     if len(raw) < _LOCAL_HEADER.size or raw[:4] != _LOCAL_SIGNATURE:
         raise BrokenArchive(
             f"bad local header for {info.orig_filename!r}",
-            reason=f"intestazione danneggiata: {info.orig_filename}",
+            reason=said("archive.bad_header", name=info.orig_filename),
         )
     fields = _LOCAL_HEADER.unpack(raw)
     name_length, extra_length = fields[-2], fields[-1]
@@ -333,7 +339,7 @@ class _CountingWriter:
         if self.count > self.budget:
             raise ArchiveTooLarge(
                 f"{self.name!r} expands beyond its declared size or the total limit",
-                reason=f"contenuto più grande del dichiarato: {self.name}",
+                reason=said("archive.larger_than_declared", name=self.name),
             )
         return self.out.write(data)
 
@@ -367,7 +373,7 @@ def _make_folder(written: _Written, entry: _Entry) -> None:
 
 def _in_the_way(name: str) -> UnsafeArchive:
     """Only possible when ``dest`` already held something: the entries were checked."""
-    return UnsafeArchive(f"{name!r} already exists", reason=f"file già presente: {name}")
+    return UnsafeArchive(f"{name!r} already exists", reason=said("archive.file_exists", name=name))
 
 
 def _extract_one(archive: zipfile.ZipFile, entry: _Entry, written: _Written, remaining: int) -> int:
@@ -381,5 +387,7 @@ def _extract_one(archive: zipfile.ZipFile, entry: _Entry, written: _Written, rem
     except FileExistsError as error:
         raise _in_the_way(name) from error
     except _DECOMPRESSION_ERRORS as error:
-        raise BrokenArchive(f"{name!r}: {error}", reason=f"dati danneggiati: {name}") from error
+        raise BrokenArchive(
+            f"{name!r}: {error}", reason=said("archive.damaged_data", name=name)
+        ) from error
     return counter.count

@@ -21,13 +21,13 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_file_meta_info
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import (
@@ -79,6 +79,9 @@ _KEYWORDS = (
     "InstanceNumber",
 )
 HEADER_TAGS = [Tag(keyword) for keyword in _KEYWORDS]
+#: Keyword → tag, for readers that do not go through pydicom's data sets.
+TAG_OF = {keyword: int(Tag(keyword)) for keyword in _KEYWORDS}
+TAG_OF["MediaStorageSOPClassUID"] = 0x00020002
 
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
@@ -86,32 +89,12 @@ _UNDEFINED = 0xFFFFFFFF
 _LONG_LENGTH_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 
 
-def has_marker(path: Path) -> bool:
-    """A Part 10 file: the "DICM" marker after the preamble."""
-    with path.open("rb") as fp:
-        head = fp.read(MARKER_OFFSET + 4)
-    return head[MARKER_OFFSET:] == b"DICM"
-
-
-def may_be_raw(path: Path) -> bool:
-    """A file that could be DICOM written without preamble (some old CDs).
-
-    Checking the first tag's group keeps pydicom's forced parsing away from every PDF, viewer
-    and picture on the medium, which would be slow and yield garbage datasets.
-    """
-    with path.open("rb") as fp:
-        head = fp.read(8)
-    return len(head) == 8 and int.from_bytes(head[:2], "little") in RAW_FIRST_GROUPS
-
-
-def read_header(root: Path, rel: str, *, force: bool = False) -> InstanceHeader:
-    """The header of ``root/rel``; raises UnreadableDicom when it cannot be parsed or is cut."""
-    path = root / rel
+def read_header(fp: BinaryIO, rel: str, size: int, *, force: bool = False) -> InstanceHeader:
+    """The header of the open file ``fp`` by pydicom; UnreadableDicom when unparsable or cut."""
     try:
-        with path.open("rb") as fp, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            size = path.stat().st_size
-            check_inflation(fp, path, size)
+            check_inflation(fp, size)
             ds = dcmread(
                 fp,
                 force=force,
@@ -120,7 +103,8 @@ def read_header(root: Path, rel: str, *, force: bool = False) -> InstanceHeader:
                 defer_size=DEFER_SIZE,
             )
             check_complete(fp, ds, size)
-            return _header(ds, rel, size)
+            get, syntax = _dataset_text(ds), _transfer_syntax(ds)
+            return build_header(get, rel, size, syntax, _ds_other_ids(ds))
     except UnreadableDicom:
         raise
     except Exception as error:  # pydicom raises many kinds on damaged input; one file ≠ a crash
@@ -130,9 +114,9 @@ def read_header(root: Path, rel: str, *, force: bool = False) -> InstanceHeader:
 # --- deflate bombs -----------------------------------------------------------------------------
 
 
-def check_inflation(fp: BinaryIO, path: Path, size: int) -> None:
+def check_inflation(fp: BinaryIO, size: int) -> None:
     """Raise UnreadableDicom when a deflated data set inflates past its budget; rewind ``fp``."""
-    start = _deflated_start(fp, path)
+    start = _deflated_start(fp)
     fp.seek(0)
     if start is None:
         return
@@ -150,7 +134,7 @@ def check_inflation(fp: BinaryIO, path: Path, size: int) -> None:
     fp.seek(0)
 
 
-def _deflated_start(fp: BinaryIO, path: Path) -> int | None:
+def _deflated_start(fp: BinaryIO) -> int | None:
     """Where the deflated stream begins (after the file meta group), or None if not deflated.
 
     The meta group is never deflated (PS3.10 §7.1); its File Meta Information Group Length,
@@ -160,7 +144,9 @@ def _deflated_start(fp: BinaryIO, path: Path) -> int | None:
     head = fp.read(_META_SCAN)
     if head[MARKER_OFFSET : MARKER_OFFSET + 4] != b"DICM" or _DEFLATED not in head:
         return None
-    if read_file_meta_info(path).get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+    fp.seek(0)
+    read_preamble(fp, False)
+    if _read_file_meta_info(fp).get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         return None
     group = head[MARKER_OFFSET + 4 : MARKER_OFFSET + 16]
     if group[:6] != _GROUP_LENGTH:
@@ -239,31 +225,52 @@ def _read_exactly(fp: BinaryIO, count: int) -> bytes:
 # --- values ----------------------------------------------------------------------------------
 
 
-def _header(ds: Dataset, rel: str, size: int) -> InstanceHeader:
+#: ``get(keyword, join=None)``: one attribute as text (see :func:`text`).
+TextOf = Callable[..., str]
+
+
+def build_header(
+    get: TextOf, rel: str, size: int, syntax: str, sequence_ids: tuple[str, ...]
+) -> InstanceHeader:
+    """The header from ``get``. UIDs keep every value (joined with a backslash): ``1.2\\../x``
+    must reach the UID check whole, or a second value would ride along unseen into the file
+    that is stored."""
     return InstanceHeader(
         path=rel,
         size_bytes=size,
-        sop_instance_uid=uid(ds, "SOPInstanceUID"),
-        sop_class_uid=uid(ds, "SOPClassUID") or _meta(ds, "MediaStorageSOPClassUID"),
-        transfer_syntax_uid=_transfer_syntax(ds),
-        study_instance_uid=uid(ds, "StudyInstanceUID"),
-        series_instance_uid=uid(ds, "SeriesInstanceUID"),
-        patient_name=text(ds, "PatientName"),
-        patient_id=text(ds, "PatientID"),
-        issuer_of_patient_id=text(ds, "IssuerOfPatientID"),
-        patient_birth_date=dicom_date(text(ds, "PatientBirthDate")),
-        patient_sex=text(ds, "PatientSex").upper(),
-        other_patient_ids=_other_ids(ds),
-        study_description=text(ds, "StudyDescription"),
-        study_date=text(ds, "StudyDate"),
-        study_time=text(ds, "StudyTime"),
-        accession_number=text(ds, "AccessionNumber"),
-        modality=text(ds, "Modality"),
-        series_description=text(ds, "SeriesDescription"),
-        series_number=_integer(ds, "SeriesNumber"),
-        instance_number=_integer(ds, "InstanceNumber"),
-        specific_character_set=text(ds, "SpecificCharacterSet", join="\\"),
+        sop_instance_uid=get("SOPInstanceUID", "\\"),
+        sop_class_uid=get("SOPClassUID", "\\") or get("MediaStorageSOPClassUID"),
+        transfer_syntax_uid=syntax,
+        study_instance_uid=get("StudyInstanceUID", "\\"),
+        series_instance_uid=get("SeriesInstanceUID", "\\"),
+        patient_name=get("PatientName"),
+        patient_id=get("PatientID"),
+        issuer_of_patient_id=get("IssuerOfPatientID"),
+        patient_birth_date=dicom_date(get("PatientBirthDate")),
+        patient_sex=get("PatientSex").upper(),
+        other_patient_ids=_other_ids(sequence_ids, get("OtherPatientIDs", "\\")),
+        study_description=get("StudyDescription"),
+        study_date=get("StudyDate"),
+        study_time=get("StudyTime"),
+        accession_number=get("AccessionNumber"),
+        modality=get("Modality"),
+        series_description=get("SeriesDescription"),
+        series_number=_integer(get("SeriesNumber")),
+        instance_number=_integer(get("InstanceNumber")),
+        specific_character_set=get("SpecificCharacterSet", "\\"),
     )
+
+
+def _dataset_text(ds: Dataset) -> TextOf:
+    """:func:`text` of ``ds``; UIDs keep every value (see :func:`uid`), meta values come from
+    the file meta group."""
+
+    def get(keyword: str, join: str | None = None) -> str:
+        if keyword == "MediaStorageSOPClassUID":
+            return _meta(ds, keyword)
+        return text(ds, keyword, join)
+
+    return get
 
 
 def text(ds: Dataset, keyword: str, join: str | None = None) -> str:
@@ -283,15 +290,6 @@ def text(ds: Dataset, keyword: str, join: str | None = None) -> str:
     return "" if value is None else str(value).strip(" \x00")
 
 
-def uid(ds: Dataset, keyword: str) -> str:
-    """A UI value with every value kept: ``1.2\\../x`` must reach the UID check whole.
-
-    Taking only the first value, as :func:`text` does, would let a second value ride along
-    unseen into the file that is stored.
-    """
-    return text(ds, keyword, join="\\")
-
-
 def _value(ds: Dataset, keyword: str) -> Any:
     element = ds.get_item(keyword, keep_deferred=True)
     if element is None or element.value is None:
@@ -307,9 +305,9 @@ def _raw_latin1(ds: Dataset, keyword: str) -> str:
     return ""
 
 
-def _integer(ds: Dataset, keyword: str) -> int | None:
+def _integer(value: str) -> int | None:
     try:
-        return int(float(text(ds, keyword)))
+        return int(float(value))
     except (ValueError, OverflowError):
         return None
 
@@ -320,16 +318,18 @@ def dicom_date(value: str) -> str:
     return digits if len(digits) == 8 and digits.isdigit() else ""
 
 
-def _other_ids(ds: Dataset) -> tuple[str, ...]:
-    """Other Patient IDs from the sequence and from the retired multi-valued attribute."""
-    found = []
+def _ds_other_ids(ds: Dataset) -> tuple[str, ...]:
+    """Patient IDs of the Other Patient IDs Sequence items."""
     try:
         items = _value(ds, "OtherPatientIDsSequence") or []
     except (LookupError, UnicodeError, ValueError):
         items = []
-    for item in items:
-        found.append(text(item, "PatientID"))
-    found.extend(text(ds, "OtherPatientIDs", join="\\").split("\\"))
+    return tuple(text(item, "PatientID") for item in items)
+
+
+def _other_ids(from_sequence: tuple[str, ...], retired: str) -> tuple[str, ...]:
+    """Other Patient IDs from the sequence and from the retired multi-valued attribute."""
+    found = [*from_sequence, *retired.split("\\")]
     return tuple(dict.fromkeys(value.strip() for value in found if value.strip()))
 
 
@@ -349,4 +349,4 @@ def _transfer_syntax(ds: Dataset) -> str:
     return str(ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
-__all__ = ["has_marker", "may_be_raw", "read_header", "text", "dicom_date"]
+__all__ = ["TAG_OF", "build_header", "read_header", "text", "dicom_date"]

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacsbridge import uids
-from pacsbridge.errors import UnreadableDicom
-from pacsbridge.media import dicomdir, headers
+from pacsbridge.media import dicomdir, probe
 from pacsbridge.media.inventory import build_inventory
 from pacsbridge.media.model import (
     DICOMDIR_MISSING_FILE,
@@ -124,14 +123,21 @@ def _unreferenced(found: _Findings, rel: str) -> None:
 def _scan(found: _Findings, files: list[str]) -> None:
     for rel in files:
         try:
-            marked = headers.has_marker(found.root / rel)
+            examined = probe.examine(found.root, rel)
         except OSError as error:
             found.problem(UNREADABLE_FILE, rel, str(error))
             continue
-        if marked:
-            found.read(rel)
+        if examined.kind == probe.PART10:
+            found.take(rel, examined)
+        elif _identified(examined.header):
+            found.accept(examined.header)
         else:
-            found.read_raw(rel)
+            found.note(rel)
+
+
+def _identified(header: InstanceHeader | None) -> bool:
+    """A file without marker is DICOM only if its identifying UIDs were found in it."""
+    return header is not None and bool(header.sop_instance_uid and header.study_instance_uid)
 
 
 @dataclass
@@ -151,41 +157,29 @@ class _Findings:
         self.notes.append(Problem(code=NOT_DICOM, file=rel, detail="not a DICOM file"))
 
     def read(self, rel: str) -> None:
-        """A file that must be DICOM: it has the marker, or the DICOMDIR lists it."""
-        path = self.root / rel
+        """A file that must be DICOM: the DICOMDIR lists it."""
         try:
-            raw = not headers.has_marker(path)
-            if raw and not headers.may_be_raw(path):
-                raise UnreadableDicom("not a DICOM file")
-            header = headers.read_header(self.root, rel, force=raw)
-        except (UnreadableDicom, OSError) as error:
+            examined = probe.examine(self.root, rel)
+        except OSError as error:
             self.problem(UNREADABLE_FILE, rel, str(error))
             return
-        self.accept(header)
-
-    def read_raw(self, rel: str) -> None:
-        """A file without marker: DICOM only if pydicom finds the identifying UIDs in it."""
-        header = self._raw_header(rel)
-        if header is None:
-            self.note(rel)
+        if examined.kind == probe.OTHER:
+            self.problem(UNREADABLE_FILE, rel, "not a DICOM file")
         else:
-            self.accept(header)
+            self.take(rel, examined)
+
+    def take(self, rel: str, examined: probe.Examined) -> None:
+        if examined.header is None:
+            self.problem(UNREADABLE_FILE, rel, str(examined.error))
+        else:
+            self.accept(examined.header)
 
     def is_dicom(self, rel: str) -> bool:
         try:
-            return headers.has_marker(self.root / rel) or self._raw_header(rel) is not None
+            examined = probe.examine(self.root, rel)
         except OSError:
             return False
-
-    def _raw_header(self, rel: str) -> InstanceHeader | None:
-        try:
-            if not headers.may_be_raw(self.root / rel):
-                return None
-            header = headers.read_header(self.root, rel, force=True)
-        except (UnreadableDicom, OSError):
-            return None
-        identified = header.sop_instance_uid and header.study_instance_uid
-        return header if identified else None
+        return examined.kind == probe.PART10 or _identified(examined.header)
 
     def accept(self, header: InstanceHeader) -> None:
         if header.sop_class_uid == DIRECTORY_SOP_CLASS:

@@ -92,6 +92,11 @@ def _probes(ctx: Context) -> list[tuple[str, bool, Probe]]:
     return probes
 
 
+def echo_check(ctx: Context, name: str, peer: Peer) -> Check:
+    """One C-ECHO with ``health.echo_timeout_seconds``, timed (the support console's sources)."""
+    return _timed(name, False, _echo_of(ctx, peer))
+
+
 def _echo_of(ctx: Context, peer: Peer) -> Probe:
     return lambda: _echo(ctx, peer)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import threading
 from datetime import timedelta
@@ -53,6 +54,8 @@ MiB = 1024**2
 _KNOWN: dict[str, str] = {}
 _KNOWN_LOCK = threading.Lock()
 MAX_KNOWN = 200_000
+#: this process's part of temporary file names (unique among the nodes sharing the folder)
+_PROCESS = secrets.token_hex(4)
 
 
 def root(ctx: Context) -> Path:
@@ -96,8 +99,12 @@ def instance_path(folder: Path, sop_instance_uid: str) -> Path:
 
 
 def part_path(folder: Path, sop_instance_uid: str) -> Path:
-    """Where one thread writes an instance before the rename (two copies may arrive at once)."""
-    return folder / f"{instance_key(sop_instance_uid)}.{threading.get_ident()}{PART}"
+    """Where one thread writes an instance before the rename (two copies may arrive at once).
+
+    The name carries this process's random token as well as the thread's id: several nodes
+    share the cache folder (docs/deployment.md), and thread ids repeat across processes.
+    """
+    return folder / f"{instance_key(sop_instance_uid)}.{_PROCESS}{threading.get_ident()}{PART}"
 
 
 def package_path(ctx: Context, retrieval_id: int) -> Path:
@@ -264,13 +271,19 @@ def expire(ctx: Context) -> list[int]:
     return ids
 
 
-def _expire_one(ctx: Context, study_id: int) -> None:
+def purge(ctx: Context, study_id: int, actor: str) -> bool:
+    """Remove one cached entry before its expiry (support console): as expiry does, audited
+    ``cache.expired`` with the staff member as actor; False when it is not cached or moving."""
+    return _expire_one(ctx, study_id, actor=actor, reason="purged")
+
+
+def _expire_one(ctx: Context, study_id: int, actor: str = "", reason: str = "retention") -> bool:
     """Expire one entry unless a new request or a mover changed it since it was listed."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         study = session.get(CachedStudy, study_id)
         if study is None or not lifecycle.cached(study.state):
-            return
+            return False
         if not lifecycle.move_study(
             session,
             study_id,
@@ -280,12 +293,14 @@ def _expire_one(ctx: Context, study_id: int) -> None:
             live_key=None,
             updated_at=now,
         ):
-            return
+            return False
         users = _expire_retrievals(session, study_id, now)
         audit.record(
             session,
             now,
             "cache.expired",
+            actor=actor,
+            reason=reason,
             study_instance_uid=study.study_instance_uid,
             source=study.source,
             cached_at=study.cached_at.isoformat() if study.cached_at else "",
@@ -295,6 +310,7 @@ def _expire_one(ctx: Context, study_id: int) -> None:
     delete_study_folder(ctx, study_id)
     for retrieval_id in users:
         package_path(ctx, retrieval_id).unlink(missing_ok=True)
+    return True
 
 
 def _expire_retrievals(session: Session, study_id: int, now) -> list[int]:  # noqa: ANN001

@@ -140,3 +140,18 @@ class SourceSlot(Leased, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
     slot: Mapped[int]
+
+
+class SourcePause(Base):
+    """A paused source (support console): present while paused, shared by every node.
+
+    A row, not memory, because every worker process on every node must see the pause before
+    it issues the next C-FIND or C-MOVE to that source (docs/support.md).
+    """
+
+    __tablename__ = "source_pauses"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_at: Mapped[datetime]
+    paused_by: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")

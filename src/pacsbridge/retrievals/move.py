@@ -37,7 +37,9 @@ from pacsbridge.context import Context
 from pacsbridge.dicomnet.move import MoveResult, c_move
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import IncompleteMove, PeerTimeout, PeerUnavailable
+from pacsbridge.jobs import ledger
 from pacsbridge.retrievals import cache, statuses
+from pacsbridge.retrievals.models import CachedStudy
 from pacsbridge.retrievals.plan import Expected, Source
 
 POLL_SECONDS = 0.05
@@ -118,11 +120,11 @@ def _move(
         result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
     except PeerUnavailable as error:
         metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(None)).inc()
-        _audit_move(ctx, plan, level, None, error.detail)
+        _audit_move(ctx, plan, peer, level, None, error.detail)
         raise _timeout_or(error, peer, settings.fse.move_timeout_seconds) from error
     if _is_failure(result.status):
         metrics.MOVE_FAILURES.labels(peer.label, metrics.dicom_status(result.status)).inc()
-    _audit_move(ctx, plan, level, result, "")
+    _audit_move(ctx, plan, peer, level, result, "")
     return result
 
 
@@ -136,11 +138,24 @@ def _timeout_or(error: PeerUnavailable, peer: Peer, seconds: float) -> PeerUnava
 
 
 def _audit_move(
-    ctx: Context, plan: Expected, level: str, result: MoveResult | None, failure: str
+    ctx: Context,
+    plan: Expected,
+    peer: Peer,
+    level: str,
+    result: MoveResult | None,
+    failure: str,
 ) -> None:
-    """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request)."""
+    """``retrieval.moved``: every C-MOVE we issued (one per shared study, not one per request).
+
+    With the source and the study's patient and accession number (an ATNA DICOM Instances
+    Transferred, docs/atna.md).
+
+    ``worker`` (``host:pid``) tells which node issued it, as ``phase.started`` does for imports
+    (docs/deployment.md, "Which node did what").
+    """
     status = f"0x{result.status:04X}" if result is not None else ""
     with ctx.sessions.begin() as session:
+        study = session.get_one(CachedStudy, plan.study_id)
         audit.record(
             session,
             ctx.clock.now(),
@@ -150,10 +165,16 @@ def _audit_move(
             code=status,
             message=failure,
             study_instance_uid=plan.study_uid,
+            patient_id=study.patient_id,
+            issuer=study.issuer,
+            accession_number=study.accession_number,
+            source_ae_title=peer.ae_title,
+            source_host=peer.host,
             level=level,
             completed=result.completed if result else None,
             failed=result.failed if result else None,
             warning=result.warning if result else None,
+            worker=ledger.worker_name(),
         )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
-from pacsbridge.retrievals import cache, dicomdir, lifecycle, readme, views
+from pacsbridge.retrievals import cache, dicomdir, lifecycle, readme, viewing, views
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval
 
 BLOCK = 1024 * 1024
@@ -152,6 +152,7 @@ def record_download(ctx: Context, retrieval_id: int, path: Path, byte_range: str
             now,
             "package.downloaded",
             retrieval_id=retrieval_id,
+            **viewing.subject(session, retrieval_id),
             size_bytes=path.stat().st_size,
             range=byte_range or "",
         )

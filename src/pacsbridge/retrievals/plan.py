@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
+from pacsbridge.dicomnet.find import encoded_identifier
 from pacsbridge.dicomnet.peers import Peer
+from pacsbridge.errors import PeerError
 from pacsbridge.retrievals import cache, headers, lifecycle, query
 from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
@@ -75,17 +77,23 @@ def find_and_link(ctx: Context, request: Request, source: Source) -> list[int]:
     """Find Study Metadata at STUDY level, then one cache entry per study, in one transaction."""
     _start_querying(ctx, request.id)
     cache.expire(ctx)  # never link an entry past its retention (the periodic job may lag)
-    rows, notes, errors = query.find_studies(
-        ctx.local,
-        source.peer,
-        request.accession_numbers,
-        request.patient_id,
-        request.issuer,
-    )
+    try:
+        rows, notes, errors = query.find_studies(
+            ctx.local,
+            source.peer,
+            request.accession_numbers,
+            request.patient_id,
+            request.issuer,
+        )
+    except PeerError:  # a failed attempt is audited too (an ATNA Query, serious failure)
+        with ctx.sessions.begin() as session:
+            _audit_queries(ctx, session, request, source, outcome="error")
+        raise
     with ctx.sessions.begin() as session:
         retrieval = session.get_one(Retrieval, request.id)
         retrieval.notes = [*retrieval.notes, *notes]
         retrieval.errors = [*retrieval.errors, *errors]  # answers dropped for a bad UID
+        _audit_queries(ctx, session, request, source)
         studies = [_link(ctx, session, retrieval, request, row) for row in rows]
         _audit_hits(ctx, session, retrieval, studies)
         if studies:  # linked: a shared study's mover may now finish us
@@ -108,6 +116,27 @@ def _audit_hits(
         retrieval.cache_hit = True
         audit.record(
             session, ctx.clock.now(), "retrieval.cache_hit", retrieval_id=retrieval.id, studies=hits
+        )
+
+
+def _audit_queries(
+    ctx: Context, session: Session, request: Request, source: Source, outcome: str = "ok"
+) -> None:
+    """``retrieval.queried``: each STUDY-level C-FIND as sent (an ATNA Query, docs/atna.md)."""
+    for accession in request.accession_numbers:
+        identifier = query.study_query(accession, request.patient_id)
+        audit.record(
+            session,
+            ctx.clock.now(),
+            "retrieval.queried",
+            retrieval_id=request.id,
+            outcome=outcome,
+            accession_number=accession,
+            patient_id=request.patient_id,
+            issuer=request.issuer,
+            peer_ae_title=source.peer.ae_title,
+            peer_host=source.peer.host,
+            query=encoded_identifier(identifier, "STUDY"),
         )
 
 

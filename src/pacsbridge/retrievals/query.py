@@ -37,7 +37,7 @@ from pydicom import Dataset
 from pacsbridge.dicomnet.find import DroppedAnswer, c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
-from pacsbridge.messages import text
+from pacsbridge.messages import said
 from pacsbridge.retrievals import statuses
 from pacsbridge.retrievals.headers import SPEC_IMAGE_KEYS, SPEC_SERIES_KEYS, SPEC_STUDY_KEYS
 
@@ -117,7 +117,7 @@ def find_studies(
     notes: list[dict[str, Any]] = []
     dropped: list[DroppedAnswer] = []
     for accession in accession_numbers:
-        query = _study_query(accession, patient_id)
+        query = study_query(accession, patient_id)
         rows = unique(c_find(local, peer, query, "STUDY", dropped=dropped), UID)
         if looks_like_a_limit(len(rows)):
             notes.append(
@@ -134,7 +134,7 @@ def invalid_uid_errors(dropped: Iterable[DroppedAnswer]) -> list[dict[str, Any]]
     return [
         {
             "code": INVALID_UID,
-            "message": text("retrieval.invalid_uid", level=d.level, keyword=d.keyword),
+            **said("retrieval.invalid_uid", level=d.level, keyword=d.keyword),
             "level": d.level,
             "keyword": d.keyword,
             "value": d.value,
@@ -149,7 +149,7 @@ def lasting(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in errors if e.get("code") == INVALID_UID]
 
 
-def _study_query(accession: str, patient_id: str) -> Dataset:
+def study_query(accession: str, patient_id: str) -> Dataset:
     query = _blank(STUDY_KEYS)
     query.AccessionNumber = accession
     query.PatientID = patient_id

@@ -283,7 +283,7 @@ def _count(source: str, final: Path) -> None:
 
 def _write(request: StoreRequest, final: Path) -> None:
     """Write beside, then rename: a file in the cache is always whole (it is the receipt)."""
-    part = final.with_name(f"{final.stem}.{threading.get_ident()}{cache.PART}")
+    part = cache.part_path(final.parent, request.sop_instance_uid)
     request.write_to(part)
     os.replace(part, final)
 

@@ -16,7 +16,7 @@ from pacsbridge import audit
 from pacsbridge.context import Context
 from pacsbridge.errors import InputError, StorageFull
 from pacsbridge.jobs import ledger
-from pacsbridge.messages import text
+from pacsbridge.messages import said
 from pacsbridge.retrievals import cache, lifecycle
 from pacsbridge.retrievals.lifecycle import RetrievalState, StudyState
 from pacsbridge.retrievals.models import CachedStudy, Retrieval, RetrievalStudy
@@ -28,7 +28,7 @@ def accept(ctx: Context, body: RetrievalRequest, actor: str = "fse") -> Retrieva
     if ctx.settings.source(body.source) is None:
         raise InputError(
             f"unknown source {body.source!r}",
-            fields=[{"field": "source", "error": text("retrieval.unknown_source")}],
+            fields=[{"field": "source", "error": said("retrieval.unknown_source")}],
         )
     cache.expire(ctx)  # an entry past its retention is never served, even between expiry runs
     retrieval = _create(ctx, body, actor)
@@ -124,7 +124,7 @@ def _check_disk(ctx: Context, retrieval_id: int) -> None:
 
 def _refuse(ctx: Context, retrieval_id: int, error: StorageFull) -> None:
     now = ctx.clock.now()
-    info = {**error.as_dict(), "at": now.isoformat()}
+    info = {**error.stored(), "at": now.isoformat()}
     with ctx.sessions.begin() as session:
         lifecycle.move(
             session,
@@ -142,7 +142,7 @@ def _refuse(ctx: Context, retrieval_id: int, error: StorageFull) -> None:
             retrieval_id=retrieval_id,
             outcome="error",
             code=error.code,
-            message=info["message"],
+            message=error.said(),
             detail=error.detail,
         )
 

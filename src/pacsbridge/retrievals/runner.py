@@ -10,6 +10,9 @@
    requests for the same study share one C-MOVE).
 3. ``settle.finish_if_settled``: the retrieval's final state once every study has settled.
 
+A retrieval whose source is paused (``pauses.hold_back``, the support console) does none of
+this: it stays queued, costs no attempt, and runs when the source is resumed.
+
 Retries are decided here and nowhere else (docs/architecture.md, "Retries"): a retriable
 error (source down, busy, out of resources, a C-MOVE timeout) costs one of ``fse.attempts``
 and schedules the whole task again after the ledger's back-off; what is already cached is
@@ -35,7 +38,7 @@ from pacsbridge.errors import (
     from_os_error,
 )
 from pacsbridge.jobs import ledger
-from pacsbridge.retrievals import cache, leases, lifecycle, move, plan, settle, statuses
+from pacsbridge.retrievals import cache, leases, lifecycle, move, pauses, plan, settle, statuses
 from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, Retrieval
 from pacsbridge.retrievals.plan import Request, Source
@@ -49,9 +52,12 @@ def run(ctx: Context, retrieval_id: int) -> None:
     with ledger.held(ctx, Retrieval, retrieval_id) as lease:
         if not lease.acquired:
             return  # another worker holds it
-        delay = _attempt(ctx, retrieval_id)
+        waiting = pauses.hold_back(ctx, retrieval_id)  # a paused source: wait, fail nothing
+        delay = _attempt(ctx, retrieval_id) if waiting is None else None
     if delay is not None:
         ledger.schedule_retry(ctx.queue, TASK, retrieval_id, delay)
+    elif waiting is not None and not ctx.queue.immediate:  # immediate: resume() re-enqueues
+        ledger.schedule_retry(ctx.queue, TASK, retrieval_id, waiting)
 
 
 def _attempt(ctx: Context, retrieval_id: int) -> float | None:

@@ -297,7 +297,7 @@ def _audit_failed(
         retrieval_id=retrieval_id,
         outcome="error",
         code=str(entry.get("code", "")),
-        message=str(entry.get("explanation") or entry.get("message", "")),
+        message=statuses.said_of(entry),
         **details,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pacsbridge.errors import PacsbridgeError, PeerRefused, PeerUnavailable
-from pacsbridge.messages import text
+from pacsbridge.messages import Said, said
 from pacsbridge.settings import Settings
 
 #: status → (message key of the explanation, retriable)
@@ -56,14 +56,27 @@ def move_error(status: int, source: str, **params: Any) -> PacsbridgeError:
 
 
 def entry(error: PacsbridgeError, at: str, settings: Settings, **context: Any) -> dict[str, Any]:
-    """An error as a retrieval shows it: code, message, DICOM status, explanation, when."""
+    """An error as a retrieval stores it: code, message key, DICOM status, explanation, when.
+
+    Messages stay keys and parameters; ``retrievals.views`` says them in the reader's language.
+    """
     params = {**our_node(settings), **error.params}
-    found = {**error.as_dict(), "at": at, **context}
+    found = {**error.stored(), "at": at, **context}
     if params.get("dicom_status"):
         found["dicom_status"] = params["dicom_status"]
     if params.get("explanation"):
-        found["explanation"] = text(params["explanation"], **params)
+        found["explanation"] = said(params["explanation"], **params)
     return found
+
+
+def said_of(entry: dict[str, Any]) -> Said | str:
+    """What an entry says (its explanation first), for the audit; words if stored before keys."""
+    explanation = entry.get("explanation")
+    if explanation:
+        return explanation
+    if entry.get("key"):
+        return {"key": entry["key"], "params": entry.get("params") or {}}
+    return str(entry.get("message", ""))
 
 
 def our_node(settings: Settings) -> dict[str, Any]:
@@ -75,4 +88,4 @@ def our_node(settings: Settings) -> dict[str, Any]:
 
 def note(key: str, **params: Any) -> dict[str, Any]:
     """A warning that is not an error (failed sub-operations later recovered, caps...)."""
-    return {"code": key.removeprefix("retrieval."), "message": text(key, **params), **params}
+    return {"code": key.removeprefix("retrieval."), **said(key, **params), **params}

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
@@ -80,5 +81,21 @@ def record(ctx: Context, retrieval_id: int, actor: str, **details: Any) -> None:
             "images.viewed",
             retrieval_id=retrieval_id,
             actor=actor,
+            **subject(session, retrieval_id),
             **details,
         )
+
+
+def subject(session: Session, retrieval_id: int) -> dict[str, Any]:
+    """Whose images, which studies: what an ATNA Instances Accessed names (docs/atna.md)."""
+    retrieval = session.get(Retrieval, retrieval_id)
+    if retrieval is None:
+        return {}
+    studies = [link.study for link in retrieval.links if link.study.state in CACHED]
+    first = studies[0] if studies else None
+    return {
+        "patient_id": first.patient_id if first else retrieval.patient_id,
+        "issuer": first.issuer if first else "",
+        "accession_number": first.accession_number if first else "",
+        "study_instance_uids": [s.study_instance_uid for s in studies],
+    }

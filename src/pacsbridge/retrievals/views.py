@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pacsbridge.context import Context
-from pacsbridge.errors import NotFoundError
-from pacsbridge.messages import text
+from pacsbridge.errors import NotFoundError, answer
+from pacsbridge.messages import DEFAULT_LANGUAGE, render, said
 from pacsbridge.retrievals import cache, lifecycle, viewing
 from pacsbridge.retrievals.lifecycle import StudyState
 from pacsbridge.retrievals.models import CachedStudy, ExpectedInstance, Retrieval, RetrievalStudy
 
 
-def document(ctx: Context, retrieval_id: int) -> dict[str, Any]:
-    """``GET /api/v1/retrievals/{id}``."""
+def document(ctx: Context, retrieval_id: int, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """``GET /api/v1/retrievals/{id}``: errors and notes said in the reader's ``lang``."""
     with ctx.sessions() as session:
         retrieval = _load(session, retrieval_id)
         studies = [_study(ctx, session, link) for link in retrieval.links]
@@ -42,11 +42,14 @@ def document(ctx: Context, retrieval_id: int) -> dict[str, Any]:
             "attempts_left": retrieval.attempts_left,
             "expected_instances": sum(s["expected_instances"] for s in studies),
             "received_instances": sum(s["received_instances"] for s in studies),
-            "errors": _merged(
-                [*retrieval.errors, *_not_found_errors(retrieval)],
-                [e for s in studies for e in s.pop("errors")],
+            "errors": _said(
+                _merged(
+                    [*retrieval.errors, *_not_found_errors(retrieval)],
+                    [e for s in studies for e in s.pop("errors")],
+                ),
+                lang,
             ),
-            "notes": [*retrieval.notes, *(n for s in studies for n in s.pop("notes"))],
+            "notes": _said([*retrieval.notes, *(n for s in studies for n in s.pop("notes"))], lang),
             "studies": studies,
             **viewing.links(ctx, retrieval),
         }
@@ -69,7 +72,7 @@ def _not_found_errors(retrieval: Retrieval) -> list[dict[str, Any]]:
     return [
         {
             "code": "accession_not_found",
-            "message": text("retrieval.accession_not_found", source=retrieval.source, accession=a),
+            **said("retrieval.accession_not_found", source=retrieval.source, accession=a),
             "detail": f"no study with accession number {a}",
             "retriable": False,
             "at": at,
@@ -77,6 +80,18 @@ def _not_found_errors(retrieval: Retrieval) -> list[dict[str, Any]]:
         }
         for a in not_found_accessions(retrieval)
     ]
+
+
+def _said(entries: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Stored errors and notes as the API answers them: ``message`` (and ``explanation``) in
+    ``lang`` in place of their keys (docs/errors.md)."""
+    found = []
+    for entry in entries:
+        words = answer(entry, lang)
+        if "explanation" in entry:
+            words["explanation"] = render(entry["explanation"], lang)
+        found.append(words)
+    return found
 
 
 def _merged(own: list[dict[str, Any]], of_studies: list[dict[str, Any]]) -> list[dict[str, Any]]:

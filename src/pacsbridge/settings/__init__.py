@@ -12,9 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from pacsbridge.settings.atna import AtnaSettings
 from pacsbridge.settings.operations import (
     HealthSettings,
     LoggingSettings,
@@ -22,6 +23,7 @@ from pacsbridge.settings.operations import (
     StaffSettings,
     ViewerSettings,
 )
+from pacsbridge.settings.tls import DicomTlsSettings, tls_problems
 
 GiB = 1024**3
 
@@ -55,6 +57,9 @@ class DicomSettings(BaseModel):
         "socket into its cache file, and read C-MOVE responses on the calling thread "
         "(docs/engineering-notes.md); false: pynetdicom does both.",
     )
+    tls: DicomTlsSettings = Field(
+        default_factory=DicomTlsSettings, description="DICOM TLS (docs/pacs-setup.md)."
+    )
 
 
 class PacsSettings(BaseModel):
@@ -70,6 +75,14 @@ class PacsSettings(BaseModel):
         le=16,
         description="Parallel C-STORE associations to this PACS; 0: dicom.store_associations."
         " 1 for a PACS that loses instances stored in parallel (docs/pacs-setup.md).",
+    )
+    tls: bool = Field(
+        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
+    )
+    tls_server_name: str = Field(
+        "",
+        description="Name the certificate must carry; empty: only its chain to our trusted "
+        "CAs is checked (peers are configured by address).",
     )
 
 
@@ -94,6 +107,14 @@ class SourceSettings(BaseModel):
         default_factory=list,
         description="Other hosts (names or addresses) this PACS C-STOREs to us from, besides "
         "`host`; resolved at start-up. Associations from any other address are rejected.",
+    )
+    tls: bool = Field(
+        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
+    )
+    tls_server_name: str = Field(
+        "",
+        description="Name the certificate must carry; empty: only its chain to our trusted "
+        "CAs is checked (peers are configured by address).",
     )
 
 
@@ -217,6 +238,11 @@ class UploadSettings(BaseModel):
         200, gt=1, description="Highest compression ratio of one entry and of the whole archive."
     )
     part_bytes: int = Field(8 * 1024**2, gt=0, description="Size of the browser's upload parts.")
+    part_wait_seconds: float = Field(
+        30,
+        ge=0,
+        description="How long a part sent ahead waits for the part before it (else 409).",
+    )
     max_part_bytes: int = Field(
         1 * GiB,
         gt=0,
@@ -272,6 +298,11 @@ class WebSettings(BaseModel):
     body_idle_seconds: float = Field(
         30, gt=0, description="Seconds of silence allowed while a request body arrives (408)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed (uvicorn forwarded_allow_ips; docs/deployment.md); [] for none.",
+    )
 
 
 class Settings(BaseSettings):
@@ -304,6 +335,16 @@ class Settings(BaseSettings):
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Process log.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff accounts.")
+    atna: AtnaSettings = Field(default_factory=AtnaSettings, description="IHE ATNA audit trail.")
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        peers = [("the PACS", self.pacs.tls)]
+        peers += [(f"source {s.name!r}", s.tls) for s in self.sources]
+        problems = tls_problems(self.dicom.tls, peers)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import ip_network
 from typing import Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 
 GiB = 1024**3
 
@@ -71,6 +71,86 @@ class LoggingSettings(BaseModel):
     )
 
 
+class DirectorySettings(BaseModel):
+    """Sign-in of staff against Active Directory or OpenLDAP (docs/staff.md, "Directory
+    sign-in"): the directory checks the password, its groups give the role."""
+
+    enabled: bool = Field(False, description="Whether staff may sign in with directory accounts.")
+    url: str = Field(
+        "", description="ldap://host:389 or ldaps://host:636 of the directory (RFC 4516 URL)."
+    )
+    start_tls: bool = Field(
+        False, description="Upgrade an ldap:// connection with StartTLS (RFC 4513 §3) first."
+    )
+    ca_file: str = Field(
+        "",
+        description="PEM file of the CA that signed the directory's certificate; empty: "
+        "the system's CAs. The certificate and host name are always checked.",
+    )
+    bind_dn: str = Field(
+        "", description="Service account that searches for the user's entry; empty: direct bind."
+    )
+    bind_password: SecretStr = Field(SecretStr(""), description="The service account's password.")
+    user_bind_template: str = Field(
+        "",
+        description="Direct bind: what the user binds as, {username} replaced, e.g. "
+        "{username}@example.local (AD) or uid={username},ou=people,dc=example,dc=org; used "
+        "when bind_dn is empty.",
+    )
+    user_search_base: str = Field("", description="Where user entries are searched (subtree).")
+    user_filter: str = Field(
+        "(uid={username})",
+        description="Search filter of one user, {username} replaced by the RFC 4515-escaped name;"
+        " (sAMAccountName={username}) for Active Directory.",
+    )
+    group_attribute: str = Field(
+        "memberOf",
+        description="Attribute of the user entry listing its group DNs; empty: search groups.",
+    )
+    group_search_base: str = Field(
+        "", description="Where groups are searched when group_attribute is empty."
+    )
+    group_filter: str = Field(
+        "(member={dn})",
+        description="Filter of the user's groups, {dn} replaced by the user's escaped DN.",
+    )
+    display_name_attribute: str = Field(
+        "displayName", description="Attribute with the person's name shown in the console."
+    )
+    groups_to_roles: dict[str, Literal["support", "admin"]] = Field(
+        default_factory=dict,
+        description="Group DN → role; the highest role of the user's groups wins; a user in "
+        "no mapped group is refused.",
+    )
+    connect_timeout_seconds: int = Field(
+        5, ge=1, description="Seconds to open the connection before the directory counts as down."
+    )
+    timeout_seconds: int = Field(
+        10,
+        ge=1,
+        description="Seconds one directory answer may take before the directory counts as down "
+        "(whole seconds: the socket option takes them).",
+    )
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> DirectorySettings:
+        if not self.enabled:
+            return self
+        if not self.url.lower().startswith(("ldap://", "ldaps://")):
+            raise ValueError("staff.directory.url must start with ldap:// or ldaps://")
+        if not (self.bind_dn or self.user_bind_template):
+            raise ValueError("staff.directory needs bind_dn or user_bind_template")
+        if not self.user_search_base:
+            raise ValueError("staff.directory needs user_search_base")
+        if "{username}" not in self.user_filter:
+            raise ValueError("staff.directory.user_filter must contain {username}")
+        if not (self.group_attribute or self.group_search_base):
+            raise ValueError("staff.directory needs group_attribute or group_search_base")
+        if not self.groups_to_roles:
+            raise ValueError("staff.directory needs groups_to_roles: nobody could sign in")
+        return self
+
+
 class StaffSettings(BaseModel):
     """Staff accounts of the support console (docs/staff.md)."""
 
@@ -80,3 +160,6 @@ class StaffSettings(BaseModel):
     )
     lockout_minutes: float = Field(15, gt=0, description="How long a locked account stays locked.")
     min_password_length: int = Field(12, ge=8, description="Shortest password accepted.")
+    directory: DirectorySettings = Field(
+        default_factory=DirectorySettings, description="Directory sign-in (AD, OpenLDAP)."
+    )

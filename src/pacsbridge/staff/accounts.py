@@ -22,6 +22,8 @@ from pacsbridge.errors import ConflictError, InputError, NotFoundError, StaffSig
 from pacsbridge.staff.models import StaffUser
 from pacsbridge.staff.roles import Role
 
+#: StaffUser.source: who checks the password
+LOCAL, DIRECTORY = "local", "directory"
 HASHER = PasswordHasher()
 #: verified against when the user name is unknown, so both cases take the same time
 _DUMMY_HASH = HASHER.hash("not a password anyone has")
@@ -31,12 +33,12 @@ def add(
     ctx: Context, username: str, password: str, role: str, display_name: str = "", actor: str = ""
 ) -> StaffUser:
     """A new enabled account; ``actor`` is who made it (an admin, or ``cli`` for the CLI)."""
-    _check_username(username)
+    check_username(username)
     _check_role(role)
     _check_password(ctx, password)
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        if _find(session, username) is not None:
+        if find(session, username) is not None:
             raise ConflictError(f"user {username} exists")
         user = StaffUser(
             username=username,
@@ -52,11 +54,16 @@ def add(
 
 
 def set_password(ctx: Context, username: str, password: str, actor: str = "") -> None:
-    """A new password; it also lifts a lock-out (an administrator vouched for the person)."""
+    """A new password; it also lifts a lock-out (an administrator vouched for the person).
+
+    Refused for a directory account: its password is the directory's, and a local hash
+    beside it would be a second, forgotten way in."""
     _check_password(ctx, password)
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         user = _existing(session, username)
+        if user.source != LOCAL:
+            raise ConflictError(f"{username} signs in with the directory: change it there")
         user.password_hash = HASHER.hash(password)
         user.password_changed_at = now
         user.failed_attempts, user.locked_until = 0, None
@@ -71,18 +78,25 @@ def disable(ctx: Context, username: str, actor: str = "") -> None:
         audit.record(session, now, "staff.user_disabled", actor=actor, username=username)
 
 
+def is_local(ctx: Context, username: str) -> bool:
+    """Whether a local account (checked here, not by the directory) has this name."""
+    with ctx.sessions() as session:
+        user = find(session, username)
+    return user is not None and user.source == LOCAL
+
+
 def authenticate(ctx: Context, username: str, password: str, address: str) -> StaffUser:
-    """The account if the password is right and it is neither disabled nor locked.
+    """The local account if the password is right and it is neither disabled nor locked.
 
     Every failure raises the same :class:`StaffSignInFailed` (no hint whether the name
     exists or is locked) and is audited with its real reason.
     """
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
-        user = _find(session, username)
+        user = find(session, username)
         reason = _refusal(user, password, now)
         if reason:
-            _failed(ctx, session, user, username, reason, address)
+            record_failure(ctx, session, user, username, reason, address)
         else:
             assert user is not None
             user.failed_attempts, user.locked_until = 0, None
@@ -99,6 +113,8 @@ def _refusal(user: StaffUser | None, password: str, now) -> str:  # noqa: ANN001
         _verify(_DUMMY_HASH, password)
         return "unknown_user"
     good = _verify(user.password_hash, password)
+    if user.source != LOCAL:
+        return "directory_disabled"  # a directory account while directory sign-in is off
     if user.disabled:
         return "disabled"
     if user.locked_until is not None and user.locked_until > now:
@@ -113,7 +129,7 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-def _failed(
+def record_failure(
     ctx: Context,
     session: Session,
     user: StaffUser | None,
@@ -121,6 +137,7 @@ def _failed(
     reason: str,
     address: str,
 ) -> None:
+    """Audit a failed sign-in; a wrong password counts towards the account's lock-out."""
     now = ctx.clock.now()
     settings = ctx.settings.staff
     details = {"address": address, "reason": reason}
@@ -132,26 +149,39 @@ def _failed(
             user.failed_attempts = 0
             audit.record(session, now, "staff.locked_out", actor=username, **details)
     audit.record(
-        session, now, "staff.sign_in_failed", actor=username[:64], outcome="error", **details
+        session, now, "staff.sign_in_failed", actor=audit_name(username), outcome="error", **details
     )
 
 
-def _find(session: Session, username: str) -> StaffUser | None:
+def audit_name(username: str) -> str:
+    """The typed user name as the audit log keeps it: at most 64 characters, control
+    characters (a NUL, which PostgreSQL text cannot hold) shown as U+FFFD."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in username[:64])
+
+
+def find(session: Session, username: str) -> StaffUser | None:
+    """The account with this name; a name no account can have is never sent to the
+    database (PostgreSQL refuses a NUL in a query's text)."""
+    if not valid_username(username):
+        return None
     return session.scalars(select(StaffUser).where(StaffUser.username == username)).first()
 
 
 def _existing(session: Session, username: str) -> StaffUser:
-    user = _find(session, username)
+    user = find(session, username)
     if user is None:
         raise NotFoundError(f"no user {username}")
     return user
 
 
-def _check_username(username: str) -> None:
-    if (
-        not (1 <= len(username) <= 64)
-        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
-    ):
+def valid_username(username: str) -> bool:
+    """1-64 letters, digits, dot, dash, underscore: what every account's name is."""
+    stripped = username.replace(".", "").replace("-", "").replace("_", "")
+    return 1 <= len(username) <= 64 and stripped.isalnum()
+
+
+def check_username(username: str) -> None:
+    if not valid_username(username):
         raise InputError("user names are 1-64 letters, digits, dot, dash, underscore")
 
 

@@ -11,7 +11,12 @@ from pacsbridge.db.base import Base
 
 
 class StaffUser(Base):
-    """A local account; ``password_hash`` is an argon2id PHC string, never the password."""
+    """A staff account; ``password_hash`` is an argon2id PHC string, never the password.
+
+    ``source`` says who checks the password: ``local`` (the hash) or ``directory`` (the
+    directory binds the person; no hash, ``password_hash`` is empty, and the role is the one
+    the directory's groups gave at the last sign-in, empty when none: docs/staff.md).
+    """
 
     __tablename__ = "staff_users"
 
@@ -20,6 +25,7 @@ class StaffUser(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
     disabled: Mapped[bool] = mapped_column(default=False)
     #: consecutive failed sign-ins; reset by a good one
     failed_attempts: Mapped[int] = mapped_column(default=0)

@@ -20,6 +20,7 @@ from pacsbridge.context import Context
 from pacsbridge.errors import StaffSessionMissing
 from pacsbridge.staff import accounts
 from pacsbridge.staff.models import StaffSession, StaffUser
+from pacsbridge.staff.roles import Role
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,20 @@ class Staff:
 
 
 def sign_in(ctx: Context, username: str, password: str, address: str) -> tuple[str, Staff]:
-    """A new session's token (for the cookie) and who it is; StaffSignInFailed otherwise."""
-    user = accounts.authenticate(ctx, username, password, address)
+    """A new session's token (for the cookie) and who it is; StaffSignInFailed otherwise.
+
+    A local account with this name is checked locally; any other name goes to the directory
+    when directory sign-in is on (docs/staff.md), so local administrators still sign in
+    while the directory is down.
+    """
+    if ctx.settings.staff.directory.enabled and not accounts.is_local(ctx, username):
+        # imported here: ldap3 loads only where directory sign-in is on (its import costs a
+        # fifth of a second, and it relies on pyasn1 names pyasn1 has deprecated)
+        from pacsbridge.staff import directory_accounts
+
+        user = directory_accounts.authenticate(ctx, username, password, address)
+    else:
+        user = accounts.authenticate(ctx, username, password, address)
     token = secrets.token_urlsafe(32)
     now = ctx.clock.now()
     lifetime = timedelta(hours=ctx.settings.staff.session_hours)
@@ -59,7 +72,7 @@ def resolve(ctx: Context, token: str | None) -> Staff:
     )
     with ctx.sessions() as session:
         found = session.execute(query).first()
-    if found is None or found[0].expires_at <= now or found[1].disabled:
+    if found is None or found[0].expires_at <= now or not _may_sign_in(found[1]):
         raise StaffSessionMissing("staff session unknown, ended or expired")
     row, user = found
     return Staff(user.username, user.display_name, user.role, row.id)
@@ -72,6 +85,11 @@ def sign_out(ctx: Context, staff: Staff) -> None:
             update(StaffSession).where(StaffSession.id == staff.session_id).values(ended_at=now)
         )
         audit.record(session, now, "staff.signed_out", actor=staff.username)
+
+
+def _may_sign_in(user: StaffUser) -> bool:
+    """Enabled, with a role: a directory account whose groups no longer map has none."""
+    return not user.disabled and user.role in set(Role)
 
 
 def _hash(token: str) -> str:

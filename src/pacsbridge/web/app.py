@@ -29,6 +29,7 @@ from pacsbridge.web.api import staff as staff_api
 from pacsbridge.web.headers import SecurityHeaders
 from pacsbridge.web.limits import BodyLimits
 from pacsbridge.web.pages import router as pages_router
+from pacsbridge.web.pages import support as support_pages
 from pacsbridge.web.pages import templating
 from pacsbridge.web.requests import RequestIds
 
@@ -62,6 +63,7 @@ def create_app(context: Context) -> FastAPI:
     app.include_router(dicomweb_api.router, prefix="/dicomweb")
     app.include_router(dicomweb_api.router, prefix="/dicomweb/t/{token}", include_in_schema=False)
     app.include_router(pages_router)
+    support_pages.install(app)  # /support/: the support console (docs/support.md)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(health.router)  # /healthz, /readyz, /metrics
     return app

@@ -17,6 +17,7 @@ from pacsbridge.errors import ApiKeyError, CsrfError, NotFoundError
 from pacsbridge.imports import launch as launches
 from pacsbridge.imports.models import Launch
 from pacsbridge.web import csrf
+from pacsbridge.web.language import request_language
 
 
 def get_context(request: Request) -> Context:
@@ -116,3 +117,5 @@ async def json_body(request: Request, model: type[M]) -> M:
 RisKey = Annotated[None, Depends(ris_key)]
 FseKey = Annotated[None, Depends(fse_key)]
 TokenLaunch = Annotated[Launch, Depends(launch_from_token)]
+#: The reader's language (Accept-Language, else ``web.language``): API messages are said in it.
+Lang = Annotated[str, Depends(request_language)]

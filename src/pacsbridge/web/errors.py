@@ -1,4 +1,7 @@
-"""One error handler: JSON under /api, the Italian error page everywhere else (Datasette).
+"""One error handler: JSON under /api, the error page everywhere else (Datasette).
+
+Both say the message in the request's language (Accept-Language, else ``web.language``): the
+error carries a key, and this is the edge where it gets its words (docs/errors.md).
 
 Never a traceback: an unexpected exception is logged (without patient data) and answered as
 ``internal_error`` with the support hint.
@@ -15,6 +18,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pacsbridge.errors import InputError, NotFoundError, PacsbridgeError
+from pacsbridge.messages import DEFAULT_LANGUAGE
+from pacsbridge.web.language import request_language
 
 log = logging.getLogger(__name__)
 #: Machine clients (the JSON API, DICOMweb) get JSON errors; browsers get the page.
@@ -67,11 +72,18 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 def answer(request: Request, error: PacsbridgeError, status: int | None = None) -> Response:
     status = status or error.http_status
-    body = error.as_dict()
+    body = error.as_dict(_language(request))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if request.url.path.startswith(JSON_PREFIXES):
         return JSONResponse({"error": body}, status_code=status, headers=headers)
     return _page(request, body, status)
+
+
+def _language(request: Request) -> str:
+    try:
+        return request_language(request)
+    except AttributeError:  # no context (an app built without one, as in some tests)
+        return DEFAULT_LANGUAGE
 
 
 def _page(request: Request, body: dict[str, Any], status: int) -> Response:

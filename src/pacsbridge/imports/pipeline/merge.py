@@ -7,7 +7,8 @@ Each external Patient ID of the selected studies (MRG-1) is merged into the RIS 
 
 from __future__ import annotations
 
-from pacsbridge.hl7v2 import build_merge, send
+from pacsbridge import audit
+from pacsbridge.hl7v2 import PatientRef, build_merge, send
 from pacsbridge.imports.pipeline.base import Done, Job, Outcome, Skipped
 from pacsbridge.imports.pipeline.hl7 import dicom_patient, message_ids, ris_patient
 
@@ -27,8 +28,24 @@ def run(job: Job) -> Outcome:
             timeout=endpoint.timeout,
             peer="PACS (HL7)",
         )
+        _audit(job, target, source)
         job.beat()
     return Done("done.merge", {"count": len(sources)})
+
+
+def _audit(job: Job, target: PatientRef, source: PatientRef) -> None:
+    """``patient.merged``, once the PACS accepted it (an ATNA Patient Record, docs/atna.md)."""
+    with job.ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            job.ctx.clock.now(),
+            "patient.merged",
+            import_id=job.import_id,
+            patient_id=target.patient_id,
+            issuer=target.issuer,
+            merged_patient_id=source.patient_id,
+            merged_issuer=source.issuer,
+        )
 
 
 def _external_patients(job: Job, target: tuple[str, str]) -> list:  # noqa: ANN401

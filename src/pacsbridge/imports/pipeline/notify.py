@@ -19,7 +19,7 @@ from pacsbridge.hl7v2 import ArchivedStudy, OrderRef, build_order_archived, send
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy
 from pacsbridge.imports.pipeline.base import Done, Job, Outcome, Skipped
 from pacsbridge.imports.pipeline.hl7 import message_ids, ris_patient
-from pacsbridge.messages import text
+from pacsbridge.messages import Said, render, said
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,19 @@ def run(job: Job) -> Outcome:
     return Done("done.notify")
 
 
-def discontinued(ctx: Context, import_id: int, reason: str) -> None:
-    """Tell the RIS an import stopped; one attempt, its outcome audited (never raises)."""
+def discontinued(ctx: Context, import_id: int, reason: Said) -> None:
+    """Tell the RIS an import stopped; one attempt, its outcome audited (never raises).
+
+    The reason is rendered in Italian here, where the HL7 message is built: the RIS reads the
+    manual's words (docs/integration-ris.md); the audit keeps its key.
+    """
     if not ctx.settings.ris.notify.enabled:
         return
     try:
-        _send(ctx, import_id, "D", reason)
+        _send(ctx, import_id, "D", render(reason, "it"))
         outcome, detail = "ok", ""
     except PeerError as error:
-        outcome, detail = "error", error.as_dict()["message"]
+        outcome, detail = "error", error.said()
     with ctx.sessions.begin() as session:
         audit.record(
             session,
@@ -62,7 +66,7 @@ def discontinued_once(ctx: Context, import_id: int) -> None:
             .where(AuditEvent.import_id == import_id, AuditEvent.kind == "ris.discontinued")
         )
     if not told:
-        discontinued(ctx, import_id, text("final.cancelled"))
+        discontinued(ctx, import_id, said("final.cancelled"))
 
 
 def _send(ctx: Context, import_id: int, tag: str, reason: str | None) -> None:

@@ -2,7 +2,8 @@
 
 Only here are retries decided (docs/architecture.md, "Retries"): a retriable error
 costs one attempt, is shown as "N tentativi rimasti" and schedules the whole pipeline again after
-a back-off; a permanent error, or no attempts left, fails the import with the reason in Italian.
+a back-off; a permanent error, or no attempts left, fails the import with the reason (a message
+key and its parameters, rendered where it is read: docs/errors.md).
 The run holds the import's lease (``ledger.held``, renewed by its heartbeat thread), so a second
 delivery of the same task does nothing and a killed worker's import is picked up by the reaper.
 """
@@ -18,12 +19,12 @@ from pacsbridge import audit, metrics
 from pacsbridge.context import Context
 from pacsbridge.errors import PacsbridgeError, from_os_error
 from pacsbridge.imports import lifecycle
-from pacsbridge.imports.lifecycle import ImportState
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.models import Import, PhaseRun
 from pacsbridge.imports.pipeline import PHASES, notify
 from pacsbridge.imports.pipeline.base import Job, Outcome, Phase, Skipped
 from pacsbridge.jobs import ledger
-from pacsbridge.messages import text
+from pacsbridge.messages import Said, said
 
 log = logging.getLogger(__name__)
 RUNNABLE = (ImportState.CONFIRMED, ImportState.PROCESSING)
@@ -42,7 +43,7 @@ def _run(ctx: Context, import_id: int) -> None:
         lifecycle.settle_cancelled(ctx, import_id)  # a cancel nobody has settled yet
         return
     for name, phase in PHASES:
-        if _phase_state(ctx, import_id, name) in ("completed", "skipped"):
+        if _phase_state(ctx, import_id, name) in (PhaseState.COMPLETED, PhaseState.SKIPPED):
             continue
         if lifecycle.cancelled(ctx, import_id) or not _attempt(job, name, phase):
             lifecycle.settle_cancelled(ctx, import_id)
@@ -76,7 +77,7 @@ def _ensure_phase_rows(session, ctx: Context, import_id: int) -> None:  # noqa: 
                 PhaseRun(
                     import_id=import_id,
                     phase=name,
-                    state="pending",
+                    state=PhaseState.PENDING,
                     attempts_left=ctx.settings.jobs.attempts,
                 )
             )
@@ -96,18 +97,19 @@ def _attempt(job: Job, name: str, phase: Phase) -> bool:
     """One attempt of one phase; True when the pipeline may go on."""
     if _interrupted_too_often(job, name):
         return _failed_attempt(job, name, PacsbridgeError("interrupted with no attempts left"))
-    _mark(job, name, "running", "phase.started", worker=ledger.worker_name())
+    _mark(job, name, PhaseState.RUNNING, "phase.started", worker=ledger.worker_name())
     started = time.monotonic()
     try:
         outcome = phase(job)
     except lifecycle.Cancelled:
-        _timed(name, "cancelled", started)
-        _mark(job, name, "cancelled", "phase.cancelled", _cancelled_message(job))
+        _timed(name, PhaseState.CANCELLED, started)
+        _mark(job, name, PhaseState.CANCELLED, "phase.cancelled", _cancelled_message(job))
         return False
     except Exception as error:  # noqa: BLE001 - every failure ends, with a reason
-        _timed(name, "failed", started)
+        _timed(name, PhaseState.FAILED, started)
         return _failed_attempt(job, name, _as_error(error))
-    _timed(name, "skipped" if isinstance(outcome, Skipped) else "completed", started)
+    done = PhaseState.SKIPPED if isinstance(outcome, Skipped) else PhaseState.COMPLETED
+    _timed(name, done, started)
     _finish(job, name, outcome)
     return True
 
@@ -117,20 +119,20 @@ def _timed(name: str, outcome: str, started: float) -> None:
     metrics.PHASE_SECONDS.labels(name, outcome).observe(time.monotonic() - started)
 
 
-def _cancelled_message(job: Job) -> str:
+def _cancelled_message(job: Job) -> Said:
     """What the monitor shows: how much had already reached the PACS when the cancel came."""
     instances = job.instances()
     stored = sum(1 for i in instances if i.state == "stored")
     if not stored:
-        return text("final.cancelled")
-    return text("final.cancelled_sent", stored=stored, total=len(instances))
+        return said("final.cancelled")
+    return said("final.cancelled_sent", stored=stored, total=len(instances))
 
 
 def _interrupted_too_often(job: Job, name: str) -> bool:
     """Still "running" with no attempt left: each start of it ended with a killed worker."""
     with job.ctx.sessions() as session:
         run = _phase(session, job.import_id, name)
-        return run.state == "running" and run.attempts_left == 0
+        return run.state == PhaseState.RUNNING and run.attempts_left == 0
 
 
 def _as_error(error: Exception) -> PacsbridgeError:
@@ -145,17 +147,20 @@ def _as_error(error: Exception) -> PacsbridgeError:
     return PacsbridgeError(type(error).__name__)
 
 
-def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **details) -> PhaseRun:  # noqa: ANN003
+def _mark(
+    job: Job, name: str, state: str, kind: str, message: Said | None = None, **details
+) -> PhaseRun:  # noqa: ANN003
     now = job.ctx.clock.now()
     with job.ctx.sessions.begin() as session:
         run = _phase(session, job.import_id, name)
-        if state == "running":
+        if state == PhaseState.RUNNING:
             run.attempts_left = max(run.attempts_left - 1, 0)
             run.started_at, run.ended_at = now, None
-            message = text("state.running", attempts=run.attempts_left)
+            message = said("state.running", attempts=run.attempts_left)
         else:
             run.ended_at = now
-        run.state, run.message = state, message
+        message = message or said("state.pending")
+        run.state, run.message_key, run.message_params = state, message["key"], message["params"]
         audit.record(
             session,
             now,
@@ -164,7 +169,7 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
             phase=name,
             attempts_left=run.attempts_left,
             message=message,
-            outcome="error" if state in ("failed", "retrying") else "ok",
+            outcome="error" if state in (PhaseState.FAILED, PhaseState.RETRYING) else "ok",
             **details,
         )
         return run
@@ -172,28 +177,40 @@ def _mark(job: Job, name: str, state: str, kind: str, message: str = "", **detai
 
 def _finish(job: Job, name: str, outcome: Outcome) -> None:
     if isinstance(outcome, Skipped):
-        _mark(job, name, "skipped", "phase.skipped", text("state.skipped"))
+        _mark(job, name, PhaseState.SKIPPED, "phase.skipped", said("state.skipped"))
     else:
         _mark(
-            job, name, "completed", "phase.completed", text(outcome.message_key, **outcome.params)
+            job,
+            name,
+            PhaseState.COMPLETED,
+            "phase.completed",
+            said(outcome.message_key, **outcome.params),
         )
 
 
 def _failed_attempt(job: Job, name: str, error: PacsbridgeError) -> bool:
-    reason = error.as_dict()["message"]
+    reason = error.said()
     with job.ctx.sessions() as session:
         left = _phase(session, job.import_id, name).attempts_left
     if error.retriable and left > 0:
-        message = text("state.retrying", attempts=left, reason=reason)
-        _mark(job, name, "retrying", "phase.retry", message, code=error.code, detail=error.detail)
+        message = said("state.retrying", attempts=left, reason=reason)
+        _mark(
+            job,
+            name,
+            PhaseState.RETRYING,
+            "phase.retry",
+            message,
+            code=error.code,
+            detail=error.detail,
+        )
         _schedule_retry(job, left)
         return False
     _mark(
         job,
         name,
-        "failed",
+        PhaseState.FAILED,
         "phase.failed",
-        text("state.failed", reason=reason),
+        said("state.failed", reason=reason),
         code=error.code,
         detail=error.detail,
     )
@@ -213,7 +230,7 @@ def _schedule_retry(job: Job, left: int) -> None:
 
 def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
     """Final state failed, the reason recorded; the RIS is told (discontinued) if configured."""
-    info = error.as_dict()
+    info = error.stored()
     now = ctx.clock.now()
     values = {"error": info, "finished_at": now, "updated_at": now}
     with ctx.sessions.begin() as session:
@@ -229,10 +246,10 @@ def fail_import(ctx: Context, import_id: int, error: PacsbridgeError) -> None:
             import_id=import_id,
             outcome="error",
             code=info["code"],
-            message=info["message"],
+            message=error.said(),
             detail=info["detail"],
         )
-    notify.discontinued(ctx, import_id, info["message"])
+    notify.discontinued(ctx, import_id, error.said())
 
 
 def _state(session, import_id: int) -> str:  # noqa: ANN001

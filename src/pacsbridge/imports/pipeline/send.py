@@ -33,13 +33,40 @@ NAMED = 20  # SOP Instance UIDs a not-confirmed failure names in its detail
 def run(job: Job) -> Done:
     pending = job.instances(state="pending")
     if pending:
+        _audit(job, "store.started")
         _store(job, pending)
     failed = job.instances(state="failed")
     if failed:
         detail = "; ".join(f"{i.path}: {i.detail}" for i in failed[:5])
+        _audit(job, "store.completed", f"{len(failed)} refused by the PACS")
         raise PeerRefused(detail, peer=job.ctx.settings.pacs.name, count=len(failed))
     _confirm_on_pacs(job)
+    _audit(job, "store.completed")
     return Done("done.send", {"count": len(job.instances())})
+
+
+def _audit(job: Job, kind: str, refused: str = "") -> None:
+    """``store.started`` / ``store.completed``: patient, studies and SOP classes with counts
+    (the ATNA Begin Transferring and DICOM Instances Transferred messages, docs/atna.md)."""
+    classes: dict[str, dict[str, int]] = {}
+    for instance in job.instances():
+        counts = classes.setdefault(instance.study_instance_uid, {})
+        counts[instance.sop_class_uid] = counts.get(instance.sop_class_uid, 0) + 1
+    launch = job.launch
+    with job.ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            job.ctx.clock.now(),
+            kind,
+            import_id=job.import_id,
+            outcome="error" if refused else "ok",
+            message=refused,
+            patient_id=launch.patient_id,
+            issuer=launch.issuer,
+            accession_number=launch.accession_number,
+            study_instance_uids=sorted(classes),
+            sop_classes=classes,
+        )
 
 
 def _store(job: Job, pending: list[ImportInstance]) -> None:

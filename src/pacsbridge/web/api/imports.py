@@ -17,16 +17,16 @@ from pacsbridge.errors import PacsbridgeError
 from pacsbridge.imports import confirmation, lifecycle, monitor, refusals, upload, views
 from pacsbridge.imports.schemas import ConfirmRequest
 from pacsbridge.imports.scope import load_import
-from pacsbridge.web.deps import Ctx, TokenLaunch
+from pacsbridge.web.deps import Ctx, Lang, TokenLaunch
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 
 
 @router.post("", status_code=201)
-def create_import(ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+def create_import(ctx: Ctx, launch: TokenLaunch, lang: Lang) -> dict[str, Any]:
     """Create an import; its id is the "Id per assistenza"."""
     row = lifecycle.create(ctx, launch)
-    return views.import_document(ctx, row.id, launch)
+    return views.import_document(ctx, row.id, launch, lang)
 
 
 @router.get("")
@@ -36,8 +36,8 @@ def list_imports(ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
 
 
 @router.get("/{import_id}")
-def get_import(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
-    return views.import_document(ctx, import_id, launch)
+def get_import(import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang) -> dict[str, Any]:
+    return views.import_document(ctx, import_id, launch, lang)
 
 
 @router.put(
@@ -77,7 +77,7 @@ def get_archive_status(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[st
 
 @router.post("/{import_id}/confirm", status_code=202)
 async def confirm(
-    import_id: int, ctx: Ctx, launch: TokenLaunch, body: ConfirmRequest | None = None
+    import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang, body: ConfirmRequest | None = None
 ) -> dict[str, Any]:
     """Confirm the selected studies (default: all not already on the PACS), with the media's
     documents ticked (``document_keys``) wrapped into the first of them.
@@ -90,33 +90,33 @@ async def confirm(
     await anyio.to_thread.run_sync(
         confirmation.confirm, ctx, import_id, launch, uids, acknowledged, keys
     )
-    return views.import_document(ctx, import_id, launch)
+    return views.import_document(ctx, import_id, launch, lang)
 
 
 @router.post("/{import_id}/recheck", status_code=202)
-def recheck(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+def recheck(import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang) -> dict[str, Any]:
     """Repeat the analysis and the PACS duplicate check (e.g. the PACS was unreachable)."""
     confirmation.recheck(ctx, import_id, launch)
-    return views.import_document(ctx, import_id, launch)
+    return views.import_document(ctx, import_id, launch, lang)
 
 
 @router.post("/{import_id}/cancel")
-def cancel(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+def cancel(import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang) -> dict[str, Any]:
     """Cancel, in any state before the end (processing too): the files are deleted."""
     confirmation.cancel(ctx, import_id, launch)
-    return views.import_document(ctx, import_id, launch)
+    return views.import_document(ctx, import_id, launch, lang)
 
 
 @router.get("/{import_id}/events")
-def events(import_id: int, ctx: Ctx, launch: TokenLaunch) -> JSONResponse:
+def events(import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang) -> JSONResponse:
     """The import's audit log, oldest first."""
     with ctx.sessions() as session:
         load_import(session, import_id, launch)
         rows = audit.events_of_import(session, import_id)
-        return JSONResponse({"events": [audit.as_dict(e) for e in rows]})
+        return JSONResponse({"events": [audit.as_dict(e, lang) for e in rows]})
 
 
 @router.get("/{import_id}/progress")
-def progress(import_id: int, ctx: Ctx, launch: TokenLaunch) -> dict[str, Any]:
+def progress(import_id: int, ctx: Ctx, launch: TokenLaunch, lang: Lang) -> dict[str, Any]:
     """The pipeline phases: state, times, attempts left, messages (the monitor page)."""
-    return monitor.progress(ctx, import_id, launch)
+    return monitor.progress(ctx, import_id, launch, lang)

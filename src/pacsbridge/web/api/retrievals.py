@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from pacsbridge.retrievals import package, request, views
 from pacsbridge.retrievals.schemas import RetrievalRequest
-from pacsbridge.web.deps import Ctx, FseKey
+from pacsbridge.web.deps import Ctx, FseKey, Lang
 
 router = APIRouter(prefix="/api/v1/retrievals", tags=["retrievals"])
 
@@ -31,9 +31,9 @@ def create_retrieval(body: RetrievalRequest, ctx: Ctx, _key: FseKey) -> JSONResp
 
 
 @router.get("/{retrieval_id}")
-def get_retrieval(retrieval_id: int, ctx: Ctx, _key: FseKey) -> dict[str, Any]:
+def get_retrieval(retrieval_id: int, ctx: Ctx, _key: FseKey, lang: Lang) -> dict[str, Any]:
     """State, counts, expiry, errors with their DICOM status, and the studies' tree."""
-    return views.document(ctx, retrieval_id)
+    return views.document(ctx, retrieval_id, lang)
 
 
 @router.get("/{retrieval_id}/metadata")

@@ -10,23 +10,25 @@ too and reach it as a JSON block (no inline script: the pages' CSP forbids it).
 
 from __future__ import annotations
 
-import gettext as gettext_module
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context as JinjaContext
 from starlette.requests import Request
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-DOMAIN = "pacsbridge"
-LANGUAGES = ("it", "en")
+from pacsbridge.messages import DOMAIN, LANGUAGES, LOCALE_DIR, translations
+from pacsbridge.web.language import negotiate, request_language
 
-
-@cache
-def translations(lang: str) -> gettext_module.NullTranslations:
-    return gettext_module.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "gettext",
+    "negotiate",
+    "request_language",
+    "translations",
+]
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "translate later"
@@ -36,33 +38,6 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "transla
 
 def gettext(lang: str, message: str) -> str:
     return translations(lang).gettext(message)
-
-
-def negotiate(accept_language: str | None, default: str) -> str:
-    """The first language of ``Accept-Language`` we speak (by q-value), else ``default``."""
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES:
-            ranked.append((-_quality(params), index, primary))
-    return min(ranked)[2] if ranked else default
-
-
-def _quality(params: str) -> float:
-    for param in params.split(";"):
-        name, _, value = param.strip().partition("=")
-        if name == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 1.0
-
-
-def request_language(request: Request) -> str:
-    default = request.app.state.context.settings.web.language
-    return negotiate(request.headers.get("accept-language"), default)
 
 
 def context_processor(request: Request) -> dict[str, Any]:

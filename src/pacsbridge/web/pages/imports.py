@@ -85,7 +85,7 @@ def _history_row(entry: dict[str, Any], lang: str) -> dict[str, Any]:
 @router.get("/imports/{import_id}/confirm", name="confirmation_page")
 def confirmation_page(import_id: int, request: Request, ctx: Ctx, session: Session) -> Response:
     """CONFERMA IMPORT STUDI: the RIS patient, each DICOM patient with verdicts and studies."""
-    document = views.import_document(ctx, import_id, session.launch)
+    document = views.import_document(ctx, import_id, session.launch, session.lang)
     state = document["state"]
     if state in AFTER_CONFIRMATION or (state == "failed" and document["patients"]):
         return RedirectResponse(_url(request, f"/imports/{import_id}/monitor"), status_code=303)
@@ -100,7 +100,7 @@ def confirmation_page(import_id: int, request: Request, ctx: Ctx, session: Sessi
         "document": document,
         "waiting": state in BEFORE_ANALYSIS,
         "failed": state == "failed",
-        "error_text": (document["error"] or {}).get("message", ""),
+        "error_text": (document["error"] or {}).get("message", ""),  # in ``lang`` already
         "patients": patients,
         "match": match,
         "mismatch": any(p.get("verdict") == "mismatch" for p in document["patients"]),
@@ -180,13 +180,14 @@ def _action_config(request: Request, session: PageSession, import_id: int) -> di
 def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -> Response:
     """Phases with state, times and attempts left; the support id; the audit log, live."""
     lang = session.lang
-    progress = monitor.progress(ctx, import_id, session.launch)
+    progress = monitor.progress(ctx, import_id, session.launch, lang)
     if progress["state"] in (*BEFORE_ANALYSIS, "awaiting_confirmation"):
         return RedirectResponse(_url(request, f"/imports/{import_id}/confirm"), status_code=303)
     with ctx.sessions() as db:
         load_import(db, import_id, session.launch)
         events = [
-            strings.event_row(audit.as_dict(e), lang) for e in audit.events_of_import(db, import_id)
+            strings.event_row(audit.as_dict(e, lang), lang)
+            for e in audit.events_of_import(db, import_id)
         ]
     texts = strings.monitor(lang, import_id)
     config = {
@@ -215,7 +216,7 @@ def monitor_page(import_id: int, request: Request, ctx: Ctx, session: Session) -
 @router.get("/imports/{import_id}/cancelled", name="cancelled_page")
 def cancelled_page(import_id: int, request: Request, ctx: Ctx, session: Session) -> Response:
     """The import was cancelled and its temporary files deleted: the window may be closed."""
-    document = views.import_document(ctx, import_id, session.launch)
+    document = views.import_document(ctx, import_id, session.launch, session.lang)
     if document["state"] != "cancelled":
         return RedirectResponse(_url(request, f"/imports/{import_id}/confirm"), status_code=303)
     context = {**_patient(ctx, session), "document": document}

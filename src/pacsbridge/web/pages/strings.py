@@ -2,16 +2,17 @@
 
 The msgids are marked with ``N_`` so ``pybabel extract -k N_`` finds them; the JavaScript only
 fills ``{placeholders}``. Phase and final texts come from the message catalogue
-(``pacsbridge.messages``), the same words the API answers.
+(``pacsbridge.messages``), the same words the API answers; the phases' messages arrive already
+said in the page's language in the progress JSON (``imports.monitor``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from pacsbridge.imports.lifecycle import ImportState, PhaseState
 from pacsbridge.imports.pipeline import PHASES
-from pacsbridge.messages import CATALOGUE, text
+from pacsbridge.messages import text
 from pacsbridge.web.pages import view
 from pacsbridge.web.pages.i18n import N_, gettext
 
@@ -126,6 +127,7 @@ EVENTS = {
     "duplicates.conflict": N_("Study UID on the PACS under another patient"),
     "duplicates.partial": N_("Study partially on the PACS"),
     "duplicates.unreachable": N_("PACS unreachable"),
+    "duplicates.queried": N_("PACS asked about the study (duplicate check)"),
     "identity.acknowledged": N_("Different patient confirmed by the operator"),
     "import.confirmed": N_("Import confirmed"),
     "documents.added": N_("Documents of the media added to the study"),
@@ -138,14 +140,20 @@ EVENTS = {
     "phase.retry": N_("Phase to be retried"),
     "phase.skipped": N_("Phase not configured"),
     "phase.cancelled": N_("Phase stopped by the cancel"),
+    "store.started": N_("Sending to the PACS started"),
+    "store.completed": N_("Sending to the PACS completed"),
     "store.transcoded": N_("Images converted for the PACS"),
+    "patient.merged": N_("The PACS merged the patient (ADT^A40)"),
     "files.deleted": N_("Temporary files deleted"),
     "ris.discontinued": N_("RIS told: import not done"),
+    "support.retried": N_("Phase started again by support"),
+    "support.aborted": N_("Import aborted by support"),
+    "support.rechecked": N_("PACS check repeated by support"),
 }
 OUTCOMES = {"ok": N_("done"), "error": N_("error")}
 
 #: Phase states whose attempts left mean something: the phase runs or will be tried again.
-ATTEMPT_STATES = ("running", "retrying")
+ATTEMPT_STATES = (PhaseState.RUNNING, PhaseState.RETRYING)
 
 
 def _translate(table: dict[str, str], lang: str) -> dict[str, str]:
@@ -161,18 +169,13 @@ def actions(lang: str) -> dict[str, str]:
 
 
 def monitor(lang: str, import_id: int) -> dict[str, Any]:
-    """Monitor strings; phase/final texts in ``lang`` with ``{reason}``/``{attempts}`` left open."""
+    """Monitor strings; final texts in ``lang`` with ``{reason}`` left open (phases arrive said)."""
     finals = {
         state: text(key, lang, reason="{reason}", id=import_id)
         for state, key in {**view.FINAL_KEYS, "running": "final.running"}.items()
     }
     return {
         **_translate(MONITOR, lang),
-        "states": {
-            "pending": text("state.pending", lang),
-            "skipped": text("state.skipped", lang),
-            "running": text("state.running", lang, attempts="{attempts}"),
-        },
         "finals": finals,
         "badges": view.PHASE_BADGES,
         "phases": phase_labels(lang),
@@ -182,34 +185,7 @@ def monitor(lang: str, import_id: int) -> dict[str, Any]:
         "closingCss": CLOSING_CSS,
         "events": _translate(EVENTS, lang),
         "outcomes": _translate(OUTCOMES, lang),
-        "resaid": resaid(lang),
     }
-
-
-#: Messages a phase stores when it ends (Italian, in ``phase_runs``) that the page re-says in
-#: another language: their Italian template as a pattern, ``{count}`` a number.
-RESAID = tuple(key for key in CATALOGUE if key.startswith("done."))
-
-
-def _pattern(template: str) -> str:
-    return "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>\\d+)", re.escape(template)) + "$"
-
-
-def resaid(lang: str, python: bool = False) -> list[list[str]]:
-    """``[pattern, template]`` pairs: Italian stored text → ``lang``; JavaScript's named groups
-    (``(?<count>``) unless ``python``."""
-    if lang == "it":
-        return []
-    pairs = [[_pattern(CATALOGUE[k]["it"]), CATALOGUE[k][lang]] for k in RESAID]
-    return pairs if python else [[p.replace("(?P<", "(?<"), t] for p, t in pairs]
-
-
-def _resay(message: str, lang: str) -> str:
-    for pattern, template in resaid(lang, python=True):
-        found = re.match(pattern, message)
-        if found:
-            return template.format(**found.groupdict())
-    return message
 
 
 def phase_labels(lang: str) -> dict[str, str]:
@@ -217,14 +193,11 @@ def phase_labels(lang: str) -> dict[str, str]:
 
 
 def phase_text(phase: dict[str, Any], lang: str) -> str:
-    """The state cell: the generic words for waiting, skipped and running phases (a waiting
-    phase's row may hold no message at all), else the message the pipeline stored."""
-    state = phase["state"]
-    if state in ("pending", "skipped"):
-        return text(f"state.{state}", lang)
-    if state == "running":
-        return text("state.running", lang, attempts=phase.get("attempts_left"))
-    return _resay(phase.get("message") or "", lang)
+    """The state cell: the phase's message, said in ``lang`` by ``imports.monitor``; a waiting
+    phase without one says "Da Elaborare"."""
+    if not phase.get("message") and phase["state"] == PhaseState.PENDING:
+        return text("state.pending", lang)
+    return str(phase.get("message") or "")
 
 
 def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -242,8 +215,10 @@ def phase_row(phase: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def final_row(progress: dict[str, Any], lang: str) -> dict[str, str]:
     state = progress["state"]
-    css = {"completed": "text-bg-success", "failed": "text-bg-danger"}.get(state, "text-bg-primary")
-    if state == "cancelled":
+    css = {ImportState.COMPLETED: "text-bg-success", ImportState.FAILED: "text-bg-danger"}.get(
+        state, "text-bg-primary"
+    )
+    if state == ImportState.CANCELLED:
         css = "text-bg-secondary"
     return {
         "state": state,

@@ -12,8 +12,6 @@ from typing import Any
 from jinja2 import Environment
 from starlette.requests import Request
 
-from pacsbridge import errors
-from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages import i18n, view
 from pacsbridge.web.pages.i18n import N_, gettext
 
@@ -30,16 +28,9 @@ def configure(env: Environment) -> None:
     env.globals["field_error"] = field_error
 
 
-def error_message(error: dict[str, Any], lang: str) -> str:
-    """The error's message in ``lang``: re-translated when it takes no parameters."""
-    key = _ERROR_KEYS.get(str(error.get("code")))
-    template = CATALOGUE.get(key or "", {}).get(lang, "")
-    if lang == "it" or not template or "{" in template:
-        return str(error.get("message", ""))
-    return text(key or "", lang)
-
-
-_ERROR_KEYS = {cls.code: cls.message_key for cls in errors.all_error_classes()}
+def error_message(error: dict[str, Any], lang: str) -> str:  # noqa: ARG001 - the templates' call
+    """The error's message: web/errors.py rendered it in the request's language, ``lang``."""
+    return str(error.get("message", ""))
 
 
 #: Validation errors by type (pydantic's ``type``): the page speaks its language, not the

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pacsbridge.imports import lifecycle
-from pacsbridge.imports.lifecycle import PacsStatus
+from pacsbridge.imports.lifecycle import PacsStatus, PhaseState
 from pacsbridge.imports.views import STUDY_MESSAGES
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages.i18n import N_, gettext
@@ -38,12 +38,13 @@ BADGES = {
 }
 
 PHASE_BADGES = {
-    "pending": "text-bg-secondary",
-    "running": "text-bg-primary",
-    "retrying": "text-bg-warning",
-    "completed": "text-bg-success",
-    "skipped": "text-bg-light border",
-    "failed": "text-bg-danger",
+    PhaseState.PENDING: "text-bg-secondary",
+    PhaseState.RUNNING: "text-bg-primary",
+    PhaseState.RETRYING: "text-bg-warning",
+    PhaseState.COMPLETED: "text-bg-success",
+    PhaseState.SKIPPED: "text-bg-light border",
+    PhaseState.FAILED: "text-bg-danger",
+    PhaseState.CANCELLED: "text-bg-secondary",
 }
 FINAL_KEYS = {
     "completed": "final.completed",
@@ -180,5 +181,6 @@ def problem_messages(problems: list[dict[str, Any]], lang: str) -> list[str]:
 
 
 def final_message(state: str, error: dict[str, Any] | None, import_id: int, lang: str) -> str:
+    """The final text; ``error`` as the read models give it (its message in ``lang``)."""
     reason = (error or {}).get("message", "")
     return text(FINAL_KEYS.get(state, "final.running"), lang, reason=reason, id=import_id)

@@ -20,19 +20,10 @@ function setBadge(element, classes) {
   element.classList.add(...classes.split(" "));
 }
 
-// The same words as the server's first rendering (web/pages/strings.py phase_text): waiting,
-// skipped and running phases say so in the page's language; the others show their message.
-const RESAID = S.resaid.map(([pattern, template]) => [new RegExp(pattern), template]);
-
+// The same words as the server's first rendering (web/pages/strings.py phase_text): the
+// progress JSON says each phase's message in the page's language (Accept-Language).
 function phaseText(phase) {
-  const generic = S.states[phase.state];
-  if (generic) return format(generic, { attempts: phase.attempts_left });
-  const message = phase.message || "";
-  for (const [pattern, template] of RESAID) {
-    const found = message.match(pattern);
-    if (found) return format(template, found.groups || {});
-  }
-  return message;
+  return phase.message || "";
 }
 
 const CLOSING_CLASSES = new Set(Object.values(S.closingCss));

@@ -2,8 +2,10 @@
 //
 // client-zip writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower than a hospital
 // LAN) with ZIP64 when needed, as a ReadableStream. We read that stream into parts of
-// `partBytes` and PUT each one with `Content-Range: bytes a-b/total` while the next part is
-// being zipped: about two parts are held at a time whatever the media size.
+// `partBytes` and PUT each one with `Content-Range: bytes a-b/total`, two at a time, while the
+// next part is being zipped. A part refers to slices of the files themselves, not to copies of
+// their bytes: the memory held is the read-ahead for the CRC (a few slices) whatever the media
+// size.
 //
 // The total is sent on every part: imports/upload.py treats a part without a total ("/*") as
 // the last one, so the exact zip size is computed up front with client-zip's predictLength
@@ -22,6 +24,8 @@ const FIXED_DATE = new Date(2000, 0, 1, 0, 0, 0);
 export const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000];
 const RETRIABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504, 507]);
 const MAX_RESTARTS = 3;
+/** Parts travelling at once: the next PUT is on its way before the previous answer. */
+const IN_FLIGHT = 2;
 
 export class UploadFailed extends Error {
   constructor(message, { network = false, expired = false } = {}) {
@@ -46,13 +50,65 @@ export function archiveSize(files) {
   return Number(predictLength(zipInputs(files)));
 }
 
+/** Slices of the files read ahead, in order: a few at a time, so disk and CRC overlap. */
+const SLICE_BYTES = 4 * 1024 * 1024;
+const READ_AHEAD = 4;
+
+/**
+ * The zip inputs with each file's bytes as a stream of slices read ahead. Every slice read is
+ * remembered in `sources` with the Blob it was read from: client-zip yields those very arrays
+ * as the entry's data (after its CRC), and the part then refers to the file's own slice
+ * instead of holding a copy of its bytes.
+ */
+async function* slicedInputs(files, sources) {
+  const plan = (function* () {
+    for (const f of files) {
+      for (let a = 0; a < f.file.size; a += SLICE_BYTES) yield f.file.slice(a, a + SLICE_BYTES);
+    }
+  })();
+  const reads = [];
+  const readAhead = () => {
+    while (reads.length < READ_AHEAD) {
+      const { value: slice, done } = plan.next();
+      if (done) return;
+      reads.push(slice.arrayBuffer().then((buffer) => {
+        const bytes = new Uint8Array(buffer);
+        sources.set(bytes, slice);
+        return bytes;
+      }));
+    }
+  };
+  for (const f of files) {
+    let left = f.file.size;
+    const input = new ReadableStream({
+      async pull(controller) {
+        if (left <= 0) {
+          controller.close();
+          return;
+        }
+        readAhead();
+        const bytes = await reads.shift();
+        readAhead();
+        left -= bytes.length;
+        controller.enqueue(bytes);
+      },
+    }, { highWaterMark: 0 });
+    yield { input, name: f.name, lastModified: FIXED_DATE, size: f.file.size };
+  }
+}
+
+/** Bytes a..b of a piece of a part: a Blob (a file's slice) or a typed array (zip headers). */
+const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.subarray(a, b));
+
 /**
  * Parts of the zip from byte `from` on, as {start, blob}; `onZipped(position)` as it grows.
  * A part is a Blob, not a typed array: Chromium uploads an 8 MiB ArrayBuffer body at about
- * 8 MB/s but a Blob body at hundreds of MB/s (measured here, loopback, HTTP/1.1).
+ * 8 MB/s but a Blob body at hundreds of MB/s (measured here, loopback, HTTP/1.1). File data
+ * go in as slices of the files themselves, so a part costs no copy of them.
  */
-async function* zipParts(files, from, partBytes, onZipped) {
-  const reader = makeZip(zipInputs(files)).getReader();
+export async function* zipParts(files, from, partBytes, onZipped) {
+  const sources = new WeakMap();
+  const reader = makeZip(slicedInputs(files, sources)).getReader();
   let position = 0;
   let pending = [];
   let size = 0;
@@ -61,23 +117,29 @@ async function* zipParts(files, from, partBytes, onZipped) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      let chunk = value;
-      position += chunk.length;
+      position += value.length;
       onZipped(position);
       if (position <= from) continue;
-      if (position - chunk.length < from) chunk = chunk.subarray(from - (position - chunk.length));
-      while (size + chunk.length >= partBytes) {
+      let piece = sources.get(value) ?? value;
+      let length = value.length;
+      const skip = from - (position - length);
+      if (skip > 0) {
+        piece = cut(piece, skip, length);
+        length -= skip;
+      }
+      while (size + length >= partBytes) {
         const n = partBytes - size;
-        pending.push(chunk.subarray(0, n));
+        pending.push(cut(piece, 0, n));
         yield { start, blob: new Blob(pending) };
         start += partBytes;
         pending = [];
         size = 0;
-        chunk = chunk.subarray(n);
+        piece = cut(piece, n, length);
+        length -= n;
       }
-      if (chunk.length) {
-        pending.push(chunk);
-        size += chunk.length;
+      if (length) {
+        pending.push(piece);
+        size += length;
       }
     }
     if (size) yield { start, blob: new Blob(pending) };
@@ -111,27 +173,65 @@ export class Uploader {
     }
   }
 
+  /**
+   * Zip and send: IN_FLIGHT parts travel at once while the next one is zipped. The server
+   * writes parts in order and holds a part that comes early until the one before it is in
+   * (imports/upload.py), so no round trip is lost between two parts. A part whose early PUT
+   * fails is sent again only once the part before it is settled, by `sendPart`, which knows
+   * how to resume from what the server holds.
+   */
   async stream(files, from) {
     const parts = zipParts(files, from, this.partBytes, (n) => this.onZipped(n));
+    const inflight = [];
+    const aborts = new Set();
+    let previous = Promise.resolve();
     let next = parts.next();
     try {
       for (;;) {
         const { value: part, done } = await next;
-        if (done) return;
-        next = parts.next(); // zip the next part while this one travels
+        if (done) break;
+        previous = this.pipelined(part, previous, aborts);
+        previous.catch(() => {});
+        inflight.push(previous);
+        next = parts.next(); // zip the next part while these travel
         next.catch(() => {});
-        await this.sendPart(part);
+        if (inflight.length >= IN_FLIGHT) await inflight.shift();
       }
+      for (const sending of inflight) await sending;
     } finally {
+      for (const abort of aborts) abort.abort();
       await parts.return();
     }
   }
 
-  async sendPart(part) {
+  /**
+   * Send `part` at once; settles after `previous`. A failed early PUT goes on in `sendPart`:
+   * a network error or a 5xx as that PUT's outcome (the part's first failure, said on the
+   * page), a 409 by sending the part again now that the one before it is in.
+   */
+  async pipelined(part, previous, aborts) {
+    const end = part.start + part.blob.size;
+    const abort = new AbortController();
+    aborts.add(abort);
+    let outcome;
+    try {
+      outcome = await this.put(part, part.start, end, abort.signal);
+    } finally {
+      aborts.delete(abort);
+    }
+    await previous;
+    if (outcome.done) return;
+    // A 409 said where the server stood before the previous part landed: ask again.
+    await this.sendPart(part, outcome.received === undefined ? outcome : undefined);
+  }
+
+  /** Send `part` until the server holds it; `first` is the outcome of a PUT already made. */
+  async sendPart(part, first = undefined) {
     const end = part.start + part.blob.size;
     let offset = part.start;
     for (let failures = 0; ; ) {
-      const outcome = await this.put(part, offset, end);
+      const outcome = first ?? (await this.put(part, offset, end));
+      first = undefined;
       if (outcome.done) return;
       if (outcome.received !== undefined && failures === 0) {
         // 409: the server holds a different length; place ourselves once without waiting
@@ -168,10 +268,11 @@ export class Uploader {
   }
 
   /** One PUT: {done} on success, {received} on a wrong offset, {} to retry; throws if fatal. */
-  async put(part, offset, end) {
+  async put(part, offset, end, signal = undefined) {
     let response;
     try {
       response = await fetch(this.url, {
+        signal,
         method: "PUT",
         credentials: "same-origin",
         headers: {

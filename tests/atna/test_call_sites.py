@@ -1,0 +1,157 @@
+"""The product's own flows write what their ATNA messages need: staff sign-in and sign-out, a
+retrieval's query, move and download, an HL7 merge; and the runtime's worker sends the spool."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import select
+
+from atna.collector import assert_valid, free_port, xml_of
+from atna.helpers import atna_settings
+from conftest import launch, pacs_settings
+from imports.test_hl7_fields import FIRST, SECOND, _run
+from pacsbridge import audit, runtime
+from pacsbridge.atna.outbox import AtnaMessage
+from pacsbridge.demo.samples import SampleStudy, write_loose
+from pacsbridge.staff import accounts
+from retrievals.conftest import AUTH
+
+PASSWORD = "correct horse battery"
+SESSION = "/api/v1/staff/session"
+
+
+def _spool(ctx: Any, schema: Any) -> list[tuple[str, etree._Element]]:  # noqa: ANN401
+    """Every spooled message, oldest first, each checked against the schema."""
+    with ctx.sessions() as session:
+        rows = session.execute(select(AtnaMessage.kind, AtnaMessage.xml).order_by(AtnaMessage.id))
+        return [(kind, assert_valid(schema, xml)) for kind, xml in rows]
+
+
+def test_staff_sign_in_failure_and_sign_out_are_user_authentication_messages(
+    make_client,
+    collector,
+    schema,  # noqa: ANN001
+) -> None:
+    client = make_client(**atna_settings(collector))
+    ctx = client.app.state.context
+    accounts.add(ctx, "m.rossi", PASSWORD, "support")
+    assert client.post(SESSION, json={"username": "m.rossi", "password": "nope"}).status_code
+    assert client.post(SESSION, json={"username": "m.rossi", "password": PASSWORD}).is_success
+    csrf = client.get(SESSION).json()["csrf_token"]
+    assert client.delete(SESSION, headers={"X-CSRF-Token": csrf}).is_success
+
+    spooled = _spool(ctx, schema)
+    assert [k for k, _ in spooled] == [
+        "staff.sign_in_failed",
+        "staff.signed_in",
+        "staff.signed_out",
+    ]
+    outcomes = [m.find("EventIdentification").get("EventOutcomeIndicator") for _, m in spooled]
+    assert outcomes == ["4", "0", "0"]
+    types = [m.find("EventIdentification/EventTypeCode").get("csd-code") for _, m in spooled]
+    assert types == ["110122", "110122", "110123"]
+    assert all(m.find("ActiveParticipant[@UserID='m.rossi']") is not None for _, m in spooled)
+
+
+def test_a_retrieval_audits_its_query_move_and_download(
+    make_gateway,
+    pynetdicom_pacs,
+    load_study,
+    collector,
+    schema,  # noqa: ANN001
+) -> None:
+    study, paths = load_study(pynetdicom_pacs, series_count=1, instances_per_series=2)
+    gateway = make_gateway(pynetdicom_pacs.peer, **atna_settings(collector))
+    retrieval_id = gateway.request([study.accession_number])
+    gateway.run()
+    assert gateway.document(retrieval_id)["state"] == "available"
+    package = gateway.client.get(f"/api/v1/retrievals/{retrieval_id}/package", headers=AUTH)
+    assert package.status_code == 200
+
+    by_kind: dict[str, list[etree._Element]] = {}
+    for kind, message in _spool(gateway.ctx, schema):
+        by_kind.setdefault(kind, []).append(message)
+    [query] = by_kind["retrieval.queried"]
+    source = query.find("ActiveParticipant[@UserIsRequestor='false']")
+    assert source.get("UserID") == pynetdicom_pacs.peer.ae_title
+    moved = by_kind["retrieval.moved"][0]
+    assert moved.find("EventIdentification/EventID").get("csd-code") == "110104"
+    study_object = moved.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
+    assert study_object.get("ParticipantObjectID") == study.study_instance_uid
+    assert study_object.find("Accession").get("Number") == study.accession_number
+    roles = {
+        p.get("UserID"): p.find("RoleIDCode").get("csd-code")
+        for p in moved.findall("ActiveParticipant")
+    }
+    assert roles == {pynetdicom_pacs.peer.ae_title: "110153", "PACSBRIDGE": "110152"}
+    [download] = by_kind["package.downloaded"]
+    accessed = download.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
+    assert accessed.get("ParticipantObjectID") == study.study_instance_uid
+    patient = download.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+    assert patient.get("ParticipantObjectID").startswith(study.patient.patient_id)
+
+
+def test_an_hl7_merge_is_a_patient_record_update_of_the_ris_patient_naming_the_merged_id(
+    make_client,
+    pynetdicom_pacs,
+    mllp_listener,
+    collector,
+    schema,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    pacs_hl7 = mllp_listener()
+    client = make_client(
+        **pacs_settings(pynetdicom_pacs),
+        **atna_settings(collector),
+        merge={"enabled": True, "port": pacs_hl7.port},
+    )
+    token = launch(client)
+    studies = [
+        SampleStudy(patient=p, series_count=1, instances_per_series=1) for p in (FIRST, SECOND)
+    ]
+    write_loose(tmp_path / "usb", studies, junk=False)
+    _run(client, token, tmp_path / "usb")
+
+    merges = [m for kind, m in _spool(client.app.state.context, schema) if kind == "patient.merged"]
+    assert len(merges) == len(pacs_hl7.received) == 2
+    merged_ids = set()
+    for message in merges:
+        event = message.find("EventIdentification")
+        assert (event.find("EventID").get("csd-code"), event.get("EventActionCode")) == (
+            "110110",
+            "U",
+        )
+        [patient] = message.findall("ParticipantObjectIdentification")
+        assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"
+        detail = patient.find("ParticipantObjectDetail[@type='MergedPatientID']")
+        merged_ids.add(base64.b64decode(detail.get("value")).decode())
+    assert merged_ids == {"EXT-1", "EXT-2"}
+
+
+def test_the_worker_of_the_runtime_delivers_the_spool_by_itself(
+    make_settings,
+    collector,
+    schema,  # noqa: ANN001
+) -> None:
+    settings = make_settings(**atna_settings(collector), dicom={"port": free_port()})
+    built = runtime.build(settings)
+    try:
+        built.start_worker()
+        with built.context.sessions.begin() as session:
+            audit.record(
+                session,
+                built.context.clock.now(),
+                "staff.signed_in",
+                actor="m.rossi",
+                address="::1",
+            )
+        [message] = collector.wait_for(1)
+    finally:
+        built.close()
+    root = assert_valid(schema, xml_of(message))
+    assert (
+        root.find("ActiveParticipant[@UserID='m.rossi']").get("NetworkAccessPointTypeCode") == "2"
+    )

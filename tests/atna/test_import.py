@@ -1,0 +1,76 @@
+"""An import against a real PACS produces its ATNA messages, and never waits for the collector."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from atna.collector import Rsyslog, assert_valid, xml_of
+from atna.helpers import atna_settings, send_all, spooled
+from conftest import bearer, launch, pacs_settings
+from imports.helpers import drain, state_of, upload, zip_folder
+from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
+
+EXTERNAL = SamplePatient(name="TEST^TEST", patient_id="EXT-77", birth_date="19740101", sex="M")
+
+
+def _by_event(received) -> dict[str, list[etree._Element]]:  # noqa: ANN001
+    found: dict[str, list[etree._Element]] = {}
+    for message in received:
+        root = etree.fromstring(xml_of(message))
+        found.setdefault(root.find("EventIdentification/EventID").get("csd-code"), []).append(root)
+    return found
+
+
+def _study_ids(root: etree._Element) -> list[str]:
+    query = "ParticipantObjectIdentification[@ParticipantObjectTypeCodeRole='3']"
+    return [o.get("ParticipantObjectID") for o in root.findall(query)]
+
+
+def test_import_completes_with_the_collector_down_and_its_transfer_messages_arrive_later(
+    make_client,
+    pynetdicom_pacs,
+    tmp_path,
+    schema,  # noqa: ANN001
+) -> None:
+    collector = Rsyslog(tmp_path / "late")  # down during the whole import
+    client = make_client(**pacs_settings(pynetdicom_pacs), **atna_settings(collector))
+    ctx = client.app.state.context
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=1, instances_per_series=3)
+    write_cd(tmp_path / "cd", [study])
+    document = upload(client, token, zip_folder(tmp_path / "cd"))
+    drain(client)
+    answer = client.post(
+        f"/api/v1/imports/{document['id']}/confirm", headers=bearer(token), json={}
+    )
+    assert answer.status_code == 202, answer.text
+    drain(client)
+    assert state_of(client, token, document["id"]) == "completed"
+    assert send_all(ctx) == 0  # nobody listens: everything stays spooled
+    assert spooled(ctx) >= 3
+
+    collector.start()
+    try:
+        expected = spooled(ctx)
+        assert send_all(ctx) == expected
+        received = collector.wait_for(expected)
+    finally:
+        collector.stop()
+    assert len(received) == expected
+    for message in received:
+        assert_valid(schema, xml_of(message))
+    by_event = _by_event(received)
+    begin, transferred = by_event["110102"], by_event["110104"]
+    assert len(begin) == 1 and len(transferred) == 1
+    assert _study_ids(begin[0]) == [study.study_instance_uid]
+    assert _study_ids(transferred[0]) == [study.study_instance_uid]
+    transfer = transferred[0]
+    assert transfer.find("EventIdentification").get("EventOutcomeIndicator") == "0"
+    sop_class = transfer.find(".//SOPClass")
+    assert sop_class.get("NumberOfInstances") == "3"
+    patient = transfer.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+    assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"  # the RIS identity
+    destination = transfer.find("ActiveParticipant[@UserIsRequestor='false']")
+    assert destination.get("UserID") == pynetdicom_pacs.peer.ae_title
+    query = by_event["110112"][0]  # the duplicate check
+    assert query.find(".//ParticipantObjectQuery").text

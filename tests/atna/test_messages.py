@@ -1,0 +1,100 @@
+"""Every ATNA message we build is valid against the PS3.15 A.5.1 schema and says what A.5.3 asks."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+from lxml import etree
+
+from atna.collector import assert_valid
+from atna.samples import EVENTS, QUERY, STUDY
+from pacsbridge.atna.events import BUILDERS, Node, Record
+from pacsbridge.audit import KINDS
+from pacsbridge.settings import Settings
+
+AT = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+NODE = Node.from_settings(
+    Settings(
+        dicom={"ae_title": "PACSBRIDGE", "host": "10.0.0.5"},
+        pacs={"ae_title": "PACS", "host": "10.0.0.9"},
+        atna={"audit_source_id": "PACSBRIDGE-1", "enterprise_site_id": "AO17"},
+    )
+)
+
+
+def _build(kind: str) -> etree._Element:
+    values, _ = EVENTS[kind]
+    values = dict(values)
+    actor, outcome = values.pop("actor", ""), values.pop("outcome", "ok")
+    xml = BUILDERS[kind](Record(kind, AT, actor, outcome, "", values), NODE)
+    assert xml is not None
+    return etree.fromstring(xml)
+
+
+def test_every_mapped_kind_is_an_audit_kind_and_has_a_sample() -> None:
+    assert set(BUILDERS) <= set(KINDS)
+    assert set(BUILDERS) == set(EVENTS)
+
+
+@pytest.mark.parametrize("kind", sorted(EVENTS))
+def test_each_message_is_valid_against_the_a51_schema_with_its_event_id(kind, schema) -> None:  # noqa: ANN001
+    root = assert_valid(schema, etree.tostring(_build(kind)))
+    assert root.find("EventIdentification/EventID").get("csd-code") == EVENTS[kind][1]
+    assert root.find("AuditSourceIdentification").get("AuditSourceID") == "PACSBRIDGE-1"
+    assert root.find("AuditSourceIdentification").get("AuditEnterpriseSiteID") == "AO17"
+    assert root.findall("ActiveParticipant[@UserIsRequestor='true']"), "someone asked"
+
+
+def test_store_names_source_destination_patient_and_study_with_sop_class_and_accession() -> None:
+    root = _build("store.completed")
+    roles = {
+        p.get("UserID"): p.find("RoleIDCode").get("csd-code")
+        for p in root.findall("ActiveParticipant")
+    }
+    assert roles == {"PACSBRIDGE": "110153", "PACS": "110152"}
+    assert root.find("ActiveParticipant[@UserID='PACS']").get("NetworkAccessPointID") == "10.0.0.9"
+    study = root.find("ParticipantObjectIdentification[@ParticipantObjectTypeCodeRole='3']")
+    assert study.get("ParticipantObjectID") == STUDY
+    assert study.find("SOPClass").get("NumberOfInstances") == "6"
+    assert study.find("Accession").get("Number") == "ACC1"
+    patient = root.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+    assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"
+    assert root.find("EventIdentification").get("EventActionCode") == "C"
+
+
+def test_query_carries_the_identifier_in_base64_and_its_transfer_syntax() -> None:
+    root = _build("duplicates.queried")
+    query = root.find("ParticipantObjectIdentification")
+    assert query.get("ParticipantObjectID") == "1.2.840.10008.5.1.4.1.2.2.1"
+    assert query.find("ParticipantObjectQuery").text == QUERY
+    detail = query.find("ParticipantObjectDetail")
+    assert detail.get("type") == "TransferSyntax"
+    assert base64.b64decode(detail.get("value")) == b"1.2.840.10008.1.2.1"
+
+
+def test_failed_sign_in_is_a_minor_failure_login_with_the_address() -> None:
+    root = _build("staff.sign_in_failed")
+    event = root.find("EventIdentification")
+    assert event.get("EventOutcomeIndicator") == "4"
+    assert event.find("EventTypeCode").get("csd-code") == "110122"
+    user = root.find("ActiveParticipant[@UserID='mrossi']")
+    assert user.get("NetworkAccessPointID") == "10.1.2.3"
+    assert user.get("NetworkAccessPointTypeCode") == "2"
+    assert (
+        _build("staff.signed_out").find("EventIdentification/EventTypeCode").get("csd-code")
+        == "110123"
+    )
+
+
+def test_viewing_without_any_study_sends_nothing() -> None:
+    record = Record("images.viewed", AT, "viewer-link", details={"via": "viewer"})
+    assert BUILDERS["images.viewed"](record, NODE) is None
+
+
+def test_the_schema_rejects_a_message_without_an_active_participant(schema) -> None:  # noqa: ANN001
+    root = _build("staff.signed_in")
+    for participant in root.findall("ActiveParticipant"):
+        root.remove(participant)
+    assert not schema.validate(root)

@@ -94,14 +94,18 @@ class _Timed:
         fd, self.rss_file = tempfile.mkstemp(prefix="bench-rss-")
         os.close(fd)
         self.argv = argv
+        self.cpu_s = float("nan")  # user + system CPU seconds, once the command has ended
         self.proc = subprocess.Popen(
-            [TIME, "-f", "%M", "-o", self.rss_file, *argv], env=env, **kwargs
+            [TIME, "-f", "%M %U %S", "-o", self.rss_file, *argv], env=env, **kwargs
         )
 
     def rss_mb(self) -> float:
+        """Peak RSS in MB (and ``cpu_s``), read once the command has ended."""
         try:
             text = Path(self.rss_file).read_text().strip().splitlines()
-            return int(text[-1]) / 1024
+            rss, user, system = text[-1].split()
+            self.cpu_s = float(user) + float(system)
+            return int(rss) / 1024
         except (OSError, ValueError, IndexError):
             return float("nan")
         finally:
@@ -132,12 +136,14 @@ def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float
             f"timeout: {argv[:3]}...\n{err.decode(errors='replace')[-2000:]}"
         ) from error
     wall = time.perf_counter() - start
+    rss = timed.rss_mb()
     return {
         "wall": wall,
         "rc": timed.proc.returncode,
         "stdout": out.decode(errors="replace"),
         "stderr": err.decode(errors="replace"),
-        "maxrss_mb": timed.rss_mb(),
+        "maxrss_mb": rss,
+        "cpu_s": timed.cpu_s,
     }
 
 

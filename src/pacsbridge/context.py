@@ -75,6 +75,7 @@ class Network:
             network_timeout=d.network_timeout,
             connection_timeout=d.connection_timeout,
             fast_store=d.fast_store,
+            fast_receive=d.fast_receive,
             tls=_identity(d.tls),
             tls_scp=d.tls.scp,
         )

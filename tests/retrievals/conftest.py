@@ -143,6 +143,7 @@ def make_gateway(
                 "acse_timeout": 5,
                 "dimse_timeout": 20,
                 "connection_timeout": 2,
+                **overrides.pop("dicom", {}),
             },
             sources=[source_settings(peer, **(source or {}))],
             fse=fse,

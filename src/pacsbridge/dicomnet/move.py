@@ -2,12 +2,16 @@
 
 The result carries the final status and sub-operation counts as the PACS reported them; judging
 them (a "Success" proves no arrival, counts are 16-bit) is the caller's job, against what
-actually reached our Storage SCP.
+actually reached our Storage SCP. With ``LocalAE.fast_receive`` the request is sent and its
+responses read on the calling thread (dicomnet/fast_move.py); pynetdicom otherwise.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom.presentation import build_context
@@ -17,6 +21,7 @@ from pynetdicom.sop_class import (
 )
 
 from pacsbridge.dicomnet.association import associate, raise_no_response, status_of
+from pacsbridge.dicomnet.fast_move import FastMove
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 
 MODELS = {
@@ -50,7 +55,16 @@ def c_move(
     identifier.QueryRetrieveLevel = level
     result = MoveResult(status=-1)
     with associate(local, peer, [build_context(MODELS[model])]) as assoc:
-        for status, answer in assoc.send_c_move(identifier, destination_ae, MODELS[model]):
+        responses: Iterator[tuple[Dataset, Any]] = iter(())
+        if local.fast_receive:  # the responses read on this thread (dicomnet/fast_move.py)
+            move = FastMove(assoc, MODELS[model], local.dimse_timeout)
+            responses = move.responses(identifier, destination_ae)
+        first = next(responses, None)
+        if first is None:  # not taken over: pynetdicom sends and reads
+            responses = assoc.send_c_move(identifier, destination_ae, MODELS[model])
+        else:
+            responses = itertools.chain([first], responses)
+        for status, answer in responses:
             code = status_of(status)
             if code is None:
                 raise_no_response(assoc, peer)

@@ -51,6 +51,9 @@ class LocalAE:
     maximum_pdu_size: int = 131072
     #: C-STORE data phase on the association's socket (dicomnet/fast_store.py).
     fast_store: bool = True
+    #: Our Storage SCP's data phase on the association's thread (fast_receive.py), and C-MOVE
+    #: responses read on the calling thread (fast_move.py).
+    fast_receive: bool = True
     #: What we present and trust in DICOM TLS; None: no TLS configured.
     tls: TlsIdentity | None = None
     #: Our Storage SCP accepts only TLS connections with a trusted client certificate.

@@ -1,7 +1,9 @@
 """Our Storage SCP: receives the C-MOVE sub-operations of FSE retrievals.
 
-Received data sets arrive in a temporary file (``STORE_RECV_CHUNKED_DATASET``) and are copied to
-their destination by the handler without being decoded, so memory stays flat. What to accept is
+With ``dicom.fast_receive`` (and an ``on_land``) the data phase runs on the association's own
+thread straight into the destination's folder (dicomnet/fast_receive.py); otherwise pynetdicom
+receives each data set into a temporary file (``STORE_RECV_CHUNKED_DATASET``) that the handler
+copies to its destination. Neither decodes the data set, so memory stays flat. What to accept is
 the handler's decision: ``on_associate`` says whether a caller (calling AE title and the
 address the connection really comes from) may open an association at all, ``on_store``
 returns the DIMSE status of each C-STORE. This class only speaks DICOM.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 from collections.abc import Callable, Iterable
@@ -28,8 +31,12 @@ from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from pacsbridge.dicomnet import tls
+from pacsbridge.dicomnet.acceptor_contexts import sharing_uids
+from pacsbridge.dicomnet.acceptor_handover import Handover
 from pacsbridge.dicomnet.association import make_ae, on_connection_open
+from pacsbridge.dicomnet.fast_receive import StoreLoop
 from pacsbridge.dicomnet.peers import LocalAE
+from pacsbridge.dicomnet.wire_receive import Command
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,8 @@ class StoreRequest:
     dataset_path: Path
     #: the TCP peer address of the association (normalised, see :func:`normal_address`)
     address: str = ""
+    #: the fast path wrote ``dataset_path`` in the destination's folder: move it, never copy
+    in_place: bool = False
     _header: dict[str, str] | None = field(default=None, repr=False)
 
     def header(self) -> dict[str, str]:
@@ -77,8 +86,15 @@ class StoreRequest:
         return self.header()["StudyInstanceUID"]
 
     def write_to(self, path: Path) -> None:
-        """Copy the received file (DICOM file format, with its meta) to ``path``."""
-        shutil.copyfile(self.dataset_path, path)
+        """Copy the received file (DICOM file format, with its meta) to ``path``.
+
+        A file the fast path wrote (``in_place``) is on the same file system: renamed instead.
+        """
+        if self.in_place:
+            os.replace(self.dataset_path, path)
+            self.dataset_path = path
+        else:
+            shutil.copyfile(self.dataset_path, path)
 
 
 class StorageSCP:
@@ -86,6 +102,11 @@ class StorageSCP:
 
     ``on_associate(calling_ae, address)`` runs when an A-ASSOCIATE-RQ arrives; False (or an
     exception: fail closed) answers A-ASSOCIATE-RJ. Without it every caller is accepted.
+
+    With ``on_land`` and ``local.fast_receive`` the data phase runs on the association's thread
+    (dicomnet/fast_receive.py): ``on_land(request)`` answers, from the command alone, the path
+    to write the data set to (a name of ours in its final folder) or a refusal status; then
+    ``on_store`` gets the request with ``in_place`` set and that path as ``dataset_path``.
     With ``local.tls_scp`` only DICOM TLS callers with a trusted certificate get that far
     (dicomnet/tls.py).
     """
@@ -98,9 +119,10 @@ class StorageSCP:
         on_store: Callable[[StoreRequest], int],
         on_associate: Callable[[str, str], bool] | None = None,
         on_stop: Callable[[], None] | None = None,
+        on_land: Callable[[StoreRequest], Path | int] | None = None,
     ) -> None:
         self.local, self.host, self.port, self.on_store = local, host, port, on_store
-        self.on_associate, self.on_stop = on_associate, on_stop
+        self.on_associate, self.on_stop, self.on_land = on_associate, on_stop, on_land
         self._server: ThreadedAssociationServer | None = None
 
     def start(self) -> None:
@@ -116,6 +138,8 @@ class StorageSCP:
         ]
         if self.on_associate is not None:
             handlers.append((evt.EVT_REQUESTED, functools.partial(_gate, self.on_associate)))
+        if self.on_land is not None and self.local.fast_receive:
+            handlers.append((evt.EVT_REQUESTED, self._fast))
         context = None
         if self.local.tls_scp:
             context = tls.server_context(self.local.tls)
@@ -124,6 +148,7 @@ class StorageSCP:
         self._server = ae.start_server(
             (self.host, self.port), block=False, evt_handlers=handlers, ssl_context=context
         )
+        self._server.contexts = sharing_uids(self._server.contexts)  # set-up cost, see there
         self.port = self._server.server_address[1]
 
     def stop(self) -> None:
@@ -132,6 +157,27 @@ class StorageSCP:
             self._server = None
         if self.on_stop is not None:
             self.on_stop()
+
+    def _fast(self, event: evt.Event) -> None:
+        """EVT_REQUESTED, after the gate: the data phase of this association will be ours."""
+        assoc = event.assoc
+        if assoc.is_rejected or assoc.is_aborted or self.on_land is None:
+            return
+        handover = Handover(assoc)
+        if not handover.arm():
+            return  # TLS: pynetdicom serves it
+
+        def new_request(command: Command) -> StoreRequest:
+            return StoreRequest(
+                calling_ae=str(assoc.requestor.ae_title).strip(),
+                sop_class_uid=command.sop_class_uid,
+                sop_instance_uid=command.sop_instance_uid,
+                dataset_path=Path(),
+                address=normal_address(assoc.requestor.address),
+            )
+
+        store = functools.partial(_guarded, self.on_store)
+        handover.install(StoreLoop(assoc, handover, self.on_land, store, new_request))
 
 
 def _gate(on_associate: Callable[[str, str], bool], event: evt.Event) -> None:
@@ -146,6 +192,14 @@ def _gate(on_associate: Callable[[str, str], bool], event: evt.Event) -> None:
     if not allowed:  # as pynetdicom's own rejections: the DUL sends the RJ before it stops
         assoc.acse.send_reject(*REJECT_CALLER)
         assoc.kill()
+
+
+def _guarded(on_store: Callable[[StoreRequest], int], request: StoreRequest) -> int:
+    try:
+        return on_store(request)
+    except Exception:  # a handler answers a status
+        log.exception("C-STORE handler failed")
+        return PROCESSING_FAILURE
 
 
 def _handle(on_store: Callable[[StoreRequest], int], event: evt.Event) -> int:

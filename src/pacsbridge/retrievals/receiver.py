@@ -137,6 +137,29 @@ class Receiver:
             log.exception("unexpected error in the C-STORE handler")
             return PROCESSING_FAILURE
 
+    def land(self, request: StoreRequest) -> Path | int:
+        """Before any data is written (the fast path): where it may go, or the refusal.
+
+        From the command alone: the caller must be a source, the Affected SOP Instance UID
+        valid and listed for a study of that source being moved (or such a study's list not
+        whole). The answer is a temporary name of ours in that study's folder; every check of
+        :meth:`_handle` still runs on the whole file before it is moved into place.
+        """
+        try:
+            sources = self.gate.sources(request.calling_ae, request.address)
+            if not sources:
+                return self._refuse(request, "caller_not_a_source", NOT_AUTHORISED, sources)
+            if not uids.is_valid(request.sop_instance_uid):
+                return self._refuse(request, "invalid_command_uid", INVALID_INSTANCE, sources)
+            for fresh in (False, True):
+                folder = _landing(request.sop_instance_uid, sources, self._current(force=fresh))
+                if folder is not None:
+                    return cache.part_path(folder, request.sop_instance_uid)
+            return self._refuse(request, "not_expected", NOT_AUTHORISED, sources)
+        except Exception:  # noqa: BLE001 - a handler answers a status, never raises
+            log.exception("unexpected error in the C-STORE landing")
+            return PROCESSING_FAILURE
+
     def _handle(self, request: StoreRequest) -> int:
         """Check the caller and the UIDs, then match in the index and write.
 
@@ -208,6 +231,18 @@ def _uid_problem(command_uid: str, header: dict[str, str]) -> tuple[str, int] | 
             return f"invalid_{keyword}", INVALID_INSTANCE
     if header["SOPInstanceUID"] != command_uid:
         return "uid_differs_from_command", CANNOT_UNDERSTAND
+    return None
+
+
+def _landing(sop_instance_uid: str, sources: frozenset[str], index: Index) -> Path | None:
+    """The folder an instance may be written into before its data set is read, or None."""
+    target = index.by_sop.get(sop_instance_uid)
+    if target is not None and target.source in sources and target.folder.is_dir():
+        return target.folder
+    for targets in index.by_study.values():
+        for target in targets:
+            if target.source in sources and target.folder.is_dir():
+                return target.folder  # the data set's UIDs decide the study afterwards
     return None
 
 
@@ -338,5 +373,11 @@ def storage_scp(ctx: Context) -> StorageSCP:
     d = ctx.settings.dicom
     receiver = Receiver(ctx)
     return StorageSCP(
-        ctx.local, d.host, d.port, receiver, receiver.admit, on_stop=receiver.intruders.stop
+        ctx.local,
+        d.host,
+        d.port,
+        receiver,
+        receiver.admit,
+        on_stop=receiver.intruders.stop,
+        on_land=receiver.land,
     )

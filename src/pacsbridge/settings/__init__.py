@@ -51,6 +51,12 @@ class DicomSettings(BaseModel):
         description="Send each ordinary C-STORE's data on the association's socket from the "
         "sending thread (docs/engineering-notes.md); false: pynetdicom sends every C-STORE.",
     )
+    fast_receive: bool = Field(
+        True,
+        description="Receive each C-STORE of our Storage SCP straight off the association's "
+        "socket into its cache file, and read C-MOVE responses on the calling thread "
+        "(docs/engineering-notes.md); false: pynetdicom does both.",
+    )
     tls: DicomTlsSettings = Field(
         default_factory=DicomTlsSettings, description="DICOM TLS (docs/pacs-setup.md)."
     )

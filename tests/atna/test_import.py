@@ -5,7 +5,7 @@ from __future__ import annotations
 from lxml import etree
 
 from atna.collector import Rsyslog, assert_valid, xml_of
-from atna.helpers import atna_settings, send_all, spooled
+from atna.helpers import atna_settings, query_level, send_all, spooled
 from conftest import bearer, launch, pacs_settings
 from imports.helpers import drain, state_of, upload, zip_folder
 from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
@@ -74,3 +74,11 @@ def test_import_completes_with_the_collector_down_and_its_transfer_messages_arri
     assert destination.get("UserID") == pynetdicom_pacs.peer.ae_title
     query = by_event["110112"][0]  # the duplicate check
     assert query.find(".//ParticipantObjectQuery").text
+    # the send phase's confirmation: one Query per C-FIND (SERIES, then IMAGE per series)
+    levels = [query_level(m) for m in by_event["110112"]]
+    assert levels[0] == "STUDY" and levels[1:3] == ["SERIES", "IMAGE"], levels
+    for confirming in by_event["110112"][1:]:
+        pacs = confirming.find("ActiveParticipant[@UserIsRequestor='false']")
+        assert pacs.get("UserID") == pynetdicom_pacs.peer.ae_title
+        patient = confirming.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+        assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pacsbridge import audit
+from pacsbridge import audit, messages
 from pacsbridge.context import Context
 from pacsbridge.dicomnet.find import (
     encoded_identifier,
@@ -31,6 +32,16 @@ class PacsCheck:
     pacs_patient: str = ""
     on_pacs: int = 0
     detail: str = ""
+    #: why the check is ``unknown``: the error as stored (key and parameters, no words), so
+    #: the page and the audit say it in their reader's language (a refused TLS certificate is
+    #: not "unreachable", docs/pacs-setup.md "DICOM TLS")
+    error: dict[str, Any] | None = None
+
+    def said(self) -> messages.Said | str:
+        """The error's message as the audit keeps it; "" when there is none."""
+        if self.error is None:
+            return ""
+        return messages.said(self.error["key"], **self.error.get("params", {}))
 
 
 def check_study(
@@ -47,7 +58,7 @@ def check_study(
                 return PacsCheck("conflict", f"{found.patient_name} ({found.patient_id})")
             held = find_instance_uids(local, peer, study_uid, assoc)
     except PeerError as error:
-        return PacsCheck("unknown", detail=error.detail or error.code)
+        return PacsCheck("unknown", detail=error.detail or error.code, error=error.stored())
     missing = instance_uids - held
     if missing:
         return PacsCheck("partial", found.patient_id, len(instance_uids & held))

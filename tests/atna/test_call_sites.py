@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
@@ -16,7 +17,10 @@ from imports.test_hl7_fields import FIRST, SECOND, _run
 from pacsbridge import audit, runtime
 from pacsbridge.atna.outbox import AtnaMessage
 from pacsbridge.demo.samples import SampleStudy, write_loose
+from pacsbridge.errors import ApiKeyError
+from pacsbridge.settings import Settings
 from pacsbridge.staff import accounts
+from pacsbridge.web import deps
 from retrievals.conftest import AUTH
 
 PASSWORD = "correct horse battery"
@@ -202,3 +206,11 @@ def test_the_support_console_audit_export_is_an_audit_log_used_by_the_staff_memb
     assert log.get("ParticipantObjectID").endswith(
         "/support/audit/export?dal=2026-12-01&al=2026-12-02&formato=json"
     )
+
+
+def test_a_bare_fse_key_is_named_by_its_place_and_a_named_one_by_its_name() -> None:
+    keys = Settings(fse={"api_keys": [{"name": "fse-lombardia", "key": "k1"}, "k2"]}).fse.api_keys
+    assert deps._check_key("k1", keys, "fse-key") == "fse-lombardia"
+    assert deps._check_key("k2", keys, "fse-key") == "fse-key-2"
+    with pytest.raises(ApiKeyError):
+        deps._check_key("k3", keys, "fse-key")

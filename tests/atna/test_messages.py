@@ -160,3 +160,10 @@ def test_audit_export_is_audit_log_used_reading_the_security_audit_log_by_its_ur
     assert log.find("ParticipantObjectIDTypeCode").get("csd-code") == "12"
     assert log.get("ParticipantObjectID") == EXPORT_URI
     assert log.find("ParticipantObjectName").text == "Security Audit Log"
+
+
+def test_a_query_that_failed_is_a_serious_failure() -> None:
+    values = dict(EVENTS["retrieval.described"][0])
+    record = Record("retrieval.described", AT, "", "error", "", values)
+    root = etree.fromstring(BUILDERS["retrieval.described"](record, NODE))
+    assert root.find("EventIdentification").get("EventOutcomeIndicator") == "8"

@@ -31,7 +31,8 @@ KINDS: dict[str, str] = {
     "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
     "analysis.problem": "One problem found in the media (file named).",
     "analysis.repeated": "The operator asked for the analysis and duplicate check again.",
-    "duplicates.queried": "The duplicate check asked the PACS about a study (C-FIND identifier).",
+    "duplicates.queried": "The duplicate check asked the PACS about a study (one event per "
+    "C-FIND: level, identifier).",
     "duplicates.found": "A study is already on the PACS and was removed from the import.",
     "duplicates.conflict": "A study UID is on the PACS under another patient.",
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",

@@ -159,13 +159,16 @@ def _find_on(assoc: Association, peer: Peer, query: Dataset, model: str) -> list
 
 
 def find_study(
-    local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
+    local: LocalAE,
+    peer: Peer,
+    study_uid: str,
+    assoc: Association | None = None,
+    sent: list[SentQuery] | None = None,
 ) -> StudyOnPacs | None:
     """The study with this UID on the PACS, with its patient; None when it is not there."""
     query = study_query(study_uid)
-    rows = [
-        r for r in c_find(local, peer, query, "STUDY", assoc=assoc) if _text(r, "StudyInstanceUID")
-    ]
+    answers = c_find(local, peer, query, "STUDY", assoc=assoc, sent=sent)
+    rows = [r for r in answers if _text(r, "StudyInstanceUID")]
     matching = [r for r in rows if _text(r, "StudyInstanceUID") == study_uid]
     if not matching:
         return None

@@ -31,7 +31,8 @@ KINDS: dict[str, str] = {
     "analysis.failed": "The archive could not be analysed (unsafe, broken, no DICOM).",
     "analysis.problem": "One problem found in the media (file named).",
     "analysis.repeated": "The operator asked for the analysis and duplicate check again.",
-    "duplicates.queried": "The duplicate check asked the PACS about a study (C-FIND identifier).",
+    "duplicates.queried": "The duplicate check asked the PACS about a study (one event per "
+    "C-FIND: level, identifier).",
     "duplicates.found": "A study is already on the PACS and was removed from the import.",
     "duplicates.conflict": "A study UID is on the PACS under another patient.",
     "duplicates.partial": "A study is on the PACS with fewer instances than the media.",
@@ -49,6 +50,8 @@ KINDS: dict[str, str] = {
     "store.started": "The send phase began C-STOREs to the PACS (patient, studies, SOP classes).",
     "store.completed": "The PACS confirmed every instance of the import, or refused some "
     "(patient, studies, SOP classes and counts).",
+    "store.queried": "The send phase asked the PACS to list a study's instances, to confirm "
+    "the store (one event per C-FIND: level, identifier).",
     "store.transcoded": "An instance was decompressed because the PACS refused its syntax.",
     "patient.merged": "The PACS accepted an ADT^A40 merging a media patient into the RIS "
     "patient (both ids).",
@@ -60,12 +63,17 @@ KINDS: dict[str, str] = {
     "retrieval.requested": "The FSE asked for accession numbers from a source.",
     "retrieval.queried": "A STUDY-level C-FIND was sent to a source for an accession number "
     "(C-FIND identifier).",
+    "retrieval.described": "A SERIES or IMAGE-level C-FIND was sent to a source for a study "
+    "(one event per C-FIND: level, identifier).",
     "retrieval.cache_hit": "A retrieval was answered from the cache.",
+    "retrieval.move_started": "A C-MOVE is about to be sent to a source (study, level, "
+    "worker); retrieval.moved follows when it answers.",
     "retrieval.moved": "A C-MOVE was issued to a source (study, level, DICOM status, counts, "
     "worker: host:pid of the node).",
     "retrieval.completed": "A retrieval finished (available, partial, not found).",
     "retrieval.failed": "A retrieval failed; reason recorded.",
-    "package.downloaded": "A retrieval's zip package was downloaded.",
+    "package.downloaded": "A retrieval's zip package was downloaded (actor: the name of the FSE "
+    "API key; address).",
     "images.viewed": "Images were opened: the viewer, or DICOMweb calls of a link (who, which "
     "retrieval or import, the link's expiry; once per link and hour for DICOMweb).",
     "cache.expired": "A cached study was deleted after the retention period.",
@@ -95,7 +103,8 @@ KINDS: dict[str, str] = {
     "studies).",
     "source.paused": "A source was paused: its retrievals wait in the queue (actor, source).",
     "source.resumed": "A paused source was resumed: its waiting retrievals run (actor, source).",
-    "audit.exported": "The audit log of a date range was exported (actor, format, from, to).",
+    "audit.exported": "The audit log of a date range was exported (actor, address, format, "
+    "from, to).",
 }
 
 

@@ -1,30 +1,26 @@
-"""A real rsyslog as the ATNA Audit Record Repository of the tests, and a test CA.
+"""A real rsyslog as the ATNA Audit Record Repository of the tests.
 
 ``Rsyslog`` writes its own configuration: imtcp on 127.0.0.1 and a free port (octet-counted
-framing, optionally TLS with the gtls driver and our test CA), omfile writing one JSON line per
-message with PRI, APP-NAME, MSGID and MSG. It can be stopped and started again on the same
-port, to be the collector that was down and came back.
+framing, optionally TLS with the gtls driver and a certificate of the suite's one test PKI,
+``peers.pki``), omfile writing one JSON line per message with PRI, APP-NAME, MSGID and MSG. It
+can be stopped and started again on the same port, to be the collector that was down and came
+back.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from lxml import etree
+
+from peers.pki import Issued
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
 BOM = "\ufeff"
@@ -44,82 +40,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@dataclass(frozen=True)
-class TestCA:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    client_cert_file: Path
-    client_key_file: Path
-
-
-def make_ca(folder: Path, name: str = "Test ATNA CA") -> TestCA:
-    """A CA and a server certificate for 127.0.0.1 (and localhost) signed by it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    ca = (
-        _builder(ca_name, ca_name, ca_key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = TestCA(*(folder / n for n in ("ca.pem", "cert.pem", "key.pem", "c.pem", "ck.pem")))
-    paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
-    _issue(ca_key, ca_name, "127.0.0.1", san, now, paths.cert_file, paths.key_file)
-    client_san = x509.SubjectAlternativeName([x509.DNSName("pacsbridge.test")])
-    _issue(
-        ca_key,
-        ca_name,
-        "pacsbridge.test",
-        client_san,
-        now,
-        paths.client_cert_file,
-        paths.client_key_file,
-    )
-    return paths
-
-
-def _issue(ca_key, ca_name, name, san, now, cert_file: Path, key_file: Path) -> None:  # noqa: ANN001
-    """A leaf certificate and its key, signed by the CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        _builder(subject, ca_name, key.public_key(), now)
-        .add_extension(san, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-
-
-def _builder(subject, issuer, public_key, now):  # noqa: ANN001, ANN202
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-    )
-
-
 class Rsyslog:
     """rsyslogd -n -f <conf> -i <pidfile>, listening on ``port``, writing ``output``."""
 
     def __init__(
-        self, folder: Path, tls: TestCA | None = None, client_certificates: bool = False
+        self, folder: Path, tls: Issued | None = None, client_certificates: bool = False
     ) -> None:
+        """``tls``: the collector's certificate and key, and the CAs it trusts for a client's
+        certificate (with ``client_certificates``, it asks for one and checks it)."""
         if not RSYSLOGD.exists():
             raise RuntimeError("rsyslogd missing: run scripts/install-test-deps (apt rsyslog)")
         self.folder, self.tls = folder, tls
@@ -143,9 +71,9 @@ class Rsyslog:
         if self.tls is not None:
             glob += [
                 'defaultNetstreamDriver="gtls"',
-                f'defaultNetstreamDriverCAFile="{self.tls.ca_file}"',
-                f'defaultNetstreamDriverCertFile="{self.tls.cert_file}"',
-                f'defaultNetstreamDriverKeyFile="{self.tls.key_file}"',
+                f'defaultNetstreamDriverCAFile="{self.tls.ca_certificates}"',
+                f'defaultNetstreamDriverCertFile="{self.tls.certificate}"',
+                f'defaultNetstreamDriverKeyFile="{self.tls.private_key}"',
             ]
             mode = "x509/certvalid" if self.client_certificates else "anon"
             driver = (

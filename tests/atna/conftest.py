@@ -1,4 +1,5 @@
-"""Fixtures of the ATNA tests: a real rsyslog collector (TCP or TLS) and the A.5.1 schema."""
+"""Fixtures of the ATNA tests: a real rsyslog collector (TCP or TLS, its certificate from the
+suite's test PKI ``pki``, tests/peers/pki.py) and the A.5.1 schema."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from atna.collector import Rsyslog, TestCA, make_ca
+from atna.collector import Rsyslog
+from peers.pki import Pki
 from retrievals.conftest import load_study, make_gateway  # noqa: F401 - the retrieval tests'
 
 
@@ -29,13 +31,9 @@ def collector(tmp_path: Path) -> Iterator[Rsyslog]:
 
 
 @pytest.fixture
-def test_ca(tmp_path: Path) -> TestCA:
-    return make_ca(tmp_path / "ca")
-
-
-@pytest.fixture
-def tls_collector(tmp_path: Path, test_ca: TestCA) -> Iterator[Rsyslog]:
-    rsyslog = Rsyslog(tmp_path / "rsyslog-tls", tls=test_ca)
+def tls_collector(tmp_path: Path, pki: Pki) -> Iterator[Rsyslog]:
+    """A TLS collector whose certificate the test CA signed (valid for 127.0.0.1)."""
+    rsyslog = Rsyslog(tmp_path / "rsyslog-tls", tls=pki.issue("rsyslog"))
     rsyslog.start()
     yield rsyslog
     rsyslog.stop()

@@ -3,8 +3,12 @@ the call sites record it, the spool's size, and sending it all with the product'
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
 
+from lxml import etree
+from pydicom.filereader import read_dataset
 from sqlalchemy import func, select
 
 from atna.collector import Rsyslog
@@ -48,3 +52,9 @@ def send_all(ctx) -> int:  # noqa: ANN001
     finally:
         sender.stop()
     return sent
+
+
+def query_level(message: etree._Element) -> str:
+    """The Query/Retrieve Level of the identifier an ATNA Query carries."""
+    encoded = message.find(".//ParticipantObjectQuery").text
+    return str(read_dataset(io.BytesIO(base64.b64decode(encoded)), False, True).QueryRetrieveLevel)

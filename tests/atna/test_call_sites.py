@@ -6,17 +6,21 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from atna.collector import assert_valid, free_port, xml_of
-from atna.helpers import atna_settings
-from conftest import launch, pacs_settings
+from atna.helpers import atna_settings, query_level
+from conftest import FSE_KEY, launch, pacs_settings
 from imports.test_hl7_fields import FIRST, SECOND, _run
 from pacsbridge import audit, runtime
 from pacsbridge.atna.outbox import AtnaMessage
 from pacsbridge.demo.samples import SampleStudy, write_loose
+from pacsbridge.errors import ApiKeyError
+from pacsbridge.settings import Settings
 from pacsbridge.staff import accounts
+from pacsbridge.web import deps
 from retrievals.conftest import AUTH
 
 PASSWORD = "correct horse battery"
@@ -63,8 +67,9 @@ def test_a_retrieval_audits_its_query_move_and_download(
     collector,
     schema,  # noqa: ANN001
 ) -> None:
-    study, paths = load_study(pynetdicom_pacs, series_count=1, instances_per_series=2)
-    gateway = make_gateway(pynetdicom_pacs.peer, **atna_settings(collector))
+    study, paths = load_study(pynetdicom_pacs, series_count=2, instances_per_series=2)
+    named = {"api_keys": [{"name": "fse-lombardia", "key": FSE_KEY}]}
+    gateway = make_gateway(pynetdicom_pacs.peer, fse=named, **atna_settings(collector))
     retrieval_id = gateway.request([study.accession_number])
     gateway.run()
     assert gateway.document(retrieval_id)["state"] == "available"
@@ -72,11 +77,30 @@ def test_a_retrieval_audits_its_query_move_and_download(
     assert package.status_code == 200
 
     by_kind: dict[str, list[etree._Element]] = {}
-    for kind, message in _spool(gateway.ctx, schema):
+    spooled = _spool(gateway.ctx, schema)
+    for kind, message in spooled:
         by_kind.setdefault(kind, []).append(message)
     [query] = by_kind["retrieval.queried"]
     source = query.find("ActiveParticipant[@UserIsRequestor='false']")
     assert source.get("UserID") == pynetdicom_pacs.peer.ae_title
+    # SERIES then IMAGE per series: one Query per C-FIND, however many answers each had
+    described = by_kind["retrieval.described"]
+    levels = [query_level(m) for m in described]
+    assert levels == ["SERIES", "IMAGE", "IMAGE"]
+    for message in described:
+        assert message.find("EventIdentification/EventID").get("csd-code") == "110112"
+        peer = message.find("ActiveParticipant[@UserIsRequestor='false']")
+        assert peer.get("UserID") == pynetdicom_pacs.peer.ae_title
+    # Begin Transferring before the C-MOVE, Instances Transferred after its answer
+    kinds = [kind for kind, _ in spooled]
+    assert kinds.index("retrieval.move_started") < kinds.index("retrieval.moved")
+    [started] = by_kind["retrieval.move_started"]
+    assert started.find("EventIdentification/EventID").get("csd-code") == "110102"
+    begun = started.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
+    assert begun.get("ParticipantObjectID") == study.study_instance_uid
+    source_of_move = started.find("ActiveParticipant[@UserIsRequestor='false']")
+    assert source_of_move.get("UserID") == pynetdicom_pacs.peer.ae_title
+    assert source_of_move.get("NetworkAccessPointID") == pynetdicom_pacs.peer.host
     moved = by_kind["retrieval.moved"][0]
     assert moved.find("EventIdentification/EventID").get("csd-code") == "110104"
     study_object = moved.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
@@ -88,6 +112,9 @@ def test_a_retrieval_audits_its_query_move_and_download(
     }
     assert roles == {pynetdicom_pacs.peer.ae_title: "110153", "PACSBRIDGE": "110152"}
     [download] = by_kind["package.downloaded"]
+    requestor = download.find("ActiveParticipant[@UserIsRequestor='true']")
+    assert requestor.get("UserID") == "fse-lombardia"  # the name of the API key used
+    assert requestor.get("NetworkAccessPointID")
     accessed = download.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
     assert accessed.get("ParticipantObjectID") == study.study_instance_uid
     patient = download.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
@@ -155,3 +182,35 @@ def test_the_worker_of_the_runtime_delivers_the_spool_by_itself(
     assert (
         root.find("ActiveParticipant[@UserID='m.rossi']").get("NetworkAccessPointTypeCode") == "2"
     )
+
+
+def test_the_support_console_audit_export_is_an_audit_log_used_by_the_staff_member(
+    make_client,
+    collector,
+    schema,  # noqa: ANN001
+) -> None:
+    client = make_client(**atna_settings(collector))
+    ctx = client.app.state.context
+    accounts.add(ctx, "m.rossi", PASSWORD, "support")
+    assert client.post(SESSION, json={"username": "m.rossi", "password": PASSWORD}).is_success
+    wanted = {"dal": "2026-12-01", "al": "2026-12-02", "formato": "json"}
+    assert client.get("/support/audit/export", params=wanted).status_code == 200
+
+    [used] = [m for kind, m in _spool(ctx, schema) if kind == "audit.exported"]
+    event = used.find("EventIdentification")
+    assert (event.find("EventID").get("csd-code"), event.get("EventActionCode")) == ("110101", "R")
+    person = used.find("ActiveParticipant[@UserIsRequestor='true']")
+    assert person.get("UserID") == "m.rossi" and person.get("NetworkAccessPointID")
+    [log] = used.findall("ParticipantObjectIdentification")
+    assert log.get("ParticipantObjectTypeCodeRole") == "13"
+    assert log.get("ParticipantObjectID").endswith(
+        "/support/audit/export?dal=2026-12-01&al=2026-12-02&formato=json"
+    )
+
+
+def test_a_bare_fse_key_is_named_by_its_place_and_a_named_one_by_its_name() -> None:
+    keys = Settings(fse={"api_keys": [{"name": "fse-lombardia", "key": "k1"}, "k2"]}).fse.api_keys
+    assert deps._check_key("k1", keys, "fse-key") == "fse-lombardia"
+    assert deps._check_key("k2", keys, "fse-key") == "fse-key-2"
+    with pytest.raises(ApiKeyError):
+        deps._check_key("k3", keys, "fse-key")

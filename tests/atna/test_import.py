@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from lxml import etree
+from sqlalchemy import select
 
 from atna.collector import Rsyslog, assert_valid, xml_of
-from atna.helpers import atna_settings, send_all, spooled
+from atna.helpers import atna_settings, query_level, send_all, spooled
 from conftest import bearer, launch, pacs_settings
 from imports.helpers import drain, state_of, upload, zip_folder
-from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
+from pacsbridge.atna.outbox import AtnaMessage
+from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd, write_loose
 
 EXTERNAL = SamplePatient(name="TEST^TEST", patient_id="EXT-77", birth_date="19740101", sex="M")
 
@@ -74,3 +76,39 @@ def test_import_completes_with_the_collector_down_and_its_transfer_messages_arri
     assert destination.get("UserID") == pynetdicom_pacs.peer.ae_title
     query = by_event["110112"][0]  # the duplicate check
     assert query.find(".//ParticipantObjectQuery").text
+    # the send phase's confirmation: one Query per C-FIND (SERIES, then IMAGE per series)
+    levels = [query_level(m) for m in by_event["110112"]]
+    assert levels[0] == "STUDY" and levels[1:3] == ["SERIES", "IMAGE"], levels
+    for confirming in by_event["110112"][1:]:
+        pacs = confirming.find("ActiveParticipant[@UserIsRequestor='false']")
+        assert pacs.get("UserID") == pynetdicom_pacs.peer.ae_title
+        patient = confirming.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+        assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"
+
+
+def test_a_duplicate_check_that_lists_instances_sends_one_query_per_c_find(
+    make_client,
+    pynetdicom_pacs,
+    collector,
+    tmp_path,
+    schema,  # noqa: ANN001
+) -> None:
+    client = make_client(**pacs_settings(pynetdicom_pacs), **atna_settings(collector))
+    token = launch(client)
+    study = SampleStudy(patient=EXTERNAL, series_count=2, instances_per_series=2)
+    pynetdicom_pacs.load(write_loose(tmp_path / "preload", [study], junk=False))
+    write_cd(tmp_path / "cd", [study])
+    upload(client, token, zip_folder(tmp_path / "cd"))
+
+    with client.app.state.context.sessions() as session:
+        rows = session.execute(
+            select(AtnaMessage.xml)
+            .where(AtnaMessage.kind == "duplicates.queried")
+            .order_by(AtnaMessage.id)
+        )
+        queries = [assert_valid(schema, xml) for (xml,) in rows]
+    # STUDY, SERIES, then IMAGE per series: one message per C-FIND, not per answer (pynetdicom
+    # answers one row per instance at every level)
+    assert [query_level(q) for q in queries] == ["STUDY", "SERIES", "IMAGE", "IMAGE"]
+    outcomes = {q.find("EventIdentification").get("EventOutcomeIndicator") for q in queries}
+    assert outcomes == {"0"}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import io
 from datetime import UTC, datetime
 
 import pytest
 from lxml import etree
+from pydicom.filereader import read_dataset
 
 from atna.collector import assert_valid
-from atna.samples import EVENTS, QUERY, STUDY
+from atna.samples import EVENTS, EXPORT_URI, QUERY, SERIES_QUERY, STUDY
 from pacsbridge.atna.events import BUILDERS, Node, Record
 from pacsbridge.audit import KINDS
 from pacsbridge.settings import Settings
@@ -98,3 +100,70 @@ def test_the_schema_rejects_a_message_without_an_active_participant(schema) -> N
     for participant in root.findall("ActiveParticipant"):
         root.remove(participant)
     assert not schema.validate(root)
+
+
+def _roles(root: etree._Element) -> dict[str, str]:
+    return {
+        p.get("UserID"): p.find("RoleIDCode").get("csd-code")
+        for p in root.findall("ActiveParticipant")
+        if p.find("RoleIDCode") is not None
+    }
+
+
+def test_move_started_is_a_begin_transferring_from_the_source_to_us_with_the_study() -> None:
+    root = _build("retrieval.move_started")
+    event = root.find("EventIdentification")
+    assert (event.find("EventID").get("csd-code"), event.get("EventActionCode")) == ("110102", "E")
+    assert _roles(root) == {"SRC": "110153", "PACSBRIDGE": "110152"}
+    assert root.find("ActiveParticipant[@UserID='PACSBRIDGE']").get("UserIsRequestor") == "true"
+    assert root.find("ActiveParticipant[@UserID='SRC']").get("NetworkAccessPointID") == "127.0.0.1"
+    study = root.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
+    assert study.get("ParticipantObjectID") == STUDY
+    assert study.find("Accession").get("Number") == "ACC1"
+    patient = root.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='1']")
+    assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"
+
+
+@pytest.mark.parametrize(
+    ("kind", "peer"), [("retrieval.described", "SRC"), ("store.queried", "PACS")]
+)
+def test_series_level_queries_carry_their_own_identifier_and_name_the_peer(kind, peer) -> None:  # noqa: ANN001
+    root = _build(kind)
+    [query, patient] = root.findall("ParticipantObjectIdentification")
+    assert query.find("ParticipantObjectQuery").text == SERIES_QUERY
+    sent = read_dataset(io.BytesIO(base64.b64decode(SERIES_QUERY)), False, True)
+    assert sent.QueryRetrieveLevel == "SERIES" and "SeriesInstanceUID" in sent
+    assert patient.get("ParticipantObjectID") == "IOTELU1234^^^AO17"
+    assert _roles(root) == {"PACSBRIDGE": "110153", peer: "110152"}
+
+
+def test_download_names_the_fse_client_of_the_api_key_as_the_requestor_with_its_address() -> None:
+    root = _build("package.downloaded")
+    [requestor] = root.findall("ActiveParticipant[@UserIsRequestor='true']")
+    assert requestor.get("UserID") == "fse-lombardia"
+    assert requestor.get("NetworkAccessPointID") == "10.9.8.7"
+    application = root.find("ActiveParticipant[@UserIsRequestor='false']")
+    assert application.find("RoleIDCode").get("csd-code") == "110150"
+
+
+def test_audit_export_is_audit_log_used_reading_the_security_audit_log_by_its_uri() -> None:
+    root = _build("audit.exported")
+    event = root.find("EventIdentification")
+    assert (event.find("EventID").get("csd-code"), event.get("EventActionCode")) == ("110101", "R")
+    person = root.find("ActiveParticipant[@UserIsRequestor='true']")
+    assert (person.get("UserID"), person.get("NetworkAccessPointID")) == ("mrossi", "10.1.2.3")
+    [log] = root.findall("ParticipantObjectIdentification")
+    assert (log.get("ParticipantObjectTypeCode"), log.get("ParticipantObjectTypeCodeRole")) == (
+        "2",
+        "13",
+    )
+    assert log.find("ParticipantObjectIDTypeCode").get("csd-code") == "12"
+    assert log.get("ParticipantObjectID") == EXPORT_URI
+    assert log.find("ParticipantObjectName").text == "Security Audit Log"
+
+
+def test_a_query_that_failed_is_a_serious_failure() -> None:
+    values = dict(EVENTS["retrieval.described"][0])
+    record = Record("retrieval.described", AT, "", "error", "", values)
+    root = etree.fromstring(BUILDERS["retrieval.described"](record, NODE))
+    assert root.find("EventIdentification").get("EventOutcomeIndicator") == "8"

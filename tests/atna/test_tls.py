@@ -1,20 +1,22 @@
-"""ATNA over TLS (RFC 5425) to rsyslog's gtls driver: our CA trusted, a foreign CA refused."""
+"""ATNA over TLS (RFC 5425) to rsyslog's gtls driver: the test CA (tests/peers/pki.py) trusted,
+a collector whose certificate another CA signed refused."""
 
 from __future__ import annotations
 
 import logging
 
-from atna.collector import Rsyslog, assert_valid, make_ca, xml_of
+from atna.collector import Rsyslog, assert_valid, xml_of
 from atna.helpers import atna_settings, record_sample, send_all, spooled
+from peers.pki import Pki
 
 
 def test_tls_delivers_to_a_collector_whose_certificate_our_ca_signed(
     make_client,
     tls_collector,
-    test_ca,
+    pki: Pki,
     schema,  # noqa: ANN001
 ) -> None:
-    settings = atna_settings(tls_collector, transport="tls", ca_file=str(test_ca.ca_file))
+    settings = atna_settings(tls_collector, transport="tls", ca_file=str(pki.ca_certificates))
     ctx = make_client(**settings).app.state.context
     record_sample(ctx, "store.completed")
     record_sample(ctx, "staff.signed_in")
@@ -29,44 +31,48 @@ def test_tls_delivers_to_a_collector_whose_certificate_our_ca_signed(
 
 def test_a_collector_signed_by_another_ca_is_refused_with_a_clear_log_line_and_kept(
     make_client,
-    tls_collector,
+    pki: Pki,
     tmp_path,
     caplog,  # noqa: ANN001
 ) -> None:
-    foreign = make_ca(tmp_path / "foreign", name="Some Other CA")
-    settings = atna_settings(tls_collector, transport="tls", ca_file=str(foreign.ca_file))
-    ctx = make_client(**settings).app.state.context
-    record_sample(ctx, "store.completed")
+    foreign = Rsyslog(tmp_path / "foreign", tls=pki.issue("rsyslog", untrusted=True))
+    foreign.start()
+    try:
+        settings = atna_settings(foreign, transport="tls", ca_file=str(pki.ca_certificates))
+        ctx = make_client(**settings).app.state.context
+        record_sample(ctx, "store.completed")
 
-    with caplog.at_level(logging.WARNING, logger="pacsbridge.atna.sender"):
-        assert send_all(ctx) == 0
+        with caplog.at_level(logging.WARNING, logger="pacsbridge.atna.sender"):
+            assert send_all(ctx) == 0
+        received = foreign.messages()
+    finally:
+        foreign.stop()
     line = next(r.getMessage() for r in caplog.records if "ATNA collector" in r.getMessage())
     assert "(tls)" in line and "CERTIFICATE_VERIFY_FAILED" in line.upper().replace(" ", "_")
     assert "IOTELU1234" not in caplog.text
     assert spooled(ctx) == 1
-    assert tls_collector.messages() == []
+    assert received == []
 
 
 def test_a_collector_that_asks_for_our_certificate_gets_the_configured_one(
     make_client,
     tmp_path,
-    test_ca,
+    pki: Pki,
     schema,  # noqa: ANN001
 ) -> None:
-    collector = Rsyslog(tmp_path / "mutual", tls=test_ca, client_certificates=True)
+    collector = Rsyslog(tmp_path / "mutual", tls=pki.issue("rsyslog"), client_certificates=True)
     collector.start()
+    ca_file = str(pki.ca_certificates)
     try:
-        anonymous = atna_settings(collector, transport="tls", ca_file=str(test_ca.ca_file))
+        anonymous = atna_settings(collector, transport="tls", ca_file=ca_file)
         refused = make_client(**anonymous).app.state.context
         record_sample(refused, "staff.signed_in")
         assert send_all(refused) == 0  # rsyslog refuses a sender without a certificate
         assert spooled(refused) == 1 and collector.messages() == []
-        ours = {
-            "cert_file": str(test_ca.client_cert_file),
-            "key_file": str(test_ca.client_key_file),
-        }
+        client = pki.issue("pacsbridge")
+        ours = {"cert_file": str(client.certificate), "key_file": str(client.private_key)}
         ctx = make_client(
-            **atna_settings(collector, transport="tls", ca_file=str(test_ca.ca_file), **ours)
+            **atna_settings(collector, transport="tls", ca_file=ca_file, **ours)
         ).app.state.context
         record_sample(ctx, "staff.signed_in")
         assert send_all(ctx) == 2  # the same database: the refused message left too

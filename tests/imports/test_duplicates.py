@@ -71,3 +71,59 @@ def test_fewer_instances_on_the_pacs_is_partial(make_client, pacs, tmp_path):
     assert found["pacs_status"] == "partial"
     assert found["messages"] == ["Parzialmente presente su PACS (1 di 3 immagini)"]
     assert found["already_on_pacs"] is False
+
+
+TLS_REFUSED = {
+    "it": "Connessione TLS con PACS rifiutata: certificato non valido",
+    "en": "TLS connection with PACS refused: invalid certificate",
+}
+
+
+def test_a_pacs_refusing_our_tls_certificate_is_named_on_the_page_and_in_the_audit(
+    make_client, pki, tls_orthanc, tmp_path
+):
+    """The PACS (Orthanc, DICOM TLS only) trusts the test CA; our certificate comes from
+    another CA, so the handshake of the duplicate check fails on our certificate."""
+    orthanc = tls_orthanc(pki.issue("orthanc"))
+    ours = pki.issue("pacsbridge", untrusted=True)
+    client = make_client(
+        dicom={
+            "connection_timeout": 3,
+            "acse_timeout": 5,
+            "tls": {
+                "cert_file": str(ours.certificate),
+                "key_file": str(ours.private_key),
+                "ca_file": str(pki.ca_certificates),
+            },
+        },
+        pacs={
+            "name": "PACS",
+            "ae_title": orthanc.ae_title,
+            "host": "127.0.0.1",
+            "port": orthanc.port,
+            "tls": True,
+        },
+    )
+    token = launch(client)
+    client.get(f"/imports/start?token={token}", follow_redirects=False)  # the page's cookie
+    study = SampleStudy(patient=MATCHING, series_count=1, instances_per_series=1)
+    write_cd(tmp_path / "cd", [study])
+    document = upload(client, token, zip_folder(tmp_path / "cd"))
+    [found] = document["patients"][0]["studies"]
+
+    assert found["pacs_status"] == "unknown"
+    assert found["messages"] == [TLS_REFUSED["it"]]  # not "PACS non raggiungibile"
+    assert found["pacs_error"]["code"] == "peer_tls_refused"
+    assert "certificate" in found["pacs_error"]["detail"]  # OpenSSL's reason, for support
+    for lang, words in TLS_REFUSED.items():
+        page = client.get(f"/imports/{document['id']}/confirm", headers={"Accept-Language": lang})
+        assert page.status_code == 200, page.text
+        assert words in page.text
+        assert "Riprova" in page.text or lang == "en"  # the check can still be asked again
+        events = client.get(
+            f"/api/v1/imports/{document['id']}/events",
+            headers={**bearer(token), "Accept-Language": lang},
+        ).json()["events"]
+        [unreachable] = [e for e in events if e["kind"] == "duplicates.unreachable"]
+        assert unreachable["message"] == words
+        assert "certificate" in unreachable["details"]["detail"]

@@ -56,7 +56,13 @@ def test_the_csv_export_holds_exactly_the_events_of_the_range_and_is_audited(
         if e.kind == "audit.exported"
     ]
     assert exported.actor == "m.rossi"
-    assert exported.details == {"format": "csv", "from": dal, "to": al}
+    assert exported.details == {
+        "format": "csv",
+        "from": dal,
+        "to": al,
+        "uri": f"{ctx.settings.public_url}/support/audit/export?dal={dal}&al={al}&formato=csv",
+        "address": "testclient",  # what Starlette's test client reports as its host
+    }
 
 
 def test_the_json_export_holds_the_same_events_as_the_database(console, clock) -> None:  # noqa: ANN001

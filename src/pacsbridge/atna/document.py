@@ -24,6 +24,7 @@ APPLICATION: Code = ("110150", "DCM", "Application")
 PATIENT_NUMBER: Code = ("2", "RFC-3881", "Patient Number")
 STUDY_UID: Code = ("110180", "DCM", "Study Instance UID")
 SOP_CLASS_UID: Code = ("110181", "DCM", "SOP Class UID")
+URI: Code = ("12", "RFC-3881", "URI")
 
 #: EventOutcomeIndicator (A.5.1): nominal success, minor, serious and major failure
 SUCCESS, MINOR_FAILURE, SERIOUS_FAILURE = "0", "4", "8"
@@ -132,6 +133,13 @@ def query(sop_class: str, dataset_b64: str, transfer_syntax: str) -> ET.Element:
     element = _object(sop_class, "2", "3", SOP_CLASS_UID)
     ET.SubElement(element, "ParticipantObjectQuery").text = dataset_b64
     detail(element, "TransferSyntax", transfer_syntax)
+    return element
+
+
+def audit_log(uri: str) -> ET.Element:
+    """The audit log read (A.5.3.2): a system object, role 13 Security Resource, by its URI."""
+    element = _object(uri, "2", "13", URI)
+    ET.SubElement(element, "ParticipantObjectName").text = "Security Audit Log"
     return element
 
 

@@ -18,6 +18,7 @@ from pacsbridge.atna import document as doc
 from pacsbridge.atna.document import Code, Participant
 from pacsbridge.settings import Settings
 
+AUDIT_LOG_USED: Code = ("110101", "DCM", "Audit Log Used")
 BEGIN_TRANSFERRING: Code = ("110102", "DCM", "Begin Transferring DICOM Instances")
 INSTANCES_ACCESSED: Code = ("110103", "DCM", "DICOM Instances Accessed")
 INSTANCES_TRANSFERRED: Code = ("110104", "DCM", "DICOM Instances Transferred")
@@ -124,16 +125,30 @@ def store_completed(record: Record, node: Node) -> bytes:
     return node.message(identification, who, _patient_and_studies(record))
 
 
+def _move_participants(record: Record, node: Node) -> list[Participant]:
+    """The source PACS (110153) and us (110152, requestor: we issue the C-MOVE)."""
+    source = Participant(
+        record.get("source_ae_title", "-"), False, doc.SOURCE_ROLE, record.get("source_host")
+    )
+    return [source, node.us(True, doc.DESTINATION_ROLE)]
+
+
+def move_started(record: Record, node: Node) -> bytes:
+    """Begin Transferring DICOM Instances (A.5.3.3): a C-MOVE of ours is about to leave."""
+    identification = doc.event(BEGIN_TRANSFERRING, "E", record.at, doc.SUCCESS)
+    return node.message(
+        identification, _move_participants(record, node), _patient_and_studies(record)
+    )
+
+
 def moved(record: Record, node: Node) -> bytes:
     """DICOM Instances Transferred (A.5.3.7): a C-MOVE we issued brought a study to us."""
     identification = doc.event(
         INSTANCES_TRANSFERRED, "C", record.at, _outcome(record), description=record.message
     )
-    source = Participant(
-        record.get("source_ae_title", "-"), False, doc.SOURCE_ROLE, record.get("source_host")
+    return node.message(
+        identification, _move_participants(record, node), _patient_and_studies(record)
     )
-    who = [source, node.us(True, doc.DESTINATION_ROLE)]
-    return node.message(identification, who, _patient_and_studies(record))
 
 
 def queried(record: Record, node: Node) -> bytes:
@@ -169,6 +184,20 @@ def accessed(record: Record, node: Node) -> bytes | None:
     return node.message(identification, [person, node.us(False, doc.APPLICATION)], objects)
 
 
+def audit_log_used(record: Record, node: Node) -> bytes:
+    """Audit Log Used (A.5.3.2), read: a staff member exported the audit log.
+
+    Not Export (A.5.3.5), which is about DICOM instances leaving on media or by network: what
+    is read here is the audit trail itself. The staff member asked (requestor, with the
+    client's address); we are the process that read the log (two participants, as A.5.3.2
+    asks when both are known).
+    """
+    identification = doc.event(AUDIT_LOG_USED, "R", record.at, _outcome(record))
+    person = Participant(record.actor or "-", True, None, record.get("address"))
+    log = doc.audit_log(record.get("uri", "urn:pacsbridge:audit-log"))
+    return node.message(identification, [person, node.us(False, doc.APPLICATION)], [log])
+
+
 def _authentication(record: Record, node: Node, kind: Code) -> bytes:
     """User Authentication (A.5.3.12): a staff member signs in or out of our pages."""
     failed = record.outcome != "ok"
@@ -198,13 +227,17 @@ Builder = Callable[[Record, Node], bytes | None]
 BUILDERS: dict[str, Builder] = {
     "store.started": store_started,
     "store.completed": store_completed,
+    "retrieval.move_started": move_started,
     "retrieval.moved": moved,
     "duplicates.queried": queried,
     "retrieval.queried": queried,
+    "retrieval.described": queried,
+    "store.queried": queried,
     "patient.merged": merged,
     "images.viewed": accessed,
     "package.downloaded": accessed,
     "staff.signed_in": signed_in,
     "staff.sign_in_failed": signed_in,
     "staff.signed_out": signed_out,
+    "audit.exported": audit_log_used,
 }

@@ -51,6 +51,17 @@ class DroppedAnswer:
     value: str
 
 
+@dataclass
+class SentQuery:
+    """One C-FIND as sent, for its audit event (an ATNA Query per request, never per answer:
+    PS3.15 A.5.3.10 carries one query); ``ok`` once the peer answered it to the end."""
+
+    level: str
+    #: the identifier, base64 in Explicit VR Little Endian (:func:`encoded_identifier`)
+    identifier: str
+    ok: bool = False
+
+
 @dataclass(frozen=True)
 class StudyOnPacs:
     study_instance_uid: str
@@ -68,19 +79,32 @@ def c_find(
     model: str = "study",
     assoc: Association | None = None,
     dropped: list[DroppedAnswer] | None = None,
+    sent: list[SentQuery] | None = None,
 ) -> list[Dataset]:
     """All identifiers the peer answers with valid UIDs; a failure status raises PeerRefused.
 
     ``assoc`` reuses an open association (see :func:`find_session`), saving ~15 ms a query.
     Answers with an invalid UID are left out and, when ``dropped`` is given, listed there.
+    When ``sent`` is given, the query is appended to it before it leaves (for its audit).
     """
     query.QueryRetrieveLevel = level
-    if assoc is not None:
-        rows = _find_on(assoc, peer, query, model)
-    else:
-        with find_session(local, peer, model) as opened:
-            rows = _find_on(opened, peer, query, model)
+    entry = None
+    if sent is not None:
+        entry = SentQuery(level, encoded_identifier(query, level))
+        sent.append(entry)
+    rows = _answers(local, peer, query, model, assoc)
+    if entry is not None:
+        entry.ok = True
     return _valid_only(rows, level, dropped if dropped is not None else [])
+
+
+def _answers(
+    local: LocalAE, peer: Peer, query: Dataset, model: str, assoc: Association | None
+) -> list[Dataset]:
+    if assoc is not None:
+        return _find_on(assoc, peer, query, model)
+    with find_session(local, peer, model) as opened:
+        return _find_on(opened, peer, query, model)
 
 
 def _valid_only(rows: list[Dataset], level: str, dropped: list[DroppedAnswer]) -> list[Dataset]:
@@ -135,13 +159,16 @@ def _find_on(assoc: Association, peer: Peer, query: Dataset, model: str) -> list
 
 
 def find_study(
-    local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
+    local: LocalAE,
+    peer: Peer,
+    study_uid: str,
+    assoc: Association | None = None,
+    sent: list[SentQuery] | None = None,
 ) -> StudyOnPacs | None:
     """The study with this UID on the PACS, with its patient; None when it is not there."""
     query = study_query(study_uid)
-    rows = [
-        r for r in c_find(local, peer, query, "STUDY", assoc=assoc) if _text(r, "StudyInstanceUID")
-    ]
+    answers = c_find(local, peer, query, "STUDY", assoc=assoc, sent=sent)
+    rows = [r for r in answers if _text(r, "StudyInstanceUID")]
     matching = [r for r in rows if _text(r, "StudyInstanceUID") == study_uid]
     if not matching:
         return None
@@ -178,18 +205,25 @@ def encoded_identifier(identifier: Dataset, level: str) -> str:
 
 
 def find_instance_uids(
-    local: LocalAE, peer: Peer, study_uid: str, assoc: Association | None = None
+    local: LocalAE,
+    peer: Peer,
+    study_uid: str,
+    assoc: Association | None = None,
+    sent: list[SentQuery] | None = None,
 ) -> set[str]:
-    """Every SOP Instance UID the PACS lists for the study (SERIES then IMAGE level)."""
+    """Every SOP Instance UID the PACS lists for the study (SERIES then IMAGE level).
+
+    ``sent`` collects each C-FIND as it leaves (see :func:`c_find`).
+    """
     if assoc is None:
         with find_session(local, peer) as opened:
-            return find_instance_uids(local, peer, study_uid, opened)
+            return find_instance_uids(local, peer, study_uid, opened, sent)
     series = Dataset()
     series.StudyInstanceUID = study_uid
     series.SeriesInstanceUID = ""
     series_uids = {
         _text(r, "SeriesInstanceUID")
-        for r in c_find(local, peer, series, "SERIES", assoc=assoc)
+        for r in c_find(local, peer, series, "SERIES", assoc=assoc, sent=sent)
         if _text(r, "SeriesInstanceUID")
     }
     found: set[str] = set()
@@ -198,7 +232,7 @@ def find_instance_uids(
         image.StudyInstanceUID = study_uid
         image.SeriesInstanceUID = series_uid
         image.SOPInstanceUID = ""
-        rows = c_find(local, peer, image, "IMAGE", assoc=assoc)
+        rows = c_find(local, peer, image, "IMAGE", assoc=assoc, sent=sent)
         found |= {_text(r, "SOPInstanceUID") for r in rows if _text(r, "SOPInstanceUID")}
     return found
 

@@ -270,7 +270,10 @@ def _store(
         session.query(ImportInstance).filter_by(import_id=import_id).delete()
         session.query(ImportStudy).filter_by(import_id=import_id).delete()
         for uid, study in document["studies"].items():
-            study.update(pacs_patient=checks[uid].pacs_patient, on_pacs=checks[uid].on_pacs)
+            check = checks[uid]
+            study.update(
+                pacs_patient=check.pacs_patient, on_pacs=check.on_pacs, pacs_error=check.error
+            )
             session.add(_study_row(import_id, study, checks[uid]))
             _audit_check(session, now, import_id, uid, checks[uid], study)
         for header in report.instances:
@@ -353,6 +356,7 @@ def _audit_check(session, now, import_id, uid, check, study) -> None:  # noqa: A
         kind,
         import_id=import_id,
         outcome="warning",
+        message=check.said(),  # why the check failed, in the reader's language
         study_instance_uid=uid,
         pacs_patient=check.pacs_patient,
         on_pacs=check.on_pacs,

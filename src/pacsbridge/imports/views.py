@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pacsbridge.audit import AuditEvent
 from pacsbridge.context import Context
-from pacsbridge.errors import answer
+from pacsbridge.errors import PeerTlsRefused, answer
 from pacsbridge.imports.launch import ris_patient_dict
 from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.models import Import, ImportStudy, Launch
@@ -102,14 +102,29 @@ def _study(entry: dict[str, Any], row: ImportStudy | None, lang: str) -> dict[st
         "on_pacs": entry.get("on_pacs", "?"),
         "on_media": entry.get("instance_count"),
     }
+    error = answer(entry["pacs_error"], lang) if entry.get("pacs_error") else None
+    words = [text(key, lang, **params)] if key else []
+    if status == "unknown" and error is not None and specific(error):
+        words = [error["message"]]
     return {
         **entry,
         "pacs_status": status,
+        "pacs_error": error if status == "unknown" else None,
         "already_on_pacs": status == "present",
         "selected": bool(row and row.selected),
         "state": row.state if row else "pending",
-        "messages": [text(key, lang, **params)] if key else [],
+        "messages": words,
     }
+
+
+#: Why a duplicate check failed that says more than "unreachable": a refused TLS certificate
+#: needs a new certificate or CA, not another try (docs/pacs-setup.md, "DICOM TLS").
+SPECIFIC_CHECK_ERRORS = frozenset({PeerTlsRefused.code})
+
+
+def specific(error: dict[str, Any] | None) -> bool:
+    """The duplicate check's error (as answered) is shown in place of "PACS unreachable"."""
+    return error is not None and error.get("code") in SPECIFIC_CHECK_ERRORS
 
 
 def _links(ctx: Context, import_id: int) -> dict[str, str]:

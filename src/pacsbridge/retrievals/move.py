@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydicom import Dataset
+from sqlalchemy.orm import Session
 
 from pacsbridge import audit, metrics
 from pacsbridge.context import Context
@@ -116,6 +117,7 @@ def _move(
     report.moves += 1
     level = str(identifier.QueryRetrieveLevel)
     local = replace(ctx.local, dimse_timeout=settings.fse.move_timeout_seconds)
+    _audit_move_started(ctx, plan, peer, level)
     try:
         result = c_move(local, peer, settings.dicom.ae_title, identifier, level)
     except PeerUnavailable as error:
@@ -137,6 +139,34 @@ def _timeout_or(error: PeerUnavailable, peer: Peer, seconds: float) -> PeerUnava
     )
 
 
+def _audit_move_started(ctx: Context, plan: Expected, peer: Peer, level: str) -> None:
+    """``retrieval.move_started``: written before each C-MOVE leaves, so the audit trail shows
+    a transfer that never answers (an ATNA Begin Transferring DICOM Instances, docs/atna.md)."""
+    with ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            ctx.clock.now(),
+            "retrieval.move_started",
+            retrieval_id=plan.retrieval_id,
+            **_subject(session, plan, peer, level),
+            worker=ledger.worker_name(),
+        )
+
+
+def _subject(session: Session, plan: Expected, peer: Peer, level: str) -> dict[str, Any]:
+    """The study moved, its patient and accession number, the source: both move events."""
+    study = session.get_one(CachedStudy, plan.study_id)
+    return {
+        "study_instance_uid": plan.study_uid,
+        "patient_id": study.patient_id,
+        "issuer": study.issuer,
+        "accession_number": study.accession_number,
+        "source_ae_title": peer.ae_title,
+        "source_host": peer.host,
+        "level": level,
+    }
+
+
 def _audit_move(
     ctx: Context,
     plan: Expected,
@@ -155,7 +185,6 @@ def _audit_move(
     """
     status = f"0x{result.status:04X}" if result is not None else ""
     with ctx.sessions.begin() as session:
-        study = session.get_one(CachedStudy, plan.study_id)
         audit.record(
             session,
             ctx.clock.now(),
@@ -164,13 +193,7 @@ def _audit_move(
             outcome="ok" if result is not None and not _is_failure(result.status) else "error",
             code=status,
             message=failure,
-            study_instance_uid=plan.study_uid,
-            patient_id=study.patient_id,
-            issuer=study.issuer,
-            accession_number=study.accession_number,
-            source_ae_title=peer.ae_title,
-            source_host=peer.host,
-            level=level,
+            **_subject(session, plan, peer, level),
             completed=result.completed if result else None,
             failed=result.failed if result else None,
             warning=result.warning if result else None,

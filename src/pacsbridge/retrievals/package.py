@@ -143,15 +143,32 @@ def download_name(retrieval_id: int) -> str:
     return f"immagini-{retrieval_id}.zip"
 
 
-def record_download(ctx: Context, retrieval_id: int, path: Path, byte_range: str | None) -> None:
-    """Every download is an audit event; a resumed one says which bytes it asked for."""
-    now = ctx.clock.now()
+@dataclass(frozen=True)
+class Downloader:
+    """Who asked for a package: the name of the FSE API key, and the client's address."""
+
+    client: str = ""
+    address: str = ""
+
+
+def record_download(
+    ctx: Context,
+    retrieval_id: int,
+    path: Path,
+    byte_range: str | None,
+    who: Downloader | None = None,
+) -> None:
+    """Every download is an audit event naming who asked (the requesting party of the ATNA
+    DICOM Instances Accessed, docs/atna.md); a resumed one says which bytes it asked for."""
+    now, who = ctx.clock.now(), who or Downloader()
     with ctx.sessions.begin() as session:
         audit.record(
             session,
             now,
             "package.downloaded",
             retrieval_id=retrieval_id,
+            actor=who.client,
+            address=who.address,
             **viewing.subject(session, retrieval_id),
             size_bytes=path.stat().st_size,
             range=byte_range or "",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from pacsbridge import audit
 from pacsbridge.context import Context
-from pacsbridge.dicomnet.find import encoded_identifier
+from pacsbridge.dicomnet.find import SentQuery, encoded_identifier
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.errors import PeerError
 from pacsbridge.retrievals import cache, headers, lifecycle, query
@@ -199,13 +199,43 @@ def describe(ctx: Context, study_id: int, source: Source) -> None:
             return
         dataset = Dataset.from_json(study.study_metadata["study"])
     image_level = source.settings.image_level_queries
-    found = query.describe_study(ctx.local, source.peer, dataset, image_level)
-    _store_description(ctx, study_id, found)
+    sent: list[SentQuery] = []
+    try:
+        found = query.describe_study(ctx.local, source.peer, dataset, image_level, sent)
+    except PeerError:  # the queries that left are audited too, the failed one as an error
+        with ctx.sessions.begin() as session:
+            _audit_described(ctx, session, session.get_one(CachedStudy, study_id), source, sent)
+        raise
+    _store_description(ctx, study_id, found, source, sent)
 
 
-def _store_description(ctx: Context, study_id: int, found: query.FoundStudy) -> None:
+def _audit_described(
+    ctx: Context, session: Session, study: CachedStudy, source: Source, sent: list[SentQuery]
+) -> None:
+    """``retrieval.described``: each SERIES and IMAGE-level C-FIND of a study as sent, one
+    event per C-FIND request whatever the number of answers (an ATNA Query, docs/atna.md)."""
+    for one in sent:
+        audit.record(
+            session,
+            ctx.clock.now(),
+            "retrieval.described",
+            outcome="ok" if one.ok else "error",
+            level=one.level,
+            study_instance_uid=study.study_instance_uid,
+            patient_id=study.patient_id,
+            issuer=study.issuer,
+            peer_ae_title=source.peer.ae_title,
+            peer_host=source.peer.host,
+            query=one.identifier,
+        )
+
+
+def _store_description(
+    ctx: Context, study_id: int, found: query.FoundStudy, source: Source, sent: list[SentQuery]
+) -> None:
     with ctx.sessions.begin() as session:
         study = session.get_one(CachedStudy, study_id)
+        _audit_described(ctx, session, study, source, sent)
         study.study_metadata = {
             "study": study.study_metadata["study"],
             "series": [

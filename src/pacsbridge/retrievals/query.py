@@ -34,7 +34,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from pacsbridge.dicomnet.find import DroppedAnswer, c_find, find_session
+from pacsbridge.dicomnet.find import DroppedAnswer, SentQuery, c_find, find_session
 from pacsbridge.dicomnet.peers import LocalAE, Peer
 from pacsbridge.errors import PeerRefused
 from pacsbridge.messages import said
@@ -166,30 +166,44 @@ def _matches(row: Dataset, accession: str, patient_id: str, issuer: str) -> bool
     return not (issuer and found_issuer and found_issuer != issuer)
 
 
-def describe_study(local: LocalAE, peer: Peer, study: Dataset, image_level: bool) -> FoundStudy:
+def describe_study(
+    local: LocalAE,
+    peer: Peer,
+    study: Dataset,
+    image_level: bool,
+    sent: list[SentQuery] | None = None,
+) -> FoundStudy:
     """SERIES level for the study, then IMAGE level per series (unless the PACS has none).
 
     One association for all the queries of a study: an association costs ~15 ms more than
     a query on an open one (docs/engineering-notes.md), and a CT study may have dozens of
-    series.
+    series. ``sent`` collects each C-FIND as it leaves, for the caller's audit.
     """
+    sent = [] if sent is None else sent
     with find_session(local, peer) as assoc:
-        return _describe_on(local, peer, assoc, study, image_level)
+        return _describe_on(local, peer, assoc, study, image_level, sent)
 
 
 def _describe_on(
-    local: LocalAE, peer: Peer, assoc: Any, study: Dataset, image_level: bool
+    local: LocalAE,
+    peer: Peer,
+    assoc: Any,
+    study: Dataset,
+    image_level: bool,
+    sent: list[SentQuery],
 ) -> FoundStudy:
     uid = str(study.StudyInstanceUID)
     dropped: list[DroppedAnswer] = []
-    series_rows = c_find(local, peer, _series_query(uid), "SERIES", assoc=assoc, dropped=dropped)
+    series_rows = c_find(
+        local, peer, _series_query(uid), "SERIES", assoc=assoc, dropped=dropped, sent=sent
+    )
     found = FoundStudy(
         study, [FoundSeries(row) for row in unique(series_rows, "SeriesInstanceUID")]
     )
     _check_cap(found, "SERIES", len(found.series), _count(study, "NumberOfStudyRelatedSeries"))
     for series in found.series:
         if image_level:
-            series.instances = _find_instances(local, peer, assoc, uid, series, dropped)
+            series.instances = _find_instances(local, peer, assoc, uid, series, dropped, sent)
         if series.cancelled:
             found.notes.append(
                 statuses.note("retrieval.cfind_cancelled", level="IMAGE", series=series.uid)
@@ -217,6 +231,7 @@ def _find_instances(
     study_uid: str,
     series: FoundSeries,
     dropped: list[DroppedAnswer],
+    sent: list[SentQuery],
 ) -> list[Dataset] | None:
     """IMAGE level for one series; None when the PACS refuses it, stops it or answers nothing.
 
@@ -228,7 +243,7 @@ def _find_instances(
     query = _blank(IMAGE_KEYS)
     query.StudyInstanceUID, query.SeriesInstanceUID = study_uid, series.uid
     try:
-        rows = c_find(local, peer, query, "IMAGE", assoc=assoc, dropped=dropped)
+        rows = c_find(local, peer, query, "IMAGE", assoc=assoc, dropped=dropped, sent=sent)
     except PeerRefused as error:  # a PACS without IMAGE level answers a failure status
         series.cancelled = error.params.get("dicom_status") == CANCELLED
         return None

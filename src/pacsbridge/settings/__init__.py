@@ -154,11 +154,21 @@ class Hl7Settings(BaseModel):
     sending_facility: str = Field("", description="MSH-4 sending facility.")
 
 
+class NamedApiKey(BaseModel):
+    """An API key with the name of the client that holds it (the audit and ATNA name it)."""
+
+    name: str = Field(min_length=1, max_length=64, description="Who holds the key.")
+    key: SecretStr = Field(description="The bearer key.")
+
+
 class FseSettings(BaseModel):
     """The regional health record gateway (the FSE spec)."""
 
-    api_keys: list[SecretStr] = Field(
-        default_factory=list, description="Bearer keys the FSE uses for /api/v1/retrievals."
+    api_keys: list[SecretStr | NamedApiKey] = Field(
+        default_factory=list,
+        description="Bearer keys the FSE uses for /api/v1/retrievals: a key, or "
+        '{name = "...", key = "..."} to name the client in the audit (a bare key is '
+        '"fse-key-N", N its place in the list).',
     )
     retention_days: float = Field(45, gt=0, description="Days a retrieved study stays cached.")
     disk_high_water_percent: float = Field(

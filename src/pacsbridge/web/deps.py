@@ -16,6 +16,7 @@ from pacsbridge.context import Context
 from pacsbridge.errors import ApiKeyError, CsrfError, NotFoundError
 from pacsbridge.imports import launch as launches
 from pacsbridge.imports.models import Launch
+from pacsbridge.settings import NamedApiKey
 from pacsbridge.web import csrf
 from pacsbridge.web.language import request_language
 
@@ -33,17 +34,26 @@ def bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _check_key(value: str | None, keys: list) -> None:  # noqa: ANN001 - list[SecretStr]
-    if not value or not any(hmac.compare_digest(value, k.get_secret_value()) for k in keys):
+def _check_key(value: str | None, keys: list, prefix: str = "key") -> str:  # noqa: ANN001
+    """The name of the key ``value`` is (a ``NamedApiKey``'s, else ``prefix-N``); raises when
+    it is none. Every key is compared, in constant time, so timing tells nothing."""
+    found = ""
+    for index, key in enumerate(keys):
+        secret = key.key if isinstance(key, NamedApiKey) else key
+        if value and hmac.compare_digest(value, secret.get_secret_value()) and not found:
+            found = key.name if isinstance(key, NamedApiKey) else f"{prefix}-{index + 1}"
+    if not found:
         raise ApiKeyError("missing or wrong API key")
+    return found
 
 
 def ris_key(request: Request, ctx: Ctx) -> None:
     _check_key(bearer(request), ctx.settings.ris.api_keys)
 
 
-def fse_key(request: Request, ctx: Ctx) -> None:
-    _check_key(bearer(request), ctx.settings.fse.api_keys)
+def fse_key(request: Request, ctx: Ctx) -> str:
+    """The FSE client's name: downloads are audited with it (docs/atna.md)."""
+    return _check_key(bearer(request), ctx.settings.fse.api_keys, "fse-key")
 
 
 COOKIE = "pacsbridge_token"
@@ -115,7 +125,7 @@ async def json_body(request: Request, model: type[M]) -> M:
 
 
 RisKey = Annotated[None, Depends(ris_key)]
-FseKey = Annotated[None, Depends(fse_key)]
+FseKey = Annotated[str, Depends(fse_key)]
 TokenLaunch = Annotated[Launch, Depends(launch_from_token)]
 #: The reader's language (Accept-Language, else ``web.language``): API messages are said in it.
 Lang = Annotated[str, Depends(request_language)]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import update
 
 from pacsbridge import audit, metrics
-from pacsbridge.dicomnet.find import find_instance_uids
+from pacsbridge.dicomnet.find import SentQuery, find_instance_uids
 from pacsbridge.dicomnet.store import StoreOutcome, c_store
 from pacsbridge.errors import PeerRefused, PeerUnavailable, StoreNotConfirmed
 from pacsbridge.imports import lifecycle
@@ -186,10 +186,34 @@ def _not_listed(missing: list[ImportInstance]) -> str:
 def _missing_after_settling(job: Job, study_uid: str) -> list[ImportInstance]:
     expected = [i for i in job.instances() if i.study_instance_uid == study_uid]
     for attempt in range(CONFIRM_QUERIES):
-        held = find_instance_uids(job.ctx.local, job.ctx.pacs, study_uid)
+        sent: list[SentQuery] = []
+        try:
+            held = find_instance_uids(job.ctx.local, job.ctx.pacs, study_uid, sent=sent)
+        finally:
+            _audit_queries(job, study_uid, sent)
         missing = [i for i in expected if i.sop_instance_uid not in held]
         job.beat()
         if not missing or attempt == CONFIRM_QUERIES - 1:
             return missing
         time.sleep(CONFIRM_PAUSE_SECONDS * (attempt + 1))
     return []
+
+
+def _audit_queries(job: Job, study_uid: str, sent: list[SentQuery]) -> None:
+    """``store.queried``: each C-FIND that asked the PACS to list a study's instances, one
+    event per C-FIND request, not per answer (an ATNA Query, docs/atna.md)."""
+    launch, now = job.launch, job.ctx.clock.now()
+    with job.ctx.sessions.begin() as session:
+        for one in sent:
+            audit.record(
+                session,
+                now,
+                "store.queried",
+                import_id=job.import_id,
+                outcome="ok" if one.ok else "error",
+                level=one.level,
+                study_instance_uid=study_uid,
+                patient_id=launch.patient_id,
+                issuer=launch.issuer,
+                query=one.identifier,
+            )

@@ -47,11 +47,14 @@ def get_metadata(retrieval_id: int, ctx: Ctx, _key: FseKey) -> dict[str, Any]:
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}}, 206: {"description": "Range"}},
 )
-async def get_package(retrieval_id: int, http: Request, ctx: Ctx, _key: FseKey) -> FileResponse:
+async def get_package(retrieval_id: int, http: Request, ctx: Ctx, client: FseKey) -> FileResponse:
     """The zip for the patient: DICOMDIR, README.TXT, DICOM/ (resumable with Range)."""
     path = await anyio.to_thread.run_sync(package.build, ctx, retrieval_id)
     byte_range = http.headers.get("range")
-    await anyio.to_thread.run_sync(package.record_download, ctx, retrieval_id, path, byte_range)
+    who = package.Downloader(client, http.client.host if http.client else "")
+    await anyio.to_thread.run_sync(
+        package.record_download, ctx, retrieval_id, path, byte_range, who
+    )
     return FileResponse(
         path, media_type="application/zip", filename=package.download_name(retrieval_id)
     )

@@ -142,6 +142,7 @@ EVENTS = {
     "phase.cancelled": N_("Phase stopped by the cancel"),
     "store.started": N_("Sending to the PACS started"),
     "store.completed": N_("Sending to the PACS completed"),
+    "store.queried": N_("PACS asked to list the study's images (confirmation)"),
     "store.transcoded": N_("Images converted for the PACS"),
     "patient.merged": N_("The PACS merged the patient (ADT^A40)"),
     "files.deleted": N_("Temporary files deleted"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from pacsbridge.imports import lifecycle
 from pacsbridge.imports.lifecycle import PacsStatus, PhaseState
-from pacsbridge.imports.views import STUDY_MESSAGES
+from pacsbridge.imports.views import STUDY_MESSAGES, specific
 from pacsbridge.messages import CATALOGUE, text
 from pacsbridge.web.pages.i18n import N_, gettext
 
@@ -145,7 +145,10 @@ def study_messages(study: dict[str, Any], lang: str) -> list[dict[str, str]]:
         "on_pacs": study.get("on_pacs", "?"),
         "on_media": study.get("instance_count"),
     }
-    return [{"text": text(key, lang, **params), "gravity": STUDY_GRAVITY.get(status, "danger")}]
+    words = text(key, lang, **params)
+    if status == "unknown" and specific(study.get("pacs_error")):
+        words = study["pacs_error"]["message"]  # a refused TLS certificate, in ``lang`` already
+    return [{"text": words, "gravity": STUDY_GRAVITY.get(status, "danger")}]
 
 
 #: A series key: what the thumbnail route accepts in place of a Series Instance UID.

@@ -2,7 +2,8 @@
 
 The rows are read in batches (``audit.events_between``) and written as they come, so an
 export of a year of events never sits in memory. The export itself is audited
-(``audit.exported``, with the staff member, the format and the range) before the first byte.
+(``audit.exported``, with the staff member, the format and the range) before the first byte;
+it becomes an ATNA Audit Log Used message (docs/atna.md).
 Needs ``read``: support and administrators.
 """
 
@@ -14,6 +15,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -50,7 +52,12 @@ def audit_page(request: Request, page: SupportConsole) -> Response:
 
 @router.get(BASE + "/export", name="support_audit_export")
 def export(
-    ctx: Ctx, page: SupportConsole, dal: str = "", al: str = "", formato: str = "csv"
+    request: Request,
+    ctx: Ctx,
+    page: SupportConsole,
+    dal: str = "",
+    al: str = "",
+    formato: str = "csv",
 ) -> Response:
     start, end = day_start(dal, "dal"), day_start(al, "al", end=True)
     if start is None or end is None or end <= start or formato not in MEDIA:
@@ -58,7 +65,15 @@ def export(
             "export needs dal <= al and formato csv or json",
             fields=[{"field": "dal", "error": "missing or after al", "type": "missing"}],
         )
-    details: dict[str, Any] = {"format": formato, "from": dal, "to": al}
+    details: dict[str, Any] = {
+        "format": formato,
+        "from": dal,
+        "to": al,
+        # the log read, by its URI, and who read it from where (ATNA Audit Log Used)
+        "uri": f"{ctx.settings.public_url}{BASE}/export?"
+        + urlencode({"dal": dal, "al": al, "formato": formato}),
+        "address": request.client.host if request.client else "",
+    }
     with ctx.sessions.begin() as session:
         audit.record(
             session, ctx.clock.now(), "audit.exported", actor=page.staff.username, **details

@@ -25,7 +25,7 @@ def test_study_on_the_pacs_is_dropped_and_its_files_deleted(make_client, pacs, t
     write_cd(tmp_path / "cd", [old, new])
     document = upload(client, token, zip_folder(tmp_path / "cd"))
     studies = {s["study_instance_uid"]: s for s in document["patients"][0]["studies"]}
-    assert studies[old.study_instance_uid]["already_on_pacs"] is True
+    assert studies[old.study_instance_uid]["already_on_pacs"] is True, studies  # why, if not
     assert studies[old.study_instance_uid]["selected"] is False
     assert studies[old.study_instance_uid]["messages"] == [
         "Già presente su PACS, rimosso da importazione"

@@ -9,7 +9,7 @@ from typing import Any
 from pacsbridge.context import Context
 from pacsbridge.hl7v2 import MessageIds, PatientRef
 from pacsbridge.imports.models import Launch
-from pacsbridge.settings import Hl7Endpoint
+from pacsbridge.settings.hl7 import Hl7Endpoint
 
 
 def message_ids(ctx: Context, endpoint: Hl7Endpoint, import_id: int, tag: str) -> MessageIds:

@@ -91,7 +91,7 @@ KINDS: dict[str, str] = {
     "staff.role_changed": "A directory account's role changed at sign-in, from its groups "
     "(was, role; an empty role: no mapped group, no access).",
     "staff.locked_out": "Repeated failed sign-ins locked a staff account for a while.",
-    "staff.signed_out": "A staff member signed out.",
+    "staff.signed_out": "A staff member signed out (address).",
     "support.retried": "Support started a failed import's failed phase again (actor: the staff "
     "member; phase).",
     "support.aborted": "An administrator aborted an import from the support console (actor; was: "

@@ -59,7 +59,7 @@ EVENTS: dict[str, tuple[dict[str, Any], str]] = {
         {"actor": "mrossi", "address": "10.1.2.3", "reason": "wrong_password", "outcome": "error"},
         "110114",
     ),
-    "staff.signed_out": ({"actor": "mrossi"}, "110114"),
+    "staff.signed_out": ({"actor": "mrossi", "address": "10.1.2.3"}, "110114"),
     "audit.exported": (
         {"actor": "mrossi", "address": "10.1.2.3", "format": "csv", "uri": EXPORT_URI},
         "110101",

@@ -57,7 +57,10 @@ def test_staff_sign_in_failure_and_sign_out_are_user_authentication_messages(
     assert outcomes == ["4", "0", "0"]
     types = [m.find("EventIdentification/EventTypeCode").get("csd-code") for _, m in spooled]
     assert types == ["110122", "110122", "110123"]
-    assert all(m.find("ActiveParticipant[@UserID='m.rossi']") is not None for _, m in spooled)
+    people = [m.find("ActiveParticipant[@UserID='m.rossi']") for _, m in spooled]
+    # A.5.3.12: the person's network access point is mandatory, at sign-out too
+    assert [p.get("NetworkAccessPointID") for p in people] == ["testclient"] * 3
+    assert [p.get("NetworkAccessPointTypeCode") for p in people] == ["1"] * 3
 
 
 def test_a_retrieval_audits_its_query_move_and_download(
@@ -105,7 +108,11 @@ def test_a_retrieval_audits_its_query_move_and_download(
     assert moved.find("EventIdentification/EventID").get("csd-code") == "110104"
     study_object = moved.find("ParticipantObjectIdentification[@ParticipantObjectTypeCode='2']")
     assert study_object.get("ParticipantObjectID") == study.study_instance_uid
-    assert study_object.find("Accession").get("Number") == study.accession_number
+    # no SOP classes are known of a move, so no Accession either (A.5.2: SOPClass is then
+    # required); the study is named, as the schema requires a name or a query
+    assert study_object.find("ParticipantObjectName").text == study.study_instance_uid
+    assert study_object.find("ParticipantObjectDescription") is None
+    assert moved.find("EventIdentification").get("EventActionCode") == "R"
     roles = {
         p.get("UserID"): p.find("RoleIDCode").get("csd-code")
         for p in moved.findall("ActiveParticipant")

@@ -105,26 +105,39 @@ def audit_source(source_id: str, site_id: str = "") -> ET.Element:
 
 
 def patient(patient_id: str, issuer: str = "", name: str = "") -> ET.Element:
-    """Patient (type 1 person, role 1 patient); the ID as HL7 CX, issuer in CX.4 (A.5.2)."""
+    """Patient (type 1 person, role 1 patient); the ID as HL7 CX, issuer in CX.4 (A.5.2).
+
+    The A.5.1 schema requires a ParticipantObjectName or a ParticipantObjectQuery in every
+    participant object; without the patient's name the name repeats the CX identifier
+    (docs/atna.md, "Conformance").
+    """
     cx = f"{patient_id}^^^{issuer}" if issuer else patient_id
-    element = _object(cx, "1", "1", PATIENT_NUMBER)
-    if name:
-        ET.SubElement(element, "ParticipantObjectName").text = name
-    return element
+    return _object(cx, "1", "1", PATIENT_NUMBER, name or cx)
 
 
 def study(
     uid: str,
     sop_classes: Mapping[str, int] | None = None,
     accessions: Iterable[str] = (),
+    name: str = "",
 ) -> ET.Element:
-    """Study (type 2 system object, role 3 report); SOPClass with counts, Accession (A.5.2)."""
-    element = _object(uid, "2", "3", STUDY_UID)
-    for sop_class, count in sorted((sop_classes or {}).items()):
-        ET.SubElement(element, "SOPClass", {"UID": sop_class, "NumberOfInstances": str(count)})
-    for number in accessions:
-        if number:
-            ET.SubElement(element, "Accession", {"Number": number})
+    """Study (type 2 system object, role 3 report), named by ``name`` or its UID (A.5.3.3).
+
+    SOPClass counts and Accession go in ParticipantObjectDescription (A.5.1 schema). A.5.2 makes
+    SOPClass required as soon as Accession (or any other description) is present, so without
+    the SOP classes the accession number is left out rather than sent without them.
+    """
+    element = _object(uid, "2", "3", STUDY_UID, name or uid)
+    classes = sorted((sop_classes or {}).items())
+    if classes:
+        description = ET.SubElement(element, "ParticipantObjectDescription")
+        for number in accessions:
+            if number:
+                ET.SubElement(description, "Accession", {"Number": number})
+        for sop_class, count in classes:
+            ET.SubElement(
+                description, "SOPClass", {"UID": sop_class, "NumberOfInstances": str(count)}
+            )
     return element
 
 
@@ -138,9 +151,7 @@ def query(sop_class: str, dataset_b64: str, transfer_syntax: str) -> ET.Element:
 
 def audit_log(uri: str) -> ET.Element:
     """The audit log read (A.5.3.2): a system object, role 13 Security Resource, by its URI."""
-    element = _object(uri, "2", "13", URI)
-    ET.SubElement(element, "ParticipantObjectName").text = "Security Audit Log"
-    return element
+    return _object(uri, "2", "13", URI, "Security Audit Log")
 
 
 def detail(element: ET.Element, kind: str, value: str) -> None:
@@ -149,7 +160,12 @@ def detail(element: ET.Element, kind: str, value: str) -> None:
     ET.SubElement(element, "ParticipantObjectDetail", {"type": kind, "value": encoded})
 
 
-def _object(object_id: str, type_code: str, role: str, id_type: Code) -> ET.Element:
+def _object(object_id: str, type_code: str, role: str, id_type: Code, name: str = "") -> ET.Element:
+    """A ParticipantObjectIdentification with its ID type code and, when given, its name.
+
+    Without a name the caller adds the ParticipantObjectQuery next: the schema requires one of
+    the two, right after the ID type code.
+    """
     element = ET.Element(
         "ParticipantObjectIdentification",
         {
@@ -159,6 +175,8 @@ def _object(object_id: str, type_code: str, role: str, id_type: Code) -> ET.Elem
         },
     )
     element.append(coded("ParticipantObjectIDTypeCode", id_type))
+    if name:
+        ET.SubElement(element, "ParticipantObjectName").text = name
     return element
 
 

@@ -97,16 +97,22 @@ def _outcome(record: Record) -> str:
 
 
 def _patient_and_studies(record: Record) -> list[Any]:
-    """Patient (1) then each study (1..n) with its SOP classes and the accession number."""
+    """Each study (1..n) with its SOP classes and the accession number, then the patient (1)."""
     objects = []
     studies = record.get("study_instance_uids", []) or [record.get("study_instance_uid")]
     classes = record.get("sop_classes", {})
     accessions = [record.get("accession_number")]
     for uid in [u for u in studies if u]:
-        objects.append(doc.study(uid, classes.get(uid), accessions))
+        objects.append(
+            doc.study(uid, classes.get(uid), accessions, record.get("study_description"))
+        )
     if record.get("patient_id"):
-        objects.append(doc.patient(record.get("patient_id"), record.get("issuer")))
+        objects.append(_patient(record))
     return objects
+
+
+def _patient(record: Record) -> Any:  # noqa: ANN401 - an XML element
+    return doc.patient(record.get("patient_id"), record.get("issuer"), record.get("patient_name"))
 
 
 def store_started(record: Record, node: Node) -> bytes:
@@ -117,9 +123,13 @@ def store_started(record: Record, node: Node) -> bytes:
 
 
 def store_completed(record: Record, node: Node) -> bytes:
-    """DICOM Instances Transferred (A.5.3.7), create on the PACS: the import's store ended."""
+    """DICOM Instances Transferred (A.5.3.7): the import's store to the PACS ended.
+
+    EventActionCode R: A.5.3.7 keeps C and U for a receiver that knows whether it already held
+    the instances; an audit source that is not the receiver (we send) shall use R.
+    """
     identification = doc.event(
-        INSTANCES_TRANSFERRED, "C", record.at, _outcome(record), description=record.message
+        INSTANCES_TRANSFERRED, "R", record.at, _outcome(record), description=record.message
     )
     who = [node.us(True, doc.SOURCE_ROLE), node.pacs]
     return node.message(identification, who, _patient_and_studies(record))
@@ -142,9 +152,14 @@ def move_started(record: Record, node: Node) -> bytes:
 
 
 def moved(record: Record, node: Node) -> bytes:
-    """DICOM Instances Transferred (A.5.3.7): a C-MOVE we issued brought a study to us."""
+    """DICOM Instances Transferred (A.5.3.7): a C-MOVE we issued brought a study to us.
+
+    EventActionCode R: we are the receiver, but a study moved again after a partial move
+    brings instances we already hold, and the event does not say which; A.5.3.7 asks for R
+    from a receiver that does not know whether it held them.
+    """
     identification = doc.event(
-        INSTANCES_TRANSFERRED, "C", record.at, _outcome(record), description=record.message
+        INSTANCES_TRANSFERRED, "R", record.at, _outcome(record), description=record.message
     )
     return node.message(
         identification, _move_participants(record, node), _patient_and_studies(record)
@@ -162,14 +177,14 @@ def queried(record: Record, node: Node) -> bytes:
     )
     objects = [doc.query(STUDY_ROOT_FIND, record.get("query"), EXPLICIT_VR_LITTLE_ENDIAN)]
     if record.get("patient_id"):
-        objects.append(doc.patient(record.get("patient_id"), record.get("issuer")))
+        objects.append(_patient(record))
     return node.message(identification, [node.us(True, doc.SOURCE_ROLE), peer], objects)
 
 
 def merged(record: Record, node: Node) -> bytes:
     """Patient Record (A.5.3.11), update: we asked the PACS to merge a patient (ADT^A40)."""
     identification = doc.event(PATIENT_RECORD, "U", record.at, _outcome(record))
-    target = doc.patient(record.get("patient_id"), record.get("issuer"))
+    target = _patient(record)
     doc.detail(target, "MergedPatientID", record.get("merged_patient_id"))
     return node.message(identification, [node.hl7, node.merge], [target])
 

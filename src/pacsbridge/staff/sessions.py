@@ -78,13 +78,15 @@ def resolve(ctx: Context, token: str | None) -> Staff:
     return Staff(user.username, user.display_name, user.role, row.id)
 
 
-def sign_out(ctx: Context, staff: Staff) -> None:
+def sign_out(ctx: Context, staff: Staff, address: str = "") -> None:
+    """End the session; ``address`` is the client's, which the ATNA User Authentication
+    message requires of the person signing out (PS3.15 A.5.3.12, docs/atna.md)."""
     now = ctx.clock.now()
     with ctx.sessions.begin() as session:
         session.execute(
             update(StaffSession).where(StaffSession.id == staff.session_id).values(ended_at=now)
         )
-        audit.record(session, now, "staff.signed_out", actor=staff.username)
+        audit.record(session, now, "staff.signed_out", actor=staff.username, address=address)
 
 
 def _may_sign_in(user: StaffUser) -> bool:

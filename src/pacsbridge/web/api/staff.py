@@ -58,8 +58,8 @@ def who_am_i(request: Request, staff: StaffMember) -> dict[str, Any]:
 
 
 @router.delete("/session")
-def sign_out(ctx: Ctx, staff: StaffMember) -> JSONResponse:
-    sessions.sign_out(ctx, staff)
+def sign_out(request: Request, ctx: Ctx, staff: StaffMember) -> JSONResponse:
+    sessions.sign_out(ctx, staff, request.client.host if request.client else "")
     response = JSONResponse({"signed_out": True})
     clear_cookie(response)
     return response

@@ -143,7 +143,7 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
 @router.post("/support/esci", name="support_sign_out")
 async def sign_out(request: Request, ctx: Ctx, page: SupportConsole) -> Response:
     await form(request)
-    sessions.sign_out(ctx, page.staff)
+    sessions.sign_out(ctx, page.staff, request.client.host if request.client else "")
     response = RedirectResponse(f"{request.scope.get('root_path', '')}{SIGN_IN}", 303)
     clear_cookie(response)
     return response

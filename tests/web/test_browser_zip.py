@@ -52,13 +52,14 @@ ZIP_BOTH = """async ({ from, partBytes }) => {
 
 
 def _media(root: Path) -> dict[str, bytes]:
-    """Files of several sizes: empty, one byte, larger than a slice read ahead (4 MiB)."""
+    """Files of several sizes: empty, one byte, several read together, larger than one read."""
     contents = {
         "cd/DICOMDIR": b"D" * 1234,
         "cd/EMPTY.TXT": b"",
         "cd/IMG/ONE": b"\x01",
-        "cd/IMG/BIG": bytes(range(256)) * (17 * 1024 + 3),  # 4.25 MiB: two slices
+        "cd/IMG/BIG": bytes(range(256)) * (17 * 1024 + 3),  # 4.25 MiB: two reads
         "cd/IMG/àccénto": b"name in UTF-8",
+        **{f"cd/IMG/MID{i}": bytes([i]) * (1536 * 1024 + i) for i in range(4)},  # 4 MiB reads
     }
     for name, data in contents.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)

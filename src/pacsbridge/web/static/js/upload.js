@@ -51,40 +51,77 @@ export function archiveSize(files) {
   return zipLength(zipLayout(files).entries);
 }
 
-/** Slices of the files read ahead, in order: a few at a time, so disk and CRC overlap. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+/**
+ * What is read at once for the CRC: a few whole small files together as one Blob (one read,
+ * one Blob made, instead of one per file: each Blob made or sliced is a round trip to
+ * Chromium's browser process), or one slice of a large file; READ_AHEAD of them in flight.
+ */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const READ_AHEAD = 4;
 
+/** The reads, in order: {blob, spans} with spans [file index, bytes of that file in it]. */
+function* readPlan(files) {
+  let batch = [];
+  let spans = [];
+  let size = 0;
+  const flush = function* () {
+    if (!batch.length) return;
+    yield { blob: batch.length === 1 ? batch[0] : new Blob(batch), spans };
+    batch = [];
+    spans = [];
+    size = 0;
+  };
+  for (const [index, f] of files.entries()) {
+    const length = f.file.size;
+    if (length > BATCH_BYTES) {
+      yield* flush();
+      for (let a = 0; a < length; a += BATCH_BYTES) {
+        const b = Math.min(length, a + BATCH_BYTES);
+        yield { blob: f.file.slice(a, b), spans: [[index, b - a]] };
+      }
+      continue;
+    }
+    if (size + length > BATCH_BYTES) yield* flush();
+    if (length) batch.push(f.file);
+    spans.push([index, length]);
+    size += length;
+  }
+  yield* flush();
+}
+
 /**
- * Each file's CRC-32, in order, from its bytes read in slices, READ_AHEAD slices ahead. The
+ * Each file's CRC-32, in order, from its bytes read as planned, READ_AHEAD reads ahead. The
  * bytes read are dropped once hashed: the zip sends the file's own Blob, not this copy.
  */
 async function* fileCrcs(files) {
-  const plan = (function* () {
-    for (const f of files) {
-      for (let a = 0; a < f.file.size; a += SLICE_BYTES) yield f.file.slice(a, a + SLICE_BYTES);
-    }
-  })();
+  const plan = readPlan(files);
   const reads = [];
   const readAhead = () => {
     while (reads.length < READ_AHEAD) {
-      const { value: slice, done } = plan.next();
+      const { value, done } = plan.next();
       if (done) return;
-      const read = slice.arrayBuffer();
+      const read = value.blob.size ? value.blob.arrayBuffer() : Promise.resolve(new ArrayBuffer(0));
       read.catch(() => {}); // awaited in order below; a failure is thrown there
-      reads.push(read);
+      reads.push({ read, spans: value.spans });
     }
   };
-  for (const f of files) {
-    let crc = 0;
-    for (let left = f.file.size; left > 0; ) {
-      readAhead();
-      const bytes = new Uint8Array(await reads.shift());
-      crc = crc32(bytes, crc);
-      left -= bytes.length;
-    }
+  let crc = 0;
+  let hashed = 0; // bytes of the current file hashed so far
+  for (readAhead(); reads.length; ) {
+    const { read, spans } = reads.shift();
+    const bytes = new Uint8Array(await read);
     readAhead();
-    yield crc;
+    let at = 0;
+    for (const [index, length] of spans) {
+      crc = crc32(bytes.subarray(at, at + length), crc);
+      at += length;
+      hashed += length;
+      if (hashed === files[index].file.size) {
+        yield crc;
+        crc = 0;
+        hashed = 0;
+      }
+    }
   }
 }
 
@@ -269,7 +306,7 @@ export class Uploader {
           "Content-Range": `bytes ${offset}-${end - 1}/${this.total}`,
           "X-CSRF-Token": this.csrf,
         },
-        body: part.blob.slice(offset - part.start),
+        body: offset === part.start ? part.blob : part.blob.slice(offset - part.start),
       });
     } catch {
       return {}; // network error: ask the server what it has, then retry

@@ -58,6 +58,8 @@ def _media(root: Path) -> dict[str, bytes]:
         "cd/EMPTY.TXT": b"",
         "cd/IMG/ONE": b"\x01",
         "cd/IMG/BIG": bytes(range(256)) * (17 * 1024 + 3),  # 4.25 MiB: two reads
+        "cd/IMG/BIG.0": b"",  # empty between two large files: read with nothing
+        "cd/IMG/BIG.1": bytes(range(255, -1, -1)) * (17 * 1024 + 5),
         "cd/IMG/àccénto": b"name in UTF-8",
         **{f"cd/IMG/MID{i}": bytes([i]) * (1536 * 1024 + i) for i in range(4)},  # 4 MiB reads
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +42,26 @@ ZIP_BOTH = """async ({ from, partBytes }) => {
     }
     return btoa(text);
   };
-  return { ours: await b64(new Blob(parts)), reference: await b64(reference), starts };
+  const { archiveSize } = await import("/static/js/upload.js");
+  const { predictLength } = await import("/static/vendor/client-zip-2.5.1/index.js");
+  return {
+    ours: await b64(new Blob(parts)), reference: await b64(reference), starts,
+    size: archiveSize(files), predicted: Number(predictLength(inputs)),
+  };
 }"""
 
 
 def _media(root: Path) -> dict[str, bytes]:
-    """Files of several sizes: empty, one byte, larger than a slice read ahead (4 MiB)."""
+    """Files of several sizes: empty, one byte, several read together, larger than one read."""
     contents = {
         "cd/DICOMDIR": b"D" * 1234,
         "cd/EMPTY.TXT": b"",
         "cd/IMG/ONE": b"\x01",
-        "cd/IMG/BIG": bytes(range(256)) * (17 * 1024 + 3),  # 4.25 MiB: two slices
+        "cd/IMG/BIG": bytes(range(256)) * (17 * 1024 + 3),  # 4.25 MiB: two reads
+        "cd/IMG/BIG.0": b"",  # empty between two large files: read with nothing
+        "cd/IMG/BIG.1": bytes(range(255, -1, -1)) * (17 * 1024 + 5),
         "cd/IMG/àccénto": b"name in UTF-8",
+        **{f"cd/IMG/MID{i}": bytes([i]) * (1536 * 1024 + i) for i in range(4)},  # 4 MiB reads
     }
     for name, data in contents.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +70,7 @@ def _media(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("start", [0, 1_000_003])
-def test_zip_from_file_slices_is_byte_identical_to_client_zip_from_any_offset(
+def test_zip_writer_is_byte_identical_to_client_zip_from_any_offset_and_predicts_its_length(
     page: Any, live: Any, tmp_path: Path, start: int
 ) -> None:
     contents = _media(tmp_path)
@@ -75,6 +84,41 @@ def test_zip_from_file_slices_is_byte_identical_to_client_zip_from_any_offset(
     ours, reference = base64.b64decode(result["ours"]), base64.b64decode(result["reference"])
     assert ours == reference[start:]  # resuming at `start` sends exactly the bytes after it
     assert result["starts"] == list(range(start, len(reference), 300_000))
+    assert result["size"] == result["predicted"] == len(reference)  # the Content-Range total
     with zipfile.ZipFile(io.BytesIO(reference)) as archive:
         assert archive.testzip() is None  # every CRC-32 right
         assert {n: archive.read(n) for n in archive.namelist()} == contents
+
+
+#: CRC-32 of pseudo-random bytes from every alignment and length around the 16-byte blocks,
+#: whole and in two pieces (the second going on from the first's CRC).
+CRC_CASES = """async ({ seed, length }) => {
+  const { crc32 } = await import("/static/js/zip-writer.js");
+  const bytes = new Uint8Array(length + 8);
+  let x = seed;
+  for (let i = 0; i < bytes.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  const out = [];
+  for (let start = 0; start < 8; start++) {
+    for (const n of [0, 1, 3, 15, 16, 17, 33, 100, length]) {
+      const part = bytes.subarray(start, start + n);
+      const half = n >> 1;
+      const split = crc32(part.subarray(half), crc32(part.subarray(0, half)));
+      out.push([start, n, crc32(part), split]);
+    }
+  }
+  return { bytes: Array.from(bytes), out };
+}"""
+
+
+def test_slice_by_16_crc32_equals_zlib_at_every_alignment_and_when_continued(
+    page: Any, live: Any
+) -> None:
+    open_launch(page, live())
+    result = page.evaluate(CRC_CASES, {"seed": 7, "length": 4099})
+    data = bytes(result["bytes"])
+    assert len(result["out"]) == 72
+    for start, n, whole, split in result["out"]:
+        assert whole == split == zlib.crc32(data[start : start + n]), (start, n)

@@ -1,23 +1,23 @@
 // Zip in the browser and upload in fixed-size parts, streaming together with bounded memory.
 //
-// client-zip writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower than a hospital
-// LAN) with ZIP64 when needed, as a ReadableStream. We read that stream into parts of
-// `partBytes` and PUT each one with `Content-Range: bytes a-b/total`, two at a time, while the
-// next part is being zipped. A part refers to slices of the files themselves, not to copies of
-// their bytes: the memory held is the read-ahead for the CRC (a few slices) whatever the media
-// size.
+// zip-writer.js writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower
+// than a hospital LAN) with ZIP64 when needed, as pieces: headers, and each file as its own
+// Blob. We cut those pieces into parts of `partBytes` and PUT each one with
+// `Content-Range: bytes a-b/total`, two at a time, while the next part is being zipped. A part
+// refers to slices of the files themselves, not to copies of their bytes: the memory held is
+// the read-ahead for the CRC (a few slices) whatever the media size.
 //
 // The total is sent on every part: imports/upload.py treats a part without a total ("/*") as
-// the last one, so the exact zip size is computed up front with client-zip's predictLength
-// (file names and sizes are known before reading any byte).
+// the last one, so the exact zip size is computed up front (zipLength: file names and sizes
+// are known before reading any byte).
 //
 // Resume: the zip is deterministic (fixed order, fixed modification date), so the same bytes
 // can always be produced again. After a network error or a 5xx we ask the server how many
 // bytes it holds (GET .../archive), and send again from there: from the part still in memory
 // when possible, else by zipping again from the start and skipping what the server has.
 // A limited number of attempts with growing pauses, then a clear message.
-import { makeZip, predictLength } from "../vendor/client-zip-2.5.1/index.js";
 import { sleep } from "./common.js";
+import { crc32, layout, zipLength, zipPieces } from "./zip-writer.js";
 
 /** Every entry gets the same date: the zip must be byte-identical when produced again. */
 const FIXED_DATE = new Date(2000, 0, 1, 0, 0, 0);
@@ -42,62 +42,115 @@ class Restart extends Error {
   }
 }
 
-function zipInputs(files) {
-  return files.map((f) => ({ input: f.file, name: f.name, lastModified: FIXED_DATE, size: f.file.size }));
+/** The zip's entries: each file under its path, its data the File itself. */
+function zipLayout(files) {
+  return layout(files.map((f) => ({ name: f.name, size: f.file.size, blob: f.file })), FIXED_DATE);
 }
 
 export function archiveSize(files) {
-  return Number(predictLength(zipInputs(files)));
+  return zipLength(zipLayout(files).entries);
 }
 
-/** Slices of the files read ahead, in order: a few at a time, so disk and CRC overlap. */
-const SLICE_BYTES = 4 * 1024 * 1024;
+/**
+ * What is read at once for the CRC: a few whole small files together as one Blob (one read,
+ * one Blob made, instead of one per file: each Blob made or sliced is a round trip to
+ * Chromium's browser process), or one slice of a large file; READ_AHEAD of them in flight.
+ */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const READ_AHEAD = 4;
 
-/**
- * The zip inputs with each file's bytes as a stream of slices read ahead. Every slice read is
- * remembered in `sources` with the Blob it was read from: client-zip yields those very arrays
- * as the entry's data (after its CRC), and the part then refers to the file's own slice
- * instead of holding a copy of its bytes.
- */
-async function* slicedInputs(files, sources) {
-  const plan = (function* () {
-    for (const f of files) {
-      for (let a = 0; a < f.file.size; a += SLICE_BYTES) yield f.file.slice(a, a + SLICE_BYTES);
+/** The reads, in order: {blob, spans} with spans [file index, bytes of that file in it]. */
+function* readPlan(files) {
+  let batch = [];
+  let spans = [];
+  let size = 0;
+  const flush = function* () {
+    if (!spans.length) return; // empty files too: each needs its CRC
+    yield { blob: batch.length === 1 ? batch[0] : new Blob(batch), spans };
+    batch = [];
+    spans = [];
+    size = 0;
+  };
+  for (const [index, f] of files.entries()) {
+    const length = f.file.size;
+    if (length > BATCH_BYTES) {
+      yield* flush();
+      for (let a = 0; a < length; a += BATCH_BYTES) {
+        const b = Math.min(length, a + BATCH_BYTES);
+        yield { blob: f.file.slice(a, b), spans: [[index, b - a]] };
+      }
+      continue;
     }
-  })();
+    if (size + length > BATCH_BYTES) yield* flush();
+    if (length) batch.push(f.file);
+    spans.push([index, length]);
+    size += length;
+  }
+  yield* flush();
+}
+
+/**
+ * The bytes of `blob` (at most BATCH_BYTES) read into `buffer`, through a BYOB reader: the
+ * same few buffers serve the whole medium. `Blob.arrayBuffer()` made a new buffer for every
+ * read, and the garbage outran the collector: the page grew by up to 2 GB on a 4.7 GB DVD.
+ */
+async function readInto(blob, buffer) {
+  const reader = blob.stream().getReader({ mode: "byob" });
+  let filled = 0;
+  try {
+    while (filled < blob.size) {
+      const { value, done } = await reader.read(new Uint8Array(buffer, filled));
+      if (value) buffer = value.buffer; // the read hands the (moved) buffer back
+      if (done) break;
+      filled += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return new Uint8Array(buffer, 0, filled);
+}
+
+/**
+ * Each file's CRC-32, in order, from its bytes read as planned, READ_AHEAD reads ahead into
+ * READ_AHEAD buffers used again and again; nothing of them goes into the zip, which sends the
+ * file's own Blob.
+ */
+async function* fileCrcs(files) {
+  const plan = readPlan(files);
+  const spare = [];
   const reads = [];
   const readAhead = () => {
     while (reads.length < READ_AHEAD) {
-      const { value: slice, done } = plan.next();
+      const { value, done } = plan.next();
       if (done) return;
-      reads.push(slice.arrayBuffer().then((buffer) => {
-        const bytes = new Uint8Array(buffer);
-        sources.set(bytes, slice);
-        return bytes;
-      }));
+      const read = readInto(value.blob, spare.pop() ?? new ArrayBuffer(BATCH_BYTES));
+      read.catch(() => {}); // awaited in order below; a failure is thrown there
+      reads.push({ read, spans: value.spans });
     }
   };
-  for (const f of files) {
-    let left = f.file.size;
-    const input = new ReadableStream({
-      async pull(controller) {
-        if (left <= 0) {
-          controller.close();
-          return;
-        }
-        readAhead();
-        const bytes = await reads.shift();
-        readAhead();
-        left -= bytes.length;
-        controller.enqueue(bytes);
-      },
-    }, { highWaterMark: 0 });
-    yield { input, name: f.name, lastModified: FIXED_DATE, size: f.file.size };
+  let crc = 0;
+  let hashed = 0; // bytes of the current file hashed so far
+  for (readAhead(); reads.length; ) {
+    const { read, spans } = reads.shift();
+    const bytes = await read;
+    let at = 0;
+    for (const [index, length] of spans) {
+      crc = crc32(bytes.subarray(at, at + length), crc);
+      at += length;
+      hashed += length;
+      if (hashed === files[index].file.size) {
+        yield crc;
+        crc = 0;
+        hashed = 0;
+      }
+    }
+    spare.push(bytes.buffer);
+    readAhead();
   }
 }
 
-/** Bytes a..b of a piece of a part: a Blob (a file's slice) or a typed array (zip headers). */
+const sizeOf = (piece) => (piece instanceof Blob ? piece.size : piece.length);
+/** Bytes a..b of a piece of a part: a Blob (a file or its slice) or a typed array (headers). */
 const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.subarray(a, b));
 
 /**
@@ -107,21 +160,18 @@ const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.
  * go in as slices of the files themselves, so a part costs no copy of them.
  */
 export async function* zipParts(files, from, partBytes, onZipped) {
-  const sources = new WeakMap();
-  const reader = makeZip(slicedInputs(files, sources)).getReader();
+  const crcs = fileCrcs(files);
+  const pieces = zipPieces(zipLayout(files), crcs);
   let position = 0;
   let pending = [];
   let size = 0;
   let start = from;
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      position += value.length;
+    for await (let piece of pieces) {
+      let length = sizeOf(piece);
+      position += length;
       onZipped(position);
       if (position <= from) continue;
-      let piece = sources.get(value) ?? value;
-      let length = value.length;
       const skip = from - (position - length);
       if (skip > 0) {
         piece = cut(piece, skip, length);
@@ -144,7 +194,7 @@ export async function* zipParts(files, from, partBytes, onZipped) {
     }
     if (size) yield { start, blob: new Blob(pending) };
   } finally {
-    reader.cancel().catch(() => {});
+    await crcs.return();
   }
 }
 
@@ -280,7 +330,7 @@ export class Uploader {
           "Content-Range": `bytes ${offset}-${end - 1}/${this.total}`,
           "X-CSRF-Token": this.csrf,
         },
-        body: part.blob.slice(offset - part.start),
+        body: offset === part.start ? part.blob : part.blob.slice(offset - part.start),
       });
     } catch {
       return {}; // network error: ask the server what it has, then retry

@@ -288,3 +288,36 @@ def test_the_console_speaks_english_to_a_browser_that_asks_for_it(console) -> No
     italian = client.get("/support/importazioni")
     assert "Support id" in english.text and "Sign out" in english.text
     assert "Id per assistenza" in italian.text and "Esci" in italian.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/support/",
+        "/\\evil.example/support/",
+        "https://evil.example/support/",
+        "javascript:alert(1)//support/",
+        "/support/..//evil.example",
+        "/support/\\evil.example",
+        "support/importazioni",
+    ],
+)
+def test_a_come_back_address_that_is_not_a_local_console_path_signs_in_to_the_home(
+    make_client, target: str
+) -> None:  # noqa: ANN001
+    client = make_client()
+    accounts.add(client.app.state.context, "m.rossi", PASSWORD, "support")
+    page = client.get("/support/accedi", params={"next": target})
+    assert "evil.example" not in page.text and "javascript" not in page.text
+    signed = client.post(
+        "/support/accedi",
+        data={
+            "username": "m.rossi",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": target,
+        },
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/support/importazioni"

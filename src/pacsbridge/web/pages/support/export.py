@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,12 @@ COLUMNS = (
     "details",
 )
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): = + - @,
+#: tab, carriage return; a line feed too (a cell may start on a new line of a quoted value).
+FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: A formula start right after a semicolon: Excel in an Italian locale splits on ";" (its list
+#: separator), so the text after one is the start of a cell there.
+_AFTER_SEMICOLON = re.compile(r";(?=[=+\-@\t\r\n])")
 
 
 @router.get(BASE, name="support_audit")
@@ -101,21 +108,24 @@ def _events(ctx: Context, start: datetime, end: datetime) -> Iterator[dict[str, 
 
 def _csv(ctx: Context, start: datetime, end: datetime) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)  # OWASP: every cell in quotes
     writer.writerow(COLUMNS)
     for event in _events(ctx, start, end):
         values = {**event, "details": json.dumps(event["details"], ensure_ascii=False)}
-        writer.writerow([_cell(values[c]) for c in COLUMNS])
+        writer.writerow([cell(values[c]) for c in COLUMNS])
         if buffer.tell() > 64_000:
             yield _drain(buffer)
     yield _drain(buffer)
 
 
-def _cell(value: Any) -> Any:
-    """No spreadsheet formula from the data (OWASP CSV injection): a leading = + - @ is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+def cell(value: Any) -> Any:
+    """No spreadsheet formula from the data (OWASP CSV injection): a ``'`` before a formula
+    start at the beginning of the value and after each ``;`` (a cell start in Excel's
+    semicolon-separated locales)."""
+    if not isinstance(value, str):
+        return "" if value is None else value
+    value = _AFTER_SEMICOLON.sub(";'", value)
+    return "'" + value if value.startswith(FORMULA) else value
 
 
 def _drain(buffer: io.StringIO) -> str:

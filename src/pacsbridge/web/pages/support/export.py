@@ -27,7 +27,7 @@ from pacsbridge.errors import InputError
 from pacsbridge.web.deps import Ctx
 from pacsbridge.web.pages.session import render
 from pacsbridge.web.pages.support.auth import SupportConsole
-from pacsbridge.web.pages.support.common import base_context, day_start
+from pacsbridge.web.pages.support.common import base_context, days
 
 router = APIRouter(include_in_schema=False)
 BASE = "/support/audit"
@@ -66,7 +66,7 @@ def export(
     al: str = "",
     formato: str = "csv",
 ) -> Response:
-    start, end = day_start(dal, "dal"), day_start(al, "al", end=True)
+    start, end = days(dal, al)
     if start is None or end is None or end <= start or formato not in MEDIA:
         raise InputError(
             "export needs dal <= al and formato csv or json",

@@ -321,3 +321,13 @@ def test_a_come_back_address_that_is_not_a_local_console_path_signs_in_to_the_ho
     )
     assert signed.status_code == 303
     assert signed.headers["location"] == "/support/importazioni"
+
+
+@pytest.mark.parametrize("path", ["/support/importazioni", "/support/recuperi"])
+def test_a_list_and_its_pager_speak_the_readers_language(console, path: str) -> None:  # noqa: ANN001
+    client = console("support")
+    english = client.get(path, headers={"Accept-Language": "en-GB,en;q=0.9"})
+    italian = client.get(path)
+    assert "found, page 1 of 1" in english.text and 'id="no-results"' in english.text
+    assert ">From<" in english.text and ">To<" in english.text
+    assert "found, page 1 of 1" not in italian.text and ">Dal<" in italian.text

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from math import ceil
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from pacsbridge.context import Context
 from pacsbridge.errors import InputError, NotFoundError
 from pacsbridge.staff.roles import Permission
+from pacsbridge.web.deps import Ctx
 from pacsbridge.web.pages.i18n import gettext
 from pacsbridge.web.pages.session import render
-from pacsbridge.web.pages.support.auth import Console, form, needs
+from pacsbridge.web.pages.support.auth import Console, SupportConsole, form, needs
 
 PER_PAGE = 25
 
@@ -118,6 +120,29 @@ def confirm_page(
         "danger": chosen.danger,
     }
     return render(request, "support/confirm.html", context)
+
+
+def add_confirm_route(
+    router: APIRouter,
+    base: str,
+    section: str,
+    actions: Mapping[str, Action],
+    exists: Callable[[Context, int], object],
+    name: str,
+) -> None:
+    """``GET base/{id}/{action}``: the confirmation step of an action on one import or
+    retrieval; the action and the role are checked first, then ``exists`` (404) answers
+    before anything is asked. Asking changes nothing (the POST does)."""
+
+    @router.get(base + "/{object_id}/{action}", name=name)
+    def confirm_action(
+        object_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
+    ) -> Response:
+        chosen = allowed(page, actions, action)
+        exists(ctx, object_id)
+        here = f"{base}/{object_id}"
+        fields = {"id": object_id}
+        return confirm_page(request, page, section, chosen, fields, f"{here}/{action}", here)
 
 
 def done(request: Request, path: str, notice: str) -> Response:

@@ -26,10 +26,9 @@ from pacsbridge.web.pages.support.auth import SupportConsole
 from pacsbridge.web.pages.support.common import (
     PER_PAGE,
     Action,
-    allowed,
+    add_confirm_route,
     allowed_form,
     base_context,
-    confirm_page,
     days,
     done,
     notice,
@@ -158,18 +157,6 @@ def _patient(patient: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-@router.get(BASE + "/{import_id}/{action}", name="support_import_confirm")
-def confirm_action(
-    import_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
-) -> Response:
-    chosen = allowed(page, ACTIONS, action)
-    support.detail(ctx, import_id)  # 404 before asking about an import that does not exist
-    here = f"{BASE}/{import_id}"
-    return confirm_page(
-        request, page, "imports", chosen, {"id": import_id}, f"{here}/{action}", here
-    )
-
-
 @router.post(BASE + "/{import_id}/{action}")
 async def run_action(
     import_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
@@ -177,3 +164,6 @@ async def run_action(
     await allowed_form(request, page, ACTIONS, action)
     await to_thread.run_sync(RUN[action], ctx, import_id, page.staff.username)
     return done(request, f"{BASE}/{import_id}", action)
+
+
+add_confirm_route(router, BASE, "imports", ACTIONS, support.detail, "support_import_confirm")

@@ -21,10 +21,9 @@ from pacsbridge.web.pages.support.auth import SupportConsole
 from pacsbridge.web.pages.support.common import (
     PER_PAGE,
     Action,
-    allowed,
+    add_confirm_route,
     allowed_form,
     base_context,
-    confirm_page,
     days,
     done,
     notice,
@@ -113,18 +112,6 @@ def retrieval_page(
     return render(request, "support/retrieval.html", context)
 
 
-@router.get(BASE + "/{retrieval_id}/{action}", name="support_retrieval_confirm")
-def confirm_action(
-    retrieval_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
-) -> Response:
-    chosen = allowed(page, ACTIONS, action)
-    support.detail(ctx, retrieval_id)  # 404 first
-    here = f"{BASE}/{retrieval_id}"
-    return confirm_page(
-        request, page, "retrievals", chosen, {"id": retrieval_id}, f"{here}/{action}", here
-    )
-
-
 @router.post(BASE + "/{retrieval_id}/{action}")
 async def run_action(
     retrieval_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
@@ -137,3 +124,6 @@ async def run_action(
         return RedirectResponse(target, status_code=303)
     await to_thread.run_sync(support.purge, ctx, retrieval_id, actor)
     return done(request, f"{BASE}/{retrieval_id}", action)
+
+
+add_confirm_route(router, BASE, "retrievals", ACTIONS, support.detail, "support_retrieval_confirm")

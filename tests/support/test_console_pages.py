@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import unescape
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,9 @@ from conftest import bearer
 from pacsbridge.audit import AuditEvent
 from pacsbridge.demo.samples import SamplePatient
 from pacsbridge.staff import accounts
+from pacsbridge.web.pages.support import imports as support_imports
+from pacsbridge.web.pages.support import retrievals as support_retrievals
+from pacsbridge.web.pages.support import sources as support_sources
 
 from .conftest import (
     PASSWORD,
@@ -331,3 +335,58 @@ def test_a_list_and_its_pager_speak_the_readers_language(console, path: str) -> 
     assert "found, page 1 of 1" in english.text and 'id="no-results"' in english.text
     assert ">From<" in english.text and ">To<" in english.text
     assert "found, page 1 of 1" not in italian.text and ">Dal<" in italian.text
+
+
+#: every route of the console that changes anything (the sign-in form has its own token)
+STATE_CHANGES = {
+    "/support/esci",
+    "/support/importazioni/{import_id}/{action}",
+    "/support/recuperi/{retrieval_id}/{action}",
+    "/support/sorgenti/{name}/{action}",
+}
+
+
+def _routes(routes: list[Any]) -> list[Any]:
+    """Every route, those of included routers too (FastAPI keeps them behind a wrapper)."""
+    found = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        found += _routes(inner.routes) if inner is not None else [route]
+    return found
+
+
+def test_every_state_change_of_the_console_is_a_post_refused_without_the_form_token(
+    console,
+) -> None:  # noqa: ANN001
+    source = {"name": "pacs-a", "ae_title": "SRC", "host": "127.0.0.1", "port": 1}
+    client = console("admin", sources=[source])
+    ctx = client.app.state.context
+    import_id = new_import(client, launch_for(client))
+    methods = {
+        (route.path, method)
+        for route in _routes(client.app.routes)
+        if route.path.startswith("/support")
+        for method in getattr(route, "methods", None) or ()
+    }
+    assert {path for path, method in methods if method == "POST"} == {
+        *STATE_CHANGES,
+        "/support/accedi",
+    }
+    assert {method for _, method in methods} <= {"GET", "HEAD", "POST"}
+    urls = [
+        "/support/esci",
+        *(f"/support/importazioni/{import_id}/{a}" for a in support_imports.ACTIONS),
+        *(f"/support/recuperi/1/{a}" for a in support_retrievals.ACTIONS),
+        *(f"/support/sorgenti/pacs-a/{a}" for a in support_sources.ACTIONS),
+    ]
+    with ctx.sessions() as session:
+        before = list(session.scalars(select(AuditEvent.id)))
+
+    for url in urls:
+        for data in ({}, {"csrf_token": "0" * 64}):
+            answer = client.post(url, data=data, follow_redirects=False)
+            assert answer.status_code == 403 and "Richiesta non valida" in answer.text, url
+
+    with ctx.sessions() as session:
+        assert list(session.scalars(select(AuditEvent.id))) == before  # nothing happened
+    assert client.get("/support/importazioni", follow_redirects=False).status_code == 200

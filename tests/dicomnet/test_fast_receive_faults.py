@@ -21,6 +21,7 @@ from pydicom import dcmread
 from pydicom.uid import ImplicitVRLittleEndian
 
 from pacsbridge.demo.samples import SampleStudy, write_loose
+from pacsbridge.dicomnet.fast_receive import LARGEST_COMMAND
 from pacsbridge.dicomnet.wire import read_file_meta
 from peers.dicom import STORESCU, c_echo_status
 
@@ -189,4 +190,21 @@ def test_a_pdu_far_above_our_maximum_is_aborted_never_buffered(
     assert client.next_pdu_type() == 0x07
     assert _wait_for(lambda: "far above our maximum" in caplog.text), caplog.text
     assert scp.files() == [] and c_echo_status("127.0.0.1", scp.port, "PACSBRIDGE") == 0
+    client.close()
+
+
+def test_command_fragments_without_end_are_aborted_at_the_command_bound_never_buffered(
+    scp: ReceivingScp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "pacsbridge.dicomnet.fast_receive")
+    client = RawClient(scp.port)  # our maximum: 16 KB
+    for _ in range(LARGEST_COMMAND // 16000 + 2):  # command, not last (PS3.8 §E.2: 0x01)
+        client.send_pdu([(0x01, b"\0" * 16000)])
+
+    assert client.next_pdu_type() == 0x07
+    assert _wait_for(lambda: f"a command set longer than {LARGEST_COMMAND}" in caplog.text), (
+        caplog.text
+    )
+    assert scp.landed == [] and scp.files() == []
+    assert c_echo_status("127.0.0.1", scp.port, "PACSBRIDGE") == 0
     client.close()

@@ -23,7 +23,7 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 from pacsbridge.demo.samples import SampleStudy, write_loose
 from pacsbridge.dicomnet.peers import Peer
 from pacsbridge.dicomnet.store import c_store
-from pacsbridge.dicomnet.wire import read_file_meta
+from pacsbridge.dicomnet.wire import LARGEST_PDU, read_file_meta
 from peers.dicom import free_port
 
 from .conftest import LOCAL
@@ -132,6 +132,26 @@ def test_peer_ending_the_association_mid_transfer_counts_nothing_after_it_as_sto
     assert outcomes[0].ok and outcomes[0].status == 0
     assert not outcomes[1].ok and outcomes[1].retriable and said in outcomes[1].detail
     assert all(not o.ok and o.retriable and "association lost" in o.detail for o in outcomes[2:])
+
+
+def _announce_a_huge_pdu(event: evt.Event) -> None:
+    """A P-DATA-TF header of 128 MiB ahead of the response: more than any peer may send us."""
+    event.assoc.dul.socket.socket.sendall(bytes((0x04, 0, 0x08, 0, 0, 0)))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_pdu_announced_above_our_largest_is_aborted_at_once_never_allocated(
+    faulty_scp: Any, five_files: list[Path]
+) -> None:
+    assert LARGEST_PDU < 128 * 1024 * 1024
+    scp = faulty_scp(nth=1, fault=_announce_a_huge_pdu)
+    started = time.monotonic()
+
+    outcomes = list(c_store(LOCAL, scp.peer, five_files[:2]))
+
+    assert time.monotonic() - started < LOCAL.dimse_timeout  # not waiting for 128 MiB
+    assert not outcomes[0].ok and "far above our maximum" in outcomes[0].detail
+    assert not outcomes[1].ok
 
 
 def test_killed_storescp_mid_transfer_counts_only_complete_instances(

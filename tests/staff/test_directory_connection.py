@@ -108,6 +108,18 @@ def test_enabled_directory_settings_must_be_complete() -> None:
     assert DirectorySettings().enabled is False  # off by default
 
 
+@pytest.mark.parametrize("host", ["ldap.ospedale.example.it", "10.0.0.7", "[2001:db8::7]"])
+def test_ldap_without_start_tls_to_another_host_is_refused_passwords_never_in_clear(
+    host: str,
+) -> None:
+    with pytest.raises(ValidationError, match="needs start_tls"):
+        DirectorySettings(**_directory_values(f"ldap://{host}:389"))
+    assert DirectorySettings(**_directory_values(f"ldap://{host}:389"), start_tls=True).enabled
+    assert DirectorySettings(**_directory_values(f"ldaps://{host}:636")).enabled
+    for local in ("ldap://127.0.0.1:389", "ldap://localhost", "ldap://[::1]:389"):
+        assert DirectorySettings(**_directory_values(local)).enabled  # the same host
+
+
 def test_a_user_search_base_the_directory_lacks_is_unavailable_not_a_crash(
     make_client, slapd: Slapd
 ) -> None:  # noqa: ANN001

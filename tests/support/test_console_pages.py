@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import unescape
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,9 @@ from conftest import bearer
 from pacsbridge.audit import AuditEvent
 from pacsbridge.demo.samples import SamplePatient
 from pacsbridge.staff import accounts
+from pacsbridge.web.pages.support import imports as support_imports
+from pacsbridge.web.pages.support import retrievals as support_retrievals
+from pacsbridge.web.pages.support import sources as support_sources
 
 from .conftest import (
     PASSWORD,
@@ -288,3 +292,101 @@ def test_the_console_speaks_english_to_a_browser_that_asks_for_it(console) -> No
     italian = client.get("/support/importazioni")
     assert "Support id" in english.text and "Sign out" in english.text
     assert "Id per assistenza" in italian.text and "Esci" in italian.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/support/",
+        "/\\evil.example/support/",
+        "https://evil.example/support/",
+        "javascript:alert(1)//support/",
+        "/support/..//evil.example",
+        "/support/\\evil.example",
+        "support/importazioni",
+    ],
+)
+def test_a_come_back_address_that_is_not_a_local_console_path_signs_in_to_the_home(
+    make_client, target: str
+) -> None:  # noqa: ANN001
+    client = make_client()
+    accounts.add(client.app.state.context, "m.rossi", PASSWORD, "support")
+    page = client.get("/support/accedi", params={"next": target})
+    assert "evil.example" not in page.text and "javascript" not in page.text
+    signed = client.post(
+        "/support/accedi",
+        data={
+            "username": "m.rossi",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": target,
+        },
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/support/importazioni"
+
+
+@pytest.mark.parametrize("path", ["/support/importazioni", "/support/recuperi"])
+def test_a_list_and_its_pager_speak_the_readers_language(console, path: str) -> None:  # noqa: ANN001
+    client = console("support")
+    english = client.get(path, headers={"Accept-Language": "en-GB,en;q=0.9"})
+    italian = client.get(path)
+    assert "found, page 1 of 1" in english.text and 'id="no-results"' in english.text
+    assert ">From<" in english.text and ">To<" in english.text
+    assert "found, page 1 of 1" not in italian.text and ">Dal<" in italian.text
+
+
+#: every route of the console that changes anything (the sign-in form has its own token)
+STATE_CHANGES = {
+    "/support/esci",
+    "/support/importazioni/{import_id}/{action}",
+    "/support/recuperi/{retrieval_id}/{action}",
+    "/support/sorgenti/{name}/{action}",
+}
+
+
+def _routes(routes: list[Any]) -> list[Any]:
+    """Every route, those of included routers too (FastAPI keeps them behind a wrapper)."""
+    found = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        found += _routes(inner.routes) if inner is not None else [route]
+    return found
+
+
+def test_every_state_change_of_the_console_is_a_post_refused_without_the_form_token(
+    console,
+) -> None:  # noqa: ANN001
+    source = {"name": "pacs-a", "ae_title": "SRC", "host": "127.0.0.1", "port": 1}
+    client = console("admin", sources=[source])
+    ctx = client.app.state.context
+    import_id = new_import(client, launch_for(client))
+    methods = {
+        (route.path, method)
+        for route in _routes(client.app.routes)
+        if route.path.startswith("/support")
+        for method in getattr(route, "methods", None) or ()
+    }
+    assert {path for path, method in methods if method == "POST"} == {
+        *STATE_CHANGES,
+        "/support/accedi",
+    }
+    assert {method for _, method in methods} <= {"GET", "HEAD", "POST"}
+    urls = [
+        "/support/esci",
+        *(f"/support/importazioni/{import_id}/{a}" for a in support_imports.ACTIONS),
+        *(f"/support/recuperi/1/{a}" for a in support_retrievals.ACTIONS),
+        *(f"/support/sorgenti/pacs-a/{a}" for a in support_sources.ACTIONS),
+    ]
+    with ctx.sessions() as session:
+        before = list(session.scalars(select(AuditEvent.id)))
+
+    for url in urls:
+        for data in ({}, {"csrf_token": "0" * 64}):
+            answer = client.post(url, data=data, follow_redirects=False)
+            assert answer.status_code == 403 and "Richiesta non valida" in answer.text, url
+
+    with ctx.sessions() as session:
+        assert list(session.scalars(select(AuditEvent.id))) == before  # nothing happened
+    assert client.get("/support/importazioni", follow_redirects=False).status_code == 200

@@ -16,6 +16,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Iterator
+from functools import partial
 from io import BytesIO
 from typing import Any
 
@@ -26,21 +27,16 @@ from pynetdicom.dsutils import decode, encode
 
 from pacsbridge.dicomnet.fast_store import SocketOwnership
 from pacsbridge.dicomnet.wire import (
-    _A_ABORT,
-    _A_RELEASE_RQ,
     _ABORT_PDU,
     _NO_DATA_SET,
-    _P_DATA_TF,
-    _RELEASE_RP_PDU,
     PeerEnded,
-    _abort_text,
     _command_raw,
     _command_value,
     _element,
     _even,
     _pdv_header,
     _pdvs,
-    _read_pdu,
+    _read_p_data,
 )
 
 _C_MOVE_RQ = 0x0021
@@ -150,7 +146,9 @@ class FastMove:
         command_done = data_done = False
         has_data = True
         while not (command_done and (data_done or not has_data)):
-            for control, value in _pdvs(_read_p_data(sock)):
+            for control, value in _pdvs(
+                _read_p_data(sock, "the C-MOVE", partial(sock.sendall, _ABORT_PDU))
+            ):
                 if control & 0x01:
                     command += value
                     if control & 0x02:
@@ -167,17 +165,3 @@ class FastMove:
             raise PeerEnded("the PACS answered with a message that is not a C-MOVE response")
         answer = decode(BytesIO(bytes(data)), implicit, True) if has_data and data else None
         return _status(command), answer
-
-
-def _read_p_data(sock: socket.socket) -> bytearray:
-    """The next P-DATA-TF's body; any other PDU ends the C-MOVE (PS3.8 §9.3.1)."""
-    kind, body = _read_pdu(sock)
-    if kind == _P_DATA_TF:
-        return body
-    if kind == _A_ABORT:
-        raise PeerEnded(_abort_text(body))
-    if kind == _A_RELEASE_RQ:
-        sock.sendall(_RELEASE_RP_PDU)
-        raise PeerEnded("the PACS released the association during the C-MOVE")
-    sock.sendall(_ABORT_PDU)
-    raise PeerEnded(f"unexpected PDU type 0x{kind:02X} from the PACS")

@@ -40,6 +40,7 @@ from pacsbridge.dicomnet.wire import (
     _P_DATA_TF,
     _PDU_HEADER,
     _RELEASE_RP_PDU,
+    LARGEST_PDU,
     MAX_IOV,
     PeerEnded,
     _abort_text,
@@ -59,10 +60,13 @@ log = logging.getLogger(__name__)
 
 PROCESSING_FAILURE = 0x0110
 OUT_OF_RESOURCES = 0xA700
-#: A PDU longer than this (peers must honour our maximum, PS3.8 §D.1) ends the association;
-#: peers get some slack over our maximum, never more than :data:`LARGEST_PDU`.
-LARGEST_PDU = 64 * 1024 * 1024
+#: A PDU longer than :data:`PDU_SLACK` times our maximum, or than wire's :data:`LARGEST_PDU`,
+#: ends the association (peers must honour our maximum, PS3.8 §D.1).
 PDU_SLACK = 4
+#: The longest command set we gather across PDVs: a C-STORE-RQ or C-ECHO-RQ is a few hundred
+#: bytes (PS3.7 §9.3.1.1: UIDs of 64 characters, AE titles of 16), so a peer sending more
+#: command fragments than this is aborted, never buffered without end.
+LARGEST_COMMAND = 64 * 1024
 #: Smallest read buffer: many PDUs per ``recv_into`` at small PDU sizes.
 MIN_BUFFER = 1024 * 1024
 
@@ -232,6 +236,8 @@ class StoreLoop:
         if self._msg is not None or (self._command and context_id != self._command_context):
             raise self._protocol(sock, "a command set in the middle of a message")
         self._command_context = context_id
+        if len(self._command) + len(fragment) > LARGEST_COMMAND:
+            raise self._protocol(sock, f"a command set longer than {LARGEST_COMMAND} bytes")
         self._command += fragment
         if not control & 0x02:
             return

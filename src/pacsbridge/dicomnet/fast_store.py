@@ -36,12 +36,9 @@ from pynetdicom.association import Association
 
 from pacsbridge.dicomnet.wire import (
     _A_ABORT,
-    _A_RELEASE_RQ,
     _ABORT_PDU,
     _C_STORE_RSP,
     _NO_DATA_SET,
-    _P_DATA_TF,
-    _RELEASE_RP_PDU,
     MAX_IOV,
     FileMeta,
     PeerEnded,
@@ -51,6 +48,7 @@ from pacsbridge.dicomnet.wire import (
     _CommandTemplate,
     _pdv_header,
     _pdvs,
+    _read_p_data,
     _read_pdu,
     _sendmsg_all,
 )
@@ -291,7 +289,7 @@ class DataPhase:
         has_data = True
         try:
             while not (command_done and (data_done or not has_data)):
-                for control, value in _pdvs(self._read_p_data(sock)):
+                for control, value in _pdvs(_read_p_data(sock, "the transfer", self._abort)):
                     if control & 0x01:
                         command += value
                         if control & 0x02:
@@ -306,19 +304,6 @@ class DataPhase:
             if sock.fileno() >= 0:
                 sock.settimeout(None)
         return self._judge(command, message_id)
-
-    def _read_p_data(self, sock: socket.socket) -> bytearray:
-        """The next P-DATA-TF's body; any other PDU ends the data phase (PS3.8 §9.3.1)."""
-        kind, body = _read_pdu(sock)
-        if kind == _P_DATA_TF:
-            return body
-        if kind == _A_ABORT:
-            raise PeerEnded(_abort_text(body))
-        if kind == _A_RELEASE_RQ:
-            sock.sendall(_RELEASE_RP_PDU)
-            raise PeerEnded("the PACS released the association during the transfer")
-        self._abort()
-        raise PeerEnded(f"unexpected PDU type 0x{kind:02X} from the PACS")
 
     def _judge(self, command: bytearray, message_id: int) -> Response:
         field_ = _command_value(command, 0x0100)

@@ -12,7 +12,8 @@ import os
 import socket
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ MAX_IOV = 1024
 
 #: A File Meta longer than this goes to the slow path (real ones are a few hundred bytes).
 META_READ = 64 * 1024
+#: The longest PDU we take from a peer, whatever it announces: peers must honour our maximum
+#: (PS3.8 §D.1), which is far below; a longer one is aborted before anything is allocated.
+LARGEST_PDU = 64 * 1024 * 1024
 
 
 _P_DATA_TF = 0x04
@@ -193,8 +197,29 @@ def _recv_exactly(sock: socket.socket, count: int) -> bytearray:
 
 
 def _read_pdu(sock: socket.socket) -> tuple[int, bytearray]:
+    """The next PDU; one announced longer than :data:`LARGEST_PDU` is aborted, never
+    allocated (a peer must honour our maximum length, PS3.8 §D.1)."""
     kind, _, length = _PDU_HEADER.unpack(_recv_exactly(sock, 6))
+    if length > LARGEST_PDU:
+        with suppress(OSError):
+            sock.sendall(_ABORT_PDU)
+        raise PeerEnded(f"a PDU of {length} bytes from the PACS, far above our maximum; aborted")
     return kind, _recv_exactly(sock, length)
+
+
+def _read_p_data(sock: socket.socket, during: str, abort: Callable[[], None]) -> bytearray:
+    """The next P-DATA-TF's body; any other PDU ends ``during`` (PS3.8 §9.3.1), an unexpected
+    one after ``abort()``."""
+    kind, body = _read_pdu(sock)
+    if kind == _P_DATA_TF:
+        return body
+    if kind == _A_ABORT:
+        raise PeerEnded(_abort_text(body))
+    if kind == _A_RELEASE_RQ:
+        sock.sendall(_RELEASE_RP_PDU)
+        raise PeerEnded(f"the PACS released the association during {during}")
+    abort()
+    raise PeerEnded(f"unexpected PDU type 0x{kind:02X} from the PACS")
 
 
 def _pdvs(body: bytearray) -> Iterator[tuple[int, bytearray]]:

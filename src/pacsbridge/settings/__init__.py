@@ -24,7 +24,7 @@ from pacsbridge.settings.operations import (
     StaffSettings,
     ViewerSettings,
 )
-from pacsbridge.settings.tls import DicomTlsSettings, tls_problems
+from pacsbridge.settings.tls import DicomTlsSettings, PeerTls, PeerTlsServerName, tls_problems
 
 GiB = 1024**3
 
@@ -77,14 +77,8 @@ class PacsSettings(BaseModel):
         description="Parallel C-STORE associations to this PACS; 0: dicom.store_associations."
         " 1 for a PACS that loses instances stored in parallel (docs/pacs-setup.md).",
     )
-    tls: bool = Field(
-        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
-    )
-    tls_server_name: str = Field(
-        "",
-        description="Name the certificate must carry; empty: only its chain to our trusted "
-        "CAs is checked (peers are configured by address).",
-    )
+    tls: PeerTls = False
+    tls_server_name: PeerTlsServerName = ""
 
 
 class SourceSettings(BaseModel):
@@ -109,14 +103,8 @@ class SourceSettings(BaseModel):
         description="Other hosts (names or addresses) this PACS C-STOREs to us from, besides "
         "`host`; resolved at start-up. Associations from any other address are rejected.",
     )
-    tls: bool = Field(
-        False, description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md)."
-    )
-    tls_server_name: str = Field(
-        "",
-        description="Name the certificate must carry; empty: only its chain to our trusted "
-        "CAs is checked (peers are configured by address).",
-    )
+    tls: PeerTls = False
+    tls_server_name: PeerTlsServerName = ""
 
 
 class NamedApiKey(BaseModel):

@@ -6,8 +6,9 @@ the settings stays small. ``docs/configuration.md`` is generated from the descri
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 
@@ -80,7 +81,9 @@ class DirectorySettings(BaseModel):
         "", description="ldap://host:389 or ldaps://host:636 of the directory (RFC 4516 URL)."
     )
     start_tls: bool = Field(
-        False, description="Upgrade an ldap:// connection with StartTLS (RFC 4513 §3) first."
+        False,
+        description="Upgrade an ldap:// connection with StartTLS (RFC 4513 §3) first; required "
+        "for ldap:// to another host (passwords never cross the network in clear).",
     )
     ca_file: str = Field(
         "",
@@ -148,7 +151,26 @@ class DirectorySettings(BaseModel):
             raise ValueError("staff.directory needs group_attribute or group_search_base")
         if not self.groups_to_roles:
             raise ValueError("staff.directory needs groups_to_roles: nobody could sign in")
+        if _in_clear(self.url, self.start_tls):
+            raise ValueError(
+                "staff.directory: ldap:// to another host needs start_tls = true (or ldaps://):"
+                " passwords never cross the network in clear (RFC 4513 §6.3.1)"
+            )
         return self
+
+
+def _in_clear(url: str, start_tls: bool) -> bool:
+    """Whether passwords would leave this host unencrypted: ``ldap://`` without StartTLS to
+    a host other than this one's loopback (a directory on the same host is not the network)."""
+    if start_tls or not url.lower().startswith("ldap://"):
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class StaffSettings(BaseModel):

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+#: A PACS's or a source's ``tls`` and ``tls_server_name``: the same meaning for both peers.
+PeerTls = Annotated[
+    bool, Field(description="Associate with DICOM TLS (needs dicom.tls; docs/pacs-setup.md).")
+]
+PeerTlsServerName = Annotated[
+    str,
+    Field(
+        description="Name the certificate must carry; empty: only its chain to our trusted "
+        "CAs is checked (peers are configured by address)."
+    ),
+]
 
 
 class DicomTlsSettings(BaseModel):

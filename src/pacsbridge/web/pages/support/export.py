@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from pacsbridge.errors import InputError
 from pacsbridge.web.deps import Ctx
 from pacsbridge.web.pages.session import render
 from pacsbridge.web.pages.support.auth import SupportConsole
-from pacsbridge.web.pages.support.common import base_context, day_start
+from pacsbridge.web.pages.support.common import base_context, days
 
 router = APIRouter(include_in_schema=False)
 BASE = "/support/audit"
@@ -43,6 +44,12 @@ COLUMNS = (
     "details",
 )
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): = + - @,
+#: tab, carriage return; a line feed too (a cell may start on a new line of a quoted value).
+FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: A formula start right after a semicolon: Excel in an Italian locale splits on ";" (its list
+#: separator), so the text after one is the start of a cell there.
+_AFTER_SEMICOLON = re.compile(r";(?=[=+\-@\t\r\n])")
 
 
 @router.get(BASE, name="support_audit")
@@ -59,7 +66,7 @@ def export(
     al: str = "",
     formato: str = "csv",
 ) -> Response:
-    start, end = day_start(dal, "dal"), day_start(al, "al", end=True)
+    start, end = days(dal, al)
     if start is None or end is None or end <= start or formato not in MEDIA:
         raise InputError(
             "export needs dal <= al and formato csv or json",
@@ -101,21 +108,24 @@ def _events(ctx: Context, start: datetime, end: datetime) -> Iterator[dict[str, 
 
 def _csv(ctx: Context, start: datetime, end: datetime) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)  # OWASP: every cell in quotes
     writer.writerow(COLUMNS)
     for event in _events(ctx, start, end):
         values = {**event, "details": json.dumps(event["details"], ensure_ascii=False)}
-        writer.writerow([_cell(values[c]) for c in COLUMNS])
+        writer.writerow([cell(values[c]) for c in COLUMNS])
         if buffer.tell() > 64_000:
             yield _drain(buffer)
     yield _drain(buffer)
 
 
-def _cell(value: Any) -> Any:
-    """No spreadsheet formula from the data (OWASP CSV injection): a leading = + - @ is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+def cell(value: Any) -> Any:
+    """No spreadsheet formula from the data (OWASP CSV injection): a ``'`` before a formula
+    start at the beginning of the value and after each ``;`` (a cell start in Excel's
+    semicolon-separated locales)."""
+    if not isinstance(value, str):
+        return "" if value is None else value
+    value = _AFTER_SEMICOLON.sub(";'", value)
+    return "'" + value if value.startswith(FORMULA) else value
 
 
 def _drain(buffer: io.StringIO) -> str:

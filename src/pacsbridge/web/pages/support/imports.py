@@ -14,46 +14,48 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from pacsbridge.errors import NotFoundError
 from pacsbridge.imports import support
 from pacsbridge.imports.lifecycle import ImportState
 from pacsbridge.imports.views import BADGES
 from pacsbridge.staff.roles import Permission
 from pacsbridge.web.deps import Ctx
 from pacsbridge.web.pages import strings, view
-from pacsbridge.web.pages.i18n import N_, gettext
+from pacsbridge.web.pages.i18n import N_
 from pacsbridge.web.pages.session import render
-from pacsbridge.web.pages.support.auth import SupportConsole, form, needs
+from pacsbridge.web.pages.support.auth import SupportConsole
 from pacsbridge.web.pages.support.common import (
     PER_PAGE,
+    Action,
+    add_confirm_route,
+    allowed_form,
     base_context,
-    confirm_page,
-    day_start,
+    days,
     done,
+    notice,
     page_number,
     pager,
-    url,
 )
 
 router = APIRouter(include_in_schema=False)
 BASE = "/support/importazioni"
 
-#: action in the URL → (permission, question, notice once done)
+#: action in the URL → what it needs, asks and says once done
 ACTIONS = {
-    "riprova": (
+    "riprova": Action(
         Permission.RETRY,
         N_("Retry the failed phase of import %(id)s? The pipeline starts again from that phase."),
         N_("The failed phase was started again."),
     ),
-    "annulla": (
+    "annulla": Action(
         Permission.ABORT,
         N_(
             "Abort import %(id)s? Its temporary files are deleted and the RIS is told that the "
             "import was not done. This cannot be undone."
         ),
         N_("The import was aborted."),
+        danger=True,
     ),
-    "ricontrolla": (
+    "ricontrolla": Action(
         Permission.RETRY,
         N_("Repeat the analysis and the PACS duplicate check of import %(id)s?"),
         N_("The analysis and the duplicate check were started again."),
@@ -79,6 +81,7 @@ def search_page(
     pagina: int = 1,
 ) -> Response:
     number = page_number(pagina)
+    created_from, created_to = days(dal, al)
     filters = support.Filters(
         support_id=_support_id(id),
         patient=paziente[:200],
@@ -86,8 +89,8 @@ def search_page(
         accession=accession[:64],
         state=stato if stato in set(ImportState) else "",
         operator=operatore[:200],
-        created_from=day_start(dal, "dal"),
-        created_to=day_start(al, "al", end=True),
+        created_from=created_from,
+        created_to=created_to,
     )
     rows, total = support.search(ctx, filters, number, PER_PAGE)
     context = {
@@ -136,7 +139,7 @@ def import_page(
         "events": [strings.event_row(e, lang) for e in found["events"]],
         "patients": [_patient(p, lang) for p in found["document"]["patients"]],
         "instances": found["instances"],
-        "notice": gettext(lang, ACTIONS[fatto][2]) if fatto in ACTIONS else "",
+        "notice": notice(ACTIONS, fatto, lang),
         "badge": _badge(found["state"], lang),
     }
     return render(request, "support/import.html", context)
@@ -154,36 +157,13 @@ def _patient(patient: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-@router.get(BASE + "/{import_id}/{action}", name="support_import_confirm")
-def confirm_action(
-    import_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
-) -> Response:
-    permission, question, _ = _action(action)
-    needs(page, permission)
-    support.detail(ctx, import_id)  # 404 before asking about an import that does not exist
-    return confirm_page(
-        request,
-        page,
-        "imports",
-        gettext(page.lang, question) % {"id": import_id},
-        url(request, f"{BASE}/{import_id}/{action}"),
-        url(request, f"{BASE}/{import_id}"),
-        danger=action == "annulla",
-    )
-
-
 @router.post(BASE + "/{import_id}/{action}")
 async def run_action(
     import_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
 ) -> Response:
-    permission, _, _ = _action(action)
-    needs(page, permission)
-    await form(request)
+    await allowed_form(request, page, ACTIONS, action)
     await to_thread.run_sync(RUN[action], ctx, import_id, page.staff.username)
     return done(request, f"{BASE}/{import_id}", action)
 
 
-def _action(action: str) -> tuple[Permission, str, str]:
-    if action not in ACTIONS:
-        raise NotFoundError(f"no action {action}")
-    return ACTIONS[action]
+add_confirm_route(router, BASE, "imports", ACTIONS, support.detail, "support_import_confirm")

@@ -11,20 +11,22 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pacsbridge.errors import NotFoundError
 from pacsbridge.retrievals import support
 from pacsbridge.retrievals.lifecycle import RetrievalState
 from pacsbridge.staff.roles import Permission
 from pacsbridge.web.deps import Ctx
-from pacsbridge.web.pages.i18n import N_, gettext
+from pacsbridge.web.pages.i18n import N_
 from pacsbridge.web.pages.session import render
-from pacsbridge.web.pages.support.auth import SupportConsole, form, needs
+from pacsbridge.web.pages.support.auth import SupportConsole
 from pacsbridge.web.pages.support.common import (
     PER_PAGE,
+    Action,
+    add_confirm_route,
+    allowed_form,
     base_context,
-    confirm_page,
-    day_start,
+    days,
     done,
+    notice,
     page_number,
     pager,
     url,
@@ -34,18 +36,19 @@ router = APIRouter(include_in_schema=False)
 BASE = "/support/recuperi"
 
 ACTIONS = {
-    "riprova": (
+    "riprova": Action(
         Permission.RETRY,
         N_("Ask the source again for the accession numbers of retrieval %(id)s?"),
         N_("A new retrieval was requested."),
     ),
-    "elimina": (
+    "elimina": Action(
         Permission.PURGE,
         N_(
             "Remove the studies of retrieval %(id)s from the cache? A later request moves them "
             "from the source again."
         ),
         N_("The studies were removed from the cache."),
+        danger=True,
     ),
 }
 
@@ -63,12 +66,13 @@ def list_page(
     pagina: int = 1,
 ) -> Response:
     number = page_number(pagina)
+    created_from, created_to = days(dal, al)
     filters = support.Filters(
         state=stato if stato in set(RetrievalState) else "",
         source=sorgente[:64],
         accession=accession.strip()[:16],
-        created_from=day_start(dal, "dal"),
-        created_to=day_start(al, "al", end=True),
+        created_from=created_from,
+        created_to=created_to,
     )
     rows, total = support.search(ctx, filters, number, PER_PAGE)
     context = {
@@ -102,37 +106,17 @@ def retrieval_page(
         **base_context(page, "retrievals"),
         "item": found,
         "document": found["document"],
-        "notice": gettext(page.lang, ACTIONS[fatto][2]) if fatto in ACTIONS else "",
+        "notice": notice(ACTIONS, fatto, page.lang),
         "new_id": nuovo or None,
     }
     return render(request, "support/retrieval.html", context)
-
-
-@router.get(BASE + "/{retrieval_id}/{action}", name="support_retrieval_confirm")
-def confirm_action(
-    retrieval_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
-) -> Response:
-    permission, question, _ = _action(action)
-    needs(page, permission)
-    support.detail(ctx, retrieval_id)  # 404 first
-    return confirm_page(
-        request,
-        page,
-        "retrievals",
-        gettext(page.lang, question) % {"id": retrieval_id},
-        url(request, f"{BASE}/{retrieval_id}/{action}"),
-        url(request, f"{BASE}/{retrieval_id}"),
-        danger=action == "elimina",
-    )
 
 
 @router.post(BASE + "/{retrieval_id}/{action}")
 async def run_action(
     retrieval_id: int, action: str, request: Request, ctx: Ctx, page: SupportConsole
 ) -> Response:
-    permission, _, _ = _action(action)
-    needs(page, permission)
-    await form(request)
+    await allowed_form(request, page, ACTIONS, action)
     actor = page.staff.username
     if action == "riprova":
         new_id = await to_thread.run_sync(support.retry, ctx, retrieval_id, actor)
@@ -142,7 +126,4 @@ async def run_action(
     return done(request, f"{BASE}/{retrieval_id}", action)
 
 
-def _action(action: str) -> tuple[Permission, str, str]:
-    if action not in ACTIONS:
-        raise NotFoundError(f"no action {action}")
-    return ACTIONS[action]
+add_confirm_route(router, BASE, "retrievals", ACTIONS, support.detail, "support_retrieval_confirm")

@@ -16,23 +16,33 @@ from pacsbridge.operations import sources
 from pacsbridge.retrievals import pauses
 from pacsbridge.staff.roles import Permission
 from pacsbridge.web.deps import Ctx
-from pacsbridge.web.pages.i18n import N_, gettext
+from pacsbridge.web.pages.i18n import N_
 from pacsbridge.web.pages.session import render
-from pacsbridge.web.pages.support.auth import SupportConsole, form, needs
-from pacsbridge.web.pages.support.common import base_context, confirm_page, done, url
+from pacsbridge.web.pages.support.auth import SupportConsole
+from pacsbridge.web.pages.support.common import (
+    Action,
+    allowed,
+    allowed_form,
+    base_context,
+    confirm_page,
+    done,
+    notice,
+)
 
 router = APIRouter(include_in_schema=False)
 BASE = "/support/sorgenti"
 
 ACTIONS = {
-    "pausa": (
+    "pausa": Action(
+        Permission.RETRY,
         N_(
             "Pause source %(name)s? Its new and waiting retrievals stay in the queue, without "
             "failing, until it is resumed."
         ),
         N_("The source is paused."),
     ),
-    "riprendi": (
+    "riprendi": Action(
+        Permission.RETRY,
         N_("Resume source %(name)s? Its waiting retrievals start now."),
         N_("The source is resumed."),
     ),
@@ -47,7 +57,7 @@ async def sources_page(
     context = {
         **base_context(page, "sources"),
         "rows": rows,
-        "notice": gettext(page.lang, ACTIONS[fatto][1]) if fatto in ACTIONS else "",
+        "notice": notice(ACTIONS, fatto, page.lang),
     }
     return render(request, "support/sources.html", context)
 
@@ -56,15 +66,10 @@ async def sources_page(
 def confirm_action(
     name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole
 ) -> Response:
-    question = _action(ctx, name, action)[0]
-    needs(page, Permission.RETRY)
+    _source(ctx, name)
+    chosen = allowed(page, ACTIONS, action)
     return confirm_page(
-        request,
-        page,
-        "sources",
-        gettext(page.lang, question) % {"name": name},
-        url(request, f"{BASE}/{name}/{action}"),
-        url(request, BASE),
+        request, page, "sources", chosen, {"name": name}, f"{BASE}/{name}/{action}", BASE
     )
 
 
@@ -72,18 +77,13 @@ def confirm_action(
 async def run_action(
     name: str, action: str, request: Request, ctx: Ctx, page: SupportConsole
 ) -> Response:
-    _action(ctx, name, action)
-    needs(page, Permission.RETRY)
-    await form(request)
-    actor = page.staff.username
-    if action == "pausa":
-        await to_thread.run_sync(pauses.pause, ctx, name, actor)
-    else:
-        await to_thread.run_sync(pauses.resume, ctx, name, actor)
+    _source(ctx, name)
+    await allowed_form(request, page, ACTIONS, action)
+    run = pauses.pause if action == "pausa" else pauses.resume
+    await to_thread.run_sync(run, ctx, name, page.staff.username)
     return done(request, BASE, action)
 
 
-def _action(ctx: Ctx, name: str, action: str) -> tuple[str, str]:
-    if action not in ACTIONS or ctx.settings.source(name) is None:
-        raise NotFoundError(f"no source action {action} for {name}")
-    return ACTIONS[action]
+def _source(ctx: Ctx, name: str) -> None:
+    if ctx.settings.source(name) is None:
+        raise NotFoundError(f"no source {name}")

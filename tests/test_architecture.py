@@ -97,3 +97,13 @@ def test_only_the_cache_deletes_retrieval_folders():
         if "rmtree" in path.read_text(encoding="utf-8")
     )
     assert deleting == ["cache.py"]
+
+
+def test_only_the_workspace_deletes_import_folders():
+    imports = ROOT / "src" / "pacsbridge" / "imports"
+    deleting = sorted(
+        str(path.relative_to(imports))
+        for path in imports.rglob("*.py")
+        if "rmtree" in path.read_text(encoding="utf-8")
+    )
+    assert deleting == ["workspace.py"]

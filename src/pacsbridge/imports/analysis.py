@@ -13,7 +13,6 @@ between two files stops the extraction and deletes what was written; any excepti
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,7 +116,7 @@ def _inspect(ctx: Context, import_id: int) -> media.MediaReport:
     root = workspace.files_dir(ctx.data_dir, import_id)
     archive = workspace.archive_path(ctx.data_dir, import_id)
     if archive.exists():
-        shutil.rmtree(root, ignore_errors=True)
+        workspace.clear_files(ctx.data_dir, import_id)
         extract(archive, root, _limits(ctx), should_stop=_poller(ctx, import_id))
     lifecycle.stop_if_cancelled(ctx, import_id)
     report = media.inspect(root)

@@ -13,7 +13,6 @@ nothing in the database knows. Each removal is audited.
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -80,10 +79,8 @@ def sweep(ctx: Context) -> list[str]:
             continue
         if name in cancelled:
             lifecycle.delete_files(ctx, int(name), reason="sweep")
-        elif path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
         else:
-            path.unlink(missing_ok=True)
+            workspace.remove_orphan(path)
         removed.append(name)
     _audit_swept(ctx, [n for n in removed if n not in cancelled])
     return removed

@@ -27,6 +27,20 @@ def files_dir(data_dir: Path, import_id: int) -> Path:
     return folder(data_dir, import_id) / "files"
 
 
+def clear_files(data_dir: Path, import_id: int) -> None:
+    """Empty the extracted files of an import before they are extracted again (a re-analysis
+    must never mix two extractions)."""
+    shutil.rmtree(files_dir(data_dir, import_id), ignore_errors=True)
+
+
+def remove_orphan(path: Path) -> None:
+    """Remove a folder or file under the imports folder that no live import owns (the sweep)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def delete_all(data_dir: Path, import_id: int) -> bool:
     """Remove every temporary file of the import; True when something was there."""
     path = folder(data_dir, import_id)

@@ -9,6 +9,7 @@ or the product's uvicorn configuration in a thread.
 from __future__ import annotations
 
 import copy
+import re
 import select
 import socket
 import subprocess
@@ -523,10 +524,8 @@ def test_every_route_answers_404_for_ids_beyond_a_database_integer(
     cookies = httpx.get(f"{server_.url}/imports/start?token={token}").cookies
     for method, template in routes:
         for value in HUGE:
-            path = template.replace("{", "").replace("}", "")
-            for name in ("import_id", "retrieval_id"):
-                path = path.replace(name, value)
-            path = path.replace("series_uid", "1.2.3")
+            path = re.sub(r"\{\w*_id\}", value, template)  # every integer id of the route
+            path = path.replace("{series_uid}", "1.2.3").replace("{", "").replace("}", "")
             key = FSE_KEY if "/retrievals" in path else token
             headers = bearer(key) if path.startswith("/api/") else {}
             answer = httpx.request(method, f"{server_.url}{path}", headers=headers, cookies=cookies)

@@ -1,5 +1,6 @@
 """`pacsbridge check`: is this installation able to work? Config, PACS, sources, HL7, database,
-and the staff directory when directory sign-in is on (docs/staff.md)."""
+the staff directory when directory sign-in is on (docs/staff.md), and the ATNA collector when
+the audit trail is on (docs/atna.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from pacsbridge.atna import syslog
 from pacsbridge.context import Network
 from pacsbridge.db import migrate
 from pacsbridge.db.engine import make_engine
@@ -34,7 +36,25 @@ def run_all(settings: Settings) -> list[Result]:
             results.append(_tcp(name, endpoint.host, endpoint.port))
     if settings.staff.directory.enabled:
         results.append(staff_directory(settings))
+    if settings.atna.enabled:
+        results.append(atna_collector(settings))
     return results
+
+
+def atna_collector(settings: Settings) -> Result:
+    """The ATNA collector accepts a connection as the sender makes it (TLS: our CA trusts its
+    certificate, and it accepts ours); says so when audit messages would cross in clear."""
+    atna = settings.atna
+    where = f"{atna.host}:{atna.port} ({atna.transport})"
+    try:
+        syslog.Collector(atna).probe()
+    except OSError as error:  # ssl.SSLError is an OSError
+        said = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        return ("ATNA collector", False, f"{where}: {said}")
+    detail = f"{where} accepts us"
+    if atna.transport == "tcp":
+        detail += "; warning: tcp sends the audit messages, patient data included, in clear"
+    return ("ATNA collector", True, detail)
 
 
 def staff_directory(settings: Settings) -> Result:

@@ -7,6 +7,7 @@ import logging
 
 from atna.collector import Rsyslog, assert_valid, xml_of
 from atna.helpers import atna_settings, record_sample, send_all, spooled
+from pacsbridge import checks
 from peers.pki import Pki
 
 
@@ -82,3 +83,41 @@ def test_a_collector_that_asks_for_our_certificate_gets_the_configured_one(
     assert len(received) == 2
     for message in received:
         assert_valid(schema, xml_of(message))
+
+
+def test_pacsbridge_check_passes_a_trusted_collector_and_names_a_refused_certificate(
+    make_settings,
+    tls_collector,
+    pki: Pki,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    trusted = make_settings(
+        **atna_settings(tls_collector, transport="tls", ca_file=str(pki.ca_certificates))
+    )
+    name, ok, detail = checks.atna_collector(trusted)
+    assert (name, ok) == ("ATNA collector", True), detail
+    assert "atna collector" in [n.lower() for n, _, _ in checks.run_all(trusted)]
+
+    foreign = Rsyslog(tmp_path / "foreign", tls=pki.issue("rsyslog", untrusted=True))
+    foreign.start()
+    try:
+        refused = make_settings(
+            **atna_settings(foreign, transport="tls", ca_file=str(pki.ca_certificates))
+        )
+        name, ok, detail = checks.atna_collector(refused)
+    finally:
+        foreign.stop()
+    assert not ok
+    assert "CERTIFICATE_VERIFY_FAILED" in detail.upper().replace(" ", "_"), detail
+
+
+def test_pacsbridge_check_warns_that_a_tcp_collector_receives_in_clear(
+    make_settings,
+    collector,  # noqa: ANN001
+) -> None:
+    name, ok, detail = checks.atna_collector(make_settings(**atna_settings(collector)))
+    assert ok, detail
+    assert "in clear" in detail
+    collector.stop()
+    name, ok, detail = checks.atna_collector(make_settings(**atna_settings(collector)))
+    assert not ok and f"127.0.0.1:{collector.port} (tcp)" in detail

@@ -69,6 +69,11 @@ class Collector:
             self.close()
             raise
 
+    def probe(self) -> None:
+        """Connect as a delivery would (TLS handshake and the collector's verdict included),
+        then close: ``pacsbridge check``. OSError when the collector cannot be reached."""
+        self._connect().close()
+
     def _connect(self) -> socket.socket:
         s = self.settings
         raw = socket.create_connection((s.host, s.port), timeout=s.timeout_seconds)

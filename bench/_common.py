@@ -34,6 +34,20 @@ DCMDUMP = "/usr/bin/dcmdump"
 
 HOST = "127.0.0.1"
 
+#: The RIS launch every bench that drives an import sends (POST /api/v1/launch).
+LAUNCH = {
+    "patient": {
+        "id": "IOTELU1234",
+        "family_name": "TEST",
+        "given_name": "TEST",
+        "birth_date": "1974-01-01",
+        "sex": "M",
+        "issuer": "AO17",
+    },
+    "order": {"number": "ORD-1", "accession_number": "ACC1"},
+    "operator": {"id": "bench", "name": "Bench"},
+}
+
 
 def tool_env() -> dict[str, str]:
     """DCMTK (and Orthanc) read TCP_NODELAY=1; without it they run 10-100x slower."""

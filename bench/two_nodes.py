@@ -43,12 +43,6 @@ from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_loose  # n
 
 NAME = "two_nodes"
 SOURCE = "src"
-LAUNCH = {
-    "patient": {"id": "IOTELU1234", "issuer": "AO17", "family_name": "TEST"},
-    "order": {"number": "ORD-1", "accession_number": "ACC1"},
-    "operator": {"id": "bench", "name": "Bench"},
-}
-LAUNCH["patient"] |= {"given_name": "TEST", "birth_date": "1974-01-01", "sex": "M"}
 RUNNING = {"queued", "querying", "retrieving"}
 
 
@@ -78,7 +72,7 @@ class Load:
 def _import_one(load: Load, node: Node, archive: bytes, poll: float, timeout: float) -> None:
     with httpx.Client(base_url=node.url, timeout=120) as http:
         token = load.call(
-            http, "launch", "POST", "/api/v1/launch", json=LAUNCH, headers=_b(RIS_KEY)
+            http, "launch", "POST", "/api/v1/launch", json=c.LAUNCH, headers=_b(RIS_KEY)
         )
         auth = _b(token.json()["token"])
         import_id = load.call(http, "create", "POST", "/api/v1/imports", headers=auth).json()["id"]

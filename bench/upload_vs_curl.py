@@ -37,18 +37,6 @@ NAME = "upload_vs_curl"
 AIM_RATIO = 1.5
 RIS_KEY = "bench-ris"
 MiB = 1024**2
-LAUNCH = {
-    "patient": {
-        "id": "IOTELU1234",
-        "family_name": "TEST",
-        "given_name": "TEST",
-        "birth_date": "1974-01-01",
-        "sex": "M",
-        "issuer": "AO17",
-    },
-    "order": {"number": "ORD-1", "accession_number": "ACC1"},
-    "operator": {"id": "bench", "name": "Bench"},
-}
 
 
 def serve(
@@ -78,7 +66,7 @@ def serve(
 
 def launch(url: str) -> dict:
     answer = httpx.post(
-        f"{url}/api/v1/launch", json=LAUNCH, headers={"Authorization": f"Bearer {RIS_KEY}"}
+        f"{url}/api/v1/launch", json=c.LAUNCH, headers={"Authorization": f"Bearer {RIS_KEY}"}
     )
     answer.raise_for_status()
     return answer.json()

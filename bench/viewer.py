@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 
 import httpx
-from _common import REPO, RESULTS, busy_warning, free_port, make_study_files, median
+from _common import LAUNCH, REPO, RESULTS, busy_warning, free_port, make_study_files, median
 
 PART = 512 * 1024**2
 MiB = 1024**2
@@ -190,20 +190,8 @@ def _zip(paths: list[Path], target: Path) -> Path:
 
 
 def _preview_token(url: str, archive: Path) -> str:
-    body = {
-        "patient": {
-            "id": "IOTELU1234",
-            "family_name": "TEST",
-            "given_name": "TEST",
-            "birth_date": "1974-01-01",
-            "sex": "M",
-            "issuer": "AO17",
-        },
-        "order": {"number": "ORD-1", "accession_number": "ACC1"},
-        "operator": {"id": "bench", "name": "Bench"},
-    }
     token = httpx.post(
-        f"{url}/api/v1/launch", json=body, headers={"Authorization": "Bearer bench-ris"}
+        f"{url}/api/v1/launch", json=LAUNCH, headers={"Authorization": "Bearer bench-ris"}
     ).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     import_id = httpx.post(f"{url}/api/v1/imports", headers=auth).json()["id"]

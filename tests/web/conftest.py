@@ -88,10 +88,10 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh Italian browser context; JavaScript errors fail the test."""
-    context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 1000})
+def browser_tab(browser: Any, locale: str) -> Iterator[Any]:
+    """A fresh browser context in ``locale`` (its Accept-Language); JavaScript errors fail the
+    test that used it."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 1000})
     context.set_default_timeout(15_000)
     tab = context.new_page()
     errors: list[str] = []
@@ -99,6 +99,12 @@ def page(browser: Any) -> Iterator[Any]:
     yield tab
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh Italian browser context; JavaScript errors fail the test."""
+    yield from browser_tab(browser, "it-IT")
 
 
 def screenshot(page: Any, name: str) -> None:

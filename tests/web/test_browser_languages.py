@@ -18,6 +18,7 @@ from pacsbridge.demo.samples import SamplePatient, SampleStudy, write_cd
 from pacsbridge.imports import analysis
 from pacsbridge.imports.pipeline.runner import run_pipeline
 
+from .conftest import browser_tab
 from .test_page_languages import italian_only, without_data
 
 pytestmark = pytest.mark.browser
@@ -28,14 +29,7 @@ MATCHING = SamplePatient(name="TEST^TEST", birth_date="19740101", sex="M")
 @pytest.fixture
 def english(browser: Any) -> Iterator[Any]:
     """A browser context whose Accept-Language is English; JavaScript errors fail the test."""
-    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    yield from browser_tab(browser, "en-GB")
 
 
 def _confirmed(server: Any, folder: Path, relay: Any = None) -> tuple[str, int]:

@@ -183,15 +183,18 @@ def test_pacs_killed_mid_send_and_restarted_on_its_port_gets_every_instance_once
 # -- dcmqrscp storing on two parallel associations, without the serialising proxy ------------
 
 PARALLEL_RUNS = 5
+PARALLEL_RUNS_MAX = 12  # until dcmqrscp loses a file; it lost one in 3 of 5 runs seen in CI
 
 
-def _imports_into(client, pacs, tmp_path: Path, runs: int) -> list[tuple[str, int, int, int]]:  # noqa: ANN001
+def _imports_into(
+    client, pacs, tmp_path: Path, runs: int, first: int = 0
+) -> list[tuple[str, int, int, int]]:  # noqa: ANN001
     """``runs`` imports of 40 instances each, run to their end: (state, sent, listed, kept)."""
     from pacsbridge.dicomnet.find import find_instance_uids
     from pacsbridge.dicomnet.peers import LocalAE
 
     results = []
-    for run in range(runs):
+    for run in range(first, first + runs):
         token = launch(client)
         patient = SamplePatient(name="PAR^TEST", patient_id=f"PAR-{run}", birth_date="19700101")
         study = SampleStudy(patient=patient, series_count=2, instances_per_series=20)
@@ -209,25 +212,30 @@ def _imports_into(client, pacs, tmp_path: Path, runs: int) -> list[tuple[str, in
     return results
 
 
-def test_dcmqrscp_on_two_parallel_associations_loses_files_its_index_lists_so_import_completes(
+def test_dcmqrscp_on_two_parallel_stores_loses_files_and_import_fails_iff_cfind_misses_one(
     make_client, pacs_factory, tmp_path
 ):  # noqa: ANN001
-    """What the product reports without the proxy: "completed", yet files are gone.
+    """What the product reports without the proxy: it says "failed" exactly when C-FIND misses one.
 
     dcmqrscp names each file from time(NULL); two children storing in the same second can
-    write the same name, so one instance's file replaces another's while index.dat keeps both
-    records. Its IMAGE-level C-FIND answers from index.dat, so the confirmation lists every
-    instance and cannot see the loss: only one association per such PACS prevents it.
+    write the same name, so one instance's file replaces another's. Sometimes index.dat loses
+    the record too, and the confirmation sees the gap and fails the import; sometimes it keeps
+    both records, and its IMAGE-level C-FIND lists an instance whose file is gone, which no
+    confirmation can see. Which of the two happens varies from run to run, so the test asserts
+    the rule the product keeps in both: completed if and only if every instance sent is listed.
+    Only one association per such PACS prevents the loss (docs/pacs-setup.md).
     """
     pacs = pacs_factory("dcmqrscp", serialize_stores=False)
     client = make_client(**pacs_settings(pacs), **QUEUED, dicom={"store_associations": 2})
-    results = _imports_into(client, pacs, tmp_path, PARALLEL_RUNS)
+    results: list[tuple[str, int, int, int]] = []
+    lost: list[tuple[str, int, int, int]] = []
+    while not lost and len(results) < PARALLEL_RUNS_MAX:
+        results += _imports_into(client, pacs, tmp_path, 1, first=len(results))
+        lost = [(state, sent, listed, kept) for state, sent, listed, kept in results if kept < sent]
 
+    assert lost, f"no file lost in {len(results)} imports: {results}"
     for state, sent, listed, _kept in results:
-        assert state != "completed" or listed == sent  # what C-FIND can see, it does catch
-    lost = [(state, sent, kept) for state, sent, _listed, kept in results if kept < sent]
-    assert lost, f"no file lost in {PARALLEL_RUNS} imports: {results}"
-    assert any(state == "completed" for state, _sent, _kept in lost), results  # undetected
+        assert (state == "completed") == (listed == sent), results
 
 
 def test_dcmqrscp_with_pacs_store_associations_1_keeps_every_instance(

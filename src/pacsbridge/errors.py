@@ -201,6 +201,18 @@ class ConflictError(PacsbridgeError):
     http_status = 409
 
 
+class StudyNotSendable(ConflictError):
+    """A confirmed study the duplicate check did not clear (same code as any conflict)."""
+
+    message_key = "error.study_not_sendable"
+
+
+class DocumentGone(ConflictError):
+    """A ticked document that is no longer in the import's files."""
+
+    message_key = "error.document_gone"
+
+
 class WrongOffset(ConflictError):
     code = "upload_wrong_offset"
     message_key = "error.upload_wrong_offset"

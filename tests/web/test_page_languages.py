@@ -135,3 +135,35 @@ def test_a_completed_import_with_patient_box_and_log_speaks_only_the_page_langua
     for words in ["Studio Archiviato (", "Elaborazione Ultimata", "Studio Verificato"]:
         assert words in in_italian, words
     assert "Study archived" not in in_italian
+
+
+def test_a_failed_verification_names_each_file_problem_in_the_page_language(
+    make_client: Any, pynetdicom_pacs: Any, tmp_path: Path
+) -> None:
+    from pacsbridge.imports import workspace
+
+    client = make_client(**pacs_settings(pynetdicom_pacs), jobs={"backend": "sqlite"})
+    token = launch(client)
+    client.get(f"/imports/start?token={token}")
+    write_loose(tmp_path / "usb", [SampleStudy(patient=PATIENT, series_count=1)], junk=False)
+    document = upload(client, token, zip_folder(tmp_path / "usb"))
+    drain(client)
+    import_id = document["id"]
+    files = workspace.files_dir(client.app.state.context.data_dir, import_id)
+    victim = sorted(files.rglob("*.dcm"))[0]
+    victim.write_bytes(victim.read_bytes()[:-100])  # pixel data cut after the analysis
+    confirm = client.post(
+        f"/api/v1/imports/{import_id}/confirm",
+        headers=bearer(token),
+        json={"identity_acknowledged": True},
+    )
+    assert confirm.status_code == 202, confirm.text
+    drain(client)
+
+    in_english = _words(client, token, import_id, "en")
+    assert _no_italian(in_english) == []
+    assert "Verification failed for 1 files: " in in_english
+    assert f"{victim.name} (pixel data truncated (" in in_english, in_english
+    in_italian = _words(client, token, import_id, "it")
+    assert "Verifica fallita per 1 file: " in in_italian
+    assert f"{victim.name} (pixel data troncati (" in in_italian, in_italian

@@ -16,9 +16,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pacsbridge import audit
+from pacsbridge import audit, messages
 from pacsbridge.context import Context
-from pacsbridge.errors import ConflictError, IdentityNotAcknowledged, InputError
+from pacsbridge.errors import (
+    ConflictError,
+    DocumentGone,
+    IdentityNotAcknowledged,
+    InputError,
+    StudyNotSendable,
+)
 from pacsbridge.imports import documents, lifecycle, workspace
 from pacsbridge.imports.lifecycle import ImportState, PacsStatus
 from pacsbridge.imports.models import Import, ImportInstance, ImportStudy, Launch
@@ -87,7 +93,7 @@ def _wrap_documents(
         index, document = offered[key]
         source = (root / document["path"]).resolve()
         if not source.is_relative_to(root) or not source.is_file():
-            raise ConflictError(f"document {index} is no longer there", reason="file mancante")
+            raise DocumentGone(f"document {index} is no longer there", index=index)
         ds = documents.wrap(source, document, study, patient, series[document["kind"]], number, now)
         name = f"{index}.dcm"
         target = workspace.documents_dir(ctx.data_dir, row.id) / name
@@ -171,16 +177,11 @@ def _default_selection(row: Import) -> list[str]:
     ]
 
 
+#: Why a study may not be sent: the technical detail and the key of the reason said to the reader.
 _REFUSED = {
-    PacsStatus.PRESENT: ("is already on the PACS", "già presente su PACS"),
-    PacsStatus.CONFLICT: (
-        "is on the PACS under another patient",
-        "conflitto con un altro paziente sul PACS",
-    ),
-    PacsStatus.UNKNOWN: (
-        "duplicate check not done",
-        "PACS non raggiungibile: ripetere il controllo",
-    ),
+    PacsStatus.PRESENT: ("is already on the PACS", "study.refused_present"),
+    PacsStatus.CONFLICT: ("is on the PACS under another patient", "study.refused_conflict"),
+    PacsStatus.UNKNOWN: ("duplicate check not done", "study.refused_unchecked"),
 }
 
 
@@ -195,8 +196,9 @@ def _check_selection(by_uid: dict[str, ImportStudy], wanted: list[str]) -> None:
     for uid in wanted:
         status = by_uid[uid].pacs_status
         if not lifecycle.sendable(status):
-            detail, reason = _REFUSED.get(status, ("cannot be sent", status))
-            raise ConflictError(f"{uid} {detail}", reason=reason)
+            detail, key = _REFUSED.get(status, ("cannot be sent", "study.refused_other"))
+            reason = messages.said(key, status=str(status))
+            raise StudyNotSendable(f"{uid} {detail}", uid=uid, reason=reason)
 
 
 def recheck(ctx: Context, import_id: int, launch: Launch, actor: str | None = None) -> Import:

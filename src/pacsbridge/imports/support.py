@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from pacsbridge import audit
+from pacsbridge import audit, messages
 from pacsbridge.context import Context
 from pacsbridge.errors import ConflictError, NotFoundError
 from pacsbridge.imports import confirmation, lifecycle, monitor, views
@@ -111,7 +111,7 @@ def detail(ctx: Context, import_id: int, lang: str = DEFAULT_LANGUAGE) -> dict[s
         row = session.get_one(Import, import_id)
         document = views.document(ctx, row, lang)
         events = [audit.as_dict(e, lang) for e in audit.events_of_import(session, import_id)]
-        instances = _instances(session, import_id)
+        instances = _instances(session, import_id, lang)
         retriable = _failed_phases(session, import_id) if _may_retry(row) else []
         state = row.state
     return {
@@ -133,8 +133,9 @@ def _summary_of(ctx: Context, import_id: int) -> dict[str, Any]:
         return _summary(session.get_one(Import, import_id))
 
 
-def _instances(session: Session, import_id: int) -> list[dict[str, Any]]:
-    """Every file of the import and what the PACS answered to its C-STORE."""
+def _instances(session: Session, import_id: int, lang: str) -> list[dict[str, Any]]:
+    """Every file of the import and what the PACS answered to its C-STORE (ours said in ``lang``,
+    the PACS's own words as it wrote them)."""
     query = select(ImportInstance).where(ImportInstance.import_id == import_id)
     return [
         {
@@ -143,7 +144,7 @@ def _instances(session: Session, import_id: int) -> list[dict[str, Any]]:
             "sop_instance_uid": i.sop_instance_uid,
             "state": i.state,
             "status": i.status,
-            "detail": i.detail,
+            "detail": messages.text(i.detail, lang) if i.detail in messages.CATALOGUE else i.detail,
         }
         for i in session.scalars(query.order_by(ImportInstance.id))
     ]

@@ -103,4 +103,9 @@ def plain(value: Any) -> Any:
 
 
 def _param(value: Any, lang: str) -> Any:
-    return render(value, lang) if is_said(value) else value
+    """A nested message rendered in ``lang``; a list of them as one comma-separated text."""
+    if is_said(value):
+        return render(value, lang)
+    if isinstance(value, list):
+        return ", ".join(str(_param(item, lang)) for item in value)
+    return value

@@ -28,6 +28,8 @@ CANCEL_POLL_SECONDS = 0.2  # how often the sending threads ask whether the impor
 CONFIRM_QUERIES = 4  # IMAGE-level C-FINDs before instances count as not confirmed
 CONFIRM_PAUSE_SECONDS = 0.5
 NAMED = 20  # SOP Instance UIDs a not-confirmed failure names in its detail
+#: An instance's detail when the PACS does not list it: a catalogue key, said where it is read.
+NOT_CONFIRMED = "store.instance_not_confirmed"
 
 
 def run(job: Job) -> Done:
@@ -114,7 +116,7 @@ def _record(job: Job, by_path: dict[str, ImportInstance], outcomes: Iterable[Sto
     for outcome in outcomes:
         batch.append((by_path[str(outcome.path)], outcome))
         if not outcome.ok and outcome.retriable:
-            retriable = outcome.detail or "PACS non raggiungibile"
+            retriable = outcome.detail or "PACS unreachable"
         if len(batch) >= BATCH:
             _write(job, batch)
             batch = []
@@ -171,7 +173,7 @@ def _confirm_on_pacs(job: Job) -> None:
             session.execute(
                 update(ImportInstance)
                 .where(ImportInstance.id.in_([i.id for i in missing]))
-                .values(state="pending", detail="non confermato dal PACS")
+                .values(state="pending", detail=NOT_CONFIRMED)
             )
         raise StoreNotConfirmed(_not_listed(missing), missing=len(missing))
 

@@ -6,6 +6,9 @@ Allocated x Frames says (Orthanc accepts a file cut inside its pixel data), and 
 pixel data has fragments. Counts must agree with the analysis. A failure names the files and
 stops the import before anything reaches the PACS (a permanent error). Files are found through
 ``Job.original_path``, which refuses a name that would leave the import's folder.
+
+Each problem is a said message (a key and its parameters, docs/errors.md): the monitor says it
+in the reader's language, and the error's technical detail says it in English for support.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 
+from pacsbridge import messages
 from pacsbridge.errors import VerificationFailed
 from pacsbridge.imports.models import ImportInstance
 from pacsbridge.imports.pipeline.base import Done, Job, is_document
@@ -27,44 +31,46 @@ MAX_NAMED = 5
 
 def run(job: Job) -> Done:
     instances = job.instances()
-    problems = []
+    problems: list[messages.Said] = []
     for index, instance in enumerate(instances):
         problem = check_file(job.original_path(instance), instance)
         if problem:
-            problems.append(f"{instance.path} ({problem})")
+            said = messages.said("verify.file_problem", file=instance.path, reason=problem)
+            problems.append(said)
         if index % 50 == 0:
             job.beat()
     documents = sum(1 for i in instances if is_document(i))
     problems += _count_problems(job, len(instances) - documents)
     if problems:
-        named = ", ".join(problems[:MAX_NAMED]) + (" ..." if len(problems) > MAX_NAMED else "")
-        raise VerificationFailed("; ".join(problems), count=len(problems), files=named)
+        more = [messages.said("verify.more")] if len(problems) > MAX_NAMED else []
+        detail = "; ".join(messages.render(p, "en") for p in problems)
+        raise VerificationFailed(detail, count=len(problems), files=problems[:MAX_NAMED] + more)
     return Done("done.verify", {"count": len(instances)})
 
 
-def _count_problems(job: Job, found: int) -> list[str]:
+def _count_problems(job: Job, found: int) -> list[messages.Said]:
     studies = job.analysis.get("studies", {})
     expected = sum(studies[u]["instance_count"] for u in job.selected_uids() if u in studies)
     if found == expected:
         return []
-    return [f"{found} immagini pronte, {expected} attese dall'analisi"]
+    return [messages.said("verify.count_mismatch", found=found, expected=expected)]
 
 
-def check_file(path: Path, instance: ImportInstance) -> str:
-    """Empty when the file is sound; else a short reason."""
+def check_file(path: Path, instance: ImportInstance) -> messages.Said | None:
+    """None when the file is sound; else why not, as a said message."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = dcmread(path)
             ds.decode()
     except FileNotFoundError:
-        return "file mancante"
+        return messages.said("verify.file_missing")
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as error:
-        return f"non leggibile: {type(error).__name__}"
+        return messages.said("verify.unreadable", error=type(error).__name__)
     return _uid_problem(ds, instance) or _pixel_problem(ds)
 
 
-def _uid_problem(ds: Dataset, instance: ImportInstance) -> str:
+def _uid_problem(ds: Dataset, instance: ImportInstance) -> messages.Said | None:
     expected = {
         "SOPInstanceUID": instance.sop_instance_uid,
         "SeriesInstanceUID": instance.series_instance_uid,
@@ -73,21 +79,21 @@ def _uid_problem(ds: Dataset, instance: ImportInstance) -> str:
     }
     for keyword, value in expected.items():
         if str(ds.get(keyword, "")) != value:
-            return f"{keyword} diverso o assente"
-    return ""
+            return messages.said("verify.uid_differs", keyword=keyword)
+    return None
 
 
-def _pixel_problem(ds: Dataset) -> str:
+def _pixel_problem(ds: Dataset) -> messages.Said | None:
     if "PixelData" not in ds:
-        return ""
+        return None
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is not None and syntax.is_encapsulated:
-        return "" if _has_fragments(ds.PixelData) else "pixel data compressi vuoti"
+        return None if _has_fragments(ds.PixelData) else messages.said("verify.empty_fragments")
     expected = _native_length(ds)
     actual = len(ds.PixelData)
     if expected and actual < expected:
-        return f"pixel data troncati ({actual} di {expected} byte)"
-    return ""
+        return messages.said("verify.truncated_pixels", actual=actual, expected=expected)
+    return None
 
 
 def _has_fragments(data: bytes) -> bool:

@@ -178,7 +178,7 @@ def _default_selection(row: Import) -> list[str]:
 
 
 #: Why a study may not be sent: the technical detail and the key of the reason said to the reader.
-_REFUSED = {
+_REFUSED: dict[str, tuple[str, str]] = {
     PacsStatus.PRESENT: ("is already on the PACS", "study.refused_present"),
     PacsStatus.CONFLICT: ("is on the PACS under another patient", "study.refused_conflict"),
     PacsStatus.UNKNOWN: ("duplicate check not done", "study.refused_unchecked"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,5 @@ def test_an_upload_from_the_page_is_stored_as_a_zip_whose_crcs_the_analysis_fill
         assert stored.testzip() is None
         sent = {n: stored.read(n) for n in stored.namelist()}
     assert sent == {name.removeprefix("usb/"): data for name, data in contents.items() if data}
+    check = subprocess.run(["unzip", "-tq", str(archive)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout  # Info-ZIP verifies every CRC too

@@ -3,12 +3,14 @@
     python bench/upload_dvd_memory.py [--gb 4.7] [--src TREE]
 
 A sparse file of ``--gb`` GB (no disk space used) and a DICOMDIR are set on a file input of
-the import page; the page's own ``zipParts`` (static/js/upload.js) makes every part of the zip,
-reading every byte for the CRC-32, and drops each part (the upload of a part is a ``Blob`` of
-the files' slices: it holds no bytes). Sampled meanwhile: the resident memory of each of our
-Chromium processes (every 100 ms) and the page's JS heap (``performance.memory`` with
-``--enable-precise-memory-info``). The zip must end with a ZIP64 end record. ``--src`` runs
-another tree's page, for before/after. Writes bench/results/upload_dvd_memory-<date>.json.
+the import page; the page's own ``zipParts`` (static/js/upload.js) makes every part of the
+zip and drops each part (the upload of a part is a ``Blob`` of the files' slices: it holds no
+bytes). A page whose zip writer computes the CRC-32 (``--src`` of a tree from before the
+server filled them, docs/operator-pages.md) reads every byte for it meanwhile; today's page
+reads none. Sampled meanwhile: the resident memory of each of our Chromium processes (every
+100 ms) and the page's JS heap (``performance.memory`` with ``--enable-precise-memory-info``).
+The zip must end with a ZIP64 end record. ``--src`` runs another tree's page, for
+before/after. Writes bench/results/upload_dvd_memory-<date>.json.
 """
 
 from __future__ import annotations

@@ -85,3 +85,25 @@ def _write(out: bytearray, start: int, layout: dict, fields: dict[str, int]) -> 
     for key, value in fields.items():
         offset, kind = layout[key]
         struct.pack_into("<" + kind, out, start + offset, value)
+
+
+# --- the upload page's layout (static/js/zip-writer.js), CRC-32 left to the receiver ----------
+
+#: The private extra field: ID 0x5042, 1 byte of data, version 1 (media/crcfill.py).
+CRC_MARK = struct.pack("<HHB", 0x5042, 1, 1)
+_DESCRIPTOR = struct.Struct("<4s3L")
+
+
+def marked_zip(entries: dict[str, bytes], mark: bytes = CRC_MARK) -> bytes:
+    """A stored zip laid out as the upload page writes it: flags 0x0808, CRC-32 0 everywhere,
+    ``mark`` in each local header and central directory record, a descriptor with signature."""
+    body, centrals = bytearray(), []
+    for name, data in entries.items():
+        raw = name.encode()
+        fields = (b"PK\x03\x04", 45, 0x0808, 0, 0, 0, 0, 0, 0, len(raw), len(mark))
+        offset = len(body)
+        body += _LOCAL.pack(*fields) + raw + mark + data
+        body += _DESCRIPTOR.pack(b"PK\x07\x08", 0, len(data), len(data))
+        central = (b"PK\x01\x02", 45, 45, 0x0808, 0, 0, 0, 0, len(data), len(data), len(raw))
+        centrals.append(_CENTRAL.pack(*central, len(mark), 0, 0, 0, 0, offset) + raw + mark)
+    return assemble(bytes(body), centrals)

@@ -10,6 +10,8 @@ so the bytes actually written are counted as well. Whatever goes wrong after wri
 the files this call wrote are removed again: a half-extracted study must never be mistaken for
 a complete one. The caller may stop the extraction between two files (``should_stop``, e.g.
 an import cancelled meanwhile): the files written are removed and :class:`Stopped` is raised.
+Entries marked "CRC-32 to be filled by the receiver" (the upload page's, :mod:`.crcfill`) get
+their CRC computed while they are written and filled into the archive once all are written.
 
 zipfile's exceptions are translated here, once, into pacsbridge.errors (see that module).
 """
@@ -30,6 +32,8 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pacsbridge.errors import ArchiveTooLarge, BrokenArchive, StorageFull, UnsafeArchive
+from pacsbridge.media import crcfill
+from pacsbridge.media.written import CountingWriter, Written
 from pacsbridge.messages import said
 
 CHUNK = 1024 * 1024
@@ -67,6 +71,8 @@ class Stopped(Exception):  # noqa: N818 - the caller asked for it: not an error
 class _Entry:
     info: zipfile.ZipInfo
     target: PurePosixPath
+    #: where its data end in the archive (set by the overlap check)
+    data_end: int = 0
 
     @property
     def is_dir(self) -> bool:
@@ -84,9 +90,13 @@ def extract(
         entries = check(archive, zip_path, limits)
         dest.mkdir(parents=True, exist_ok=True)
         _check_free_space(dest, entries, limits)
-        written = _Written(dest)
+        written = Written(dest)
         try:
-            return _extract_all(archive, entries, written, limits, should_stop or _never)
+            extracted, computed = _extract_all(
+                archive, entries, written, limits, should_stop or _never
+            )
+            crcfill.fill(zip_path, archive, computed)
+            return extracted
         except BaseException:
             written.remove()
             raise
@@ -119,8 +129,8 @@ def check(archive: zipfile.ZipFile, zip_path: Path, limits: ArchiveLimits) -> li
     _check_duplicates(entries)
     _check_sizes(infos, limits)
     _check_total_ratio(infos, zip_path.stat().st_size, limits)
-    _check_overlaps(infos, zip_path, archive.start_dir)
-    return entries
+    ends = _check_overlaps(infos, zip_path, archive.start_dir)
+    return [_Entry(e.info, e.target, ends[e.info.header_offset]) for e in entries]
 
 
 def _check_count(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
@@ -185,6 +195,8 @@ def _check_entry(info: zipfile.ZipInfo) -> None:
             f"unsupported compression method {method} for {name!r}",
             reason=said("archive.method_unsupported", method=method),
         )
+    if crcfill.marked(info):
+        crcfill.check_marked(info)
 
 
 def _check_duplicates(entries: list[_Entry]) -> None:
@@ -263,22 +275,27 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.0f} MB"
 
 
-def _check_overlaps(infos: list[zipfile.ZipInfo], zip_path: Path, end: int) -> None:
+def _check_overlaps(infos: list[zipfile.ZipInfo], zip_path: Path, end: int) -> dict[int, int]:
     """Each entry's local header and data must end before the next entry (or the directory).
 
     Overlapping entries let a few kilobytes of compressed data be extracted thousands of times.
     The local header is read because its name and extra fields may differ in length from the
-    central directory's copy.
+    central directory's copy. A marked entry's descriptor, where its CRC will be written, must
+    fit too. Returns where each entry's data end, by header offset.
     """
     ordered = sorted(infos, key=lambda info: info.header_offset)
+    ends = {}
     with zip_path.open("rb") as fp:
         for info, following in zip(ordered, [*ordered[1:], None], strict=True):
             limit = end if following is None else following.header_offset
-            if _data_end(fp, info) > limit:
+            ends[info.header_offset] = data_end = _data_end(fp, info)
+            mine = crcfill.entry_end(fp, info, data_end) if crcfill.marked(info) else data_end
+            if mine > limit:
                 raise UnsafeArchive(
                     f"entry {info.orig_filename!r} overlaps the next one",
                     reason=said("archive.overlapping"),
                 )
+    return ends
 
 
 def _data_end(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
@@ -297,61 +314,16 @@ def _data_end(fp: BinaryIO, info: zipfile.ZipInfo) -> int:
 # --- writing ---------------------------------------------------------------------------------
 
 
-class _Written:
-    """What this call created under ``dest``, so that a failure can take it all back."""
-
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
-        self.paths: list[Path] = []
-
-    def folder(self, rel: PurePosixPath) -> Path:
-        path = self.dest
-        for part in rel.parts:
-            path = path / part
-            if path.is_symlink():
-                raise FileExistsError(f"{path} is a link")
-            if not path.is_dir():
-                path.mkdir()  # FileExistsError when a file is in the way
-                self.paths.append(path)
-        return path
-
-    def file(self, path: Path) -> BinaryIO:
-        handle = path.open("xb")  # never overwrite, never follow a link planted before us
-        self.paths.append(path)
-        return handle
-
-    def remove(self) -> None:
-        for path in reversed(self.paths):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-
-
-class _CountingWriter:
-    """Counts what is really written and stops at the budget: declared sizes can lie."""
-
-    def __init__(self, out: BinaryIO, budget: int, name: str) -> None:
-        self.out, self.budget, self.name, self.count = out, budget, name, 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        if self.count > self.budget:
-            raise ArchiveTooLarge(
-                f"{self.name!r} expands beyond its declared size or the total limit",
-                reason=said("archive.larger_than_declared", name=self.name),
-            )
-        return self.out.write(data)
-
-
 def _extract_all(
     archive: zipfile.ZipFile,
     entries: list[_Entry],
-    written: _Written,
+    written: Written,
     limits: ArchiveLimits,
     should_stop: Callable[[], bool],
-) -> list[str]:
+) -> tuple[list[str], list[tuple[zipfile.ZipInfo, int, int]]]:
+    """The files written, and (entry, data end, CRC-32) of each marked one for ``crcfill``."""
     extracted: list[str] = []
+    computed: list[tuple[zipfile.ZipInfo, int, int]] = []
     remaining = limits.max_total_bytes
     for entry in entries:
         if should_stop():
@@ -359,12 +331,15 @@ def _extract_all(
         if entry.is_dir:
             _make_folder(written, entry)
             continue
-        remaining -= _extract_one(archive, entry, written, remaining)
+        counter = _extract_one(archive, entry, written, remaining)
+        remaining -= counter.count
         extracted.append(str(entry.target))
-    return extracted
+        if counter.crc is not None:
+            computed.append((entry.info, entry.data_end, counter.crc))
+    return extracted, computed
 
 
-def _make_folder(written: _Written, entry: _Entry) -> None:
+def _make_folder(written: Written, entry: _Entry) -> None:
     try:
         written.folder(entry.target)
     except FileExistsError as error:
@@ -376,13 +351,17 @@ def _in_the_way(name: str) -> UnsafeArchive:
     return UnsafeArchive(f"{name!r} already exists", reason=said("archive.file_exists", name=name))
 
 
-def _extract_one(archive: zipfile.ZipFile, entry: _Entry, written: _Written, remaining: int) -> int:
-    name = entry.info.orig_filename
-    budget = min(entry.info.file_size, remaining)
+def _extract_one(
+    archive: zipfile.ZipFile, entry: _Entry, written: Written, remaining: int
+) -> CountingWriter:
+    name, info = entry.info.orig_filename, entry.info
+    budget = min(info.file_size, remaining)
+    marked = crcfill.marked(info)
     try:
         folder = written.folder(entry.target.parent)
-        with archive.open(entry.info) as source, written.file(folder / entry.target.name) as out:
-            counter = _CountingWriter(out, budget, name)
+        source = archive.open(crcfill.unchecked(info) if marked else info)
+        with source, written.file(folder / entry.target.name) as out:
+            counter = CountingWriter(out, budget, name, 0 if marked else None)
             shutil.copyfileobj(source, counter, CHUNK)
     except FileExistsError as error:
         raise _in_the_way(name) from error
@@ -390,4 +369,4 @@ def _extract_one(archive: zipfile.ZipFile, entry: _Entry, written: _Written, rem
         raise BrokenArchive(
             f"{name!r}: {error}", reason=said("archive.damaged_data", name=name)
         ) from error
-    return counter.count
+    return counter

@@ -3,9 +3,10 @@
 // zip-writer.js writes a STORE zip (docs/engineering-notes.md: deflate in the browser is slower
 // than a hospital LAN) with ZIP64 when needed, as pieces: headers, and each file as its own
 // Blob. We cut those pieces into parts of `partBytes` and PUT each one with
-// `Content-Range: bytes a-b/total`, two at a time, while the next part is being zipped. A part
-// refers to slices of the files themselves, not to copies of their bytes: the memory held is
-// the read-ahead for the CRC (a few slices) whatever the media size.
+// `Content-Range: bytes a-b/total`, two at a time, while the next part is being cut. A part
+// refers to slices of the files themselves, not to copies of their bytes, and the page reads
+// none of them: the CRC-32s are left to the server (zip-writer.js, docs/operator-pages.md).
+// The memory held is a few small headers whatever the media size.
 //
 // The total is sent on every part: imports/upload.py treats a part without a total ("/*") as
 // the last one, so the exact zip size is computed up front (zipLength: file names and sizes
@@ -14,10 +15,10 @@
 // Resume: the zip is deterministic (fixed order, fixed modification date), so the same bytes
 // can always be produced again. After a network error or a 5xx we ask the server how many
 // bytes it holds (GET .../archive), and send again from there: from the part still in memory
-// when possible, else by zipping again from the start and skipping what the server has.
-// A limited number of attempts with growing pauses, then a clear message.
+// when possible, else by cutting the zip again from the start and skipping what the server
+// has. A limited number of attempts with growing pauses, then a clear message.
 import { sleep } from "./common.js";
-import { crc32, layout, zipLength, zipPieces } from "./zip-writer.js";
+import { layout, zipLength, zipPieces } from "./zip-writer.js";
 
 /** Every entry gets the same date: the zip must be byte-identical when produced again. */
 const FIXED_DATE = new Date(2000, 0, 1, 0, 0, 0);
@@ -51,104 +52,6 @@ export function archiveSize(files) {
   return zipLength(zipLayout(files).entries);
 }
 
-/**
- * What is read at once for the CRC: a few whole small files together as one Blob (one read,
- * one Blob made, instead of one per file: each Blob made or sliced is a round trip to
- * Chromium's browser process), or one slice of a large file; READ_AHEAD of them in flight.
- */
-const BATCH_BYTES = 4 * 1024 * 1024;
-const READ_AHEAD = 4;
-
-/** The reads, in order: {blob, spans} with spans [file index, bytes of that file in it]. */
-function* readPlan(files) {
-  let batch = [];
-  let spans = [];
-  let size = 0;
-  const flush = function* () {
-    if (!spans.length) return; // empty files too: each needs its CRC
-    yield { blob: batch.length === 1 ? batch[0] : new Blob(batch), spans };
-    batch = [];
-    spans = [];
-    size = 0;
-  };
-  for (const [index, f] of files.entries()) {
-    const length = f.file.size;
-    if (length > BATCH_BYTES) {
-      yield* flush();
-      for (let a = 0; a < length; a += BATCH_BYTES) {
-        const b = Math.min(length, a + BATCH_BYTES);
-        yield { blob: f.file.slice(a, b), spans: [[index, b - a]] };
-      }
-      continue;
-    }
-    if (size + length > BATCH_BYTES) yield* flush();
-    if (length) batch.push(f.file);
-    spans.push([index, length]);
-    size += length;
-  }
-  yield* flush();
-}
-
-/**
- * The bytes of `blob` (at most BATCH_BYTES) read into `buffer`, through a BYOB reader: the
- * same few buffers serve the whole medium. `Blob.arrayBuffer()` made a new buffer for every
- * read, and the garbage outran the collector: the page grew by up to 2 GB on a 4.7 GB DVD.
- */
-async function readInto(blob, buffer) {
-  const reader = blob.stream().getReader({ mode: "byob" });
-  let filled = 0;
-  try {
-    while (filled < blob.size) {
-      const { value, done } = await reader.read(new Uint8Array(buffer, filled));
-      if (value) buffer = value.buffer; // the read hands the (moved) buffer back
-      if (done) break;
-      filled += value.length;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return new Uint8Array(buffer, 0, filled);
-}
-
-/**
- * Each file's CRC-32, in order, from its bytes read as planned, READ_AHEAD reads ahead into
- * READ_AHEAD buffers used again and again; nothing of them goes into the zip, which sends the
- * file's own Blob.
- */
-async function* fileCrcs(files) {
-  const plan = readPlan(files);
-  const spare = [];
-  const reads = [];
-  const readAhead = () => {
-    while (reads.length < READ_AHEAD) {
-      const { value, done } = plan.next();
-      if (done) return;
-      const read = readInto(value.blob, spare.pop() ?? new ArrayBuffer(BATCH_BYTES));
-      read.catch(() => {}); // awaited in order below; a failure is thrown there
-      reads.push({ read, spans: value.spans });
-    }
-  };
-  let crc = 0;
-  let hashed = 0; // bytes of the current file hashed so far
-  for (readAhead(); reads.length; ) {
-    const { read, spans } = reads.shift();
-    const bytes = await read;
-    let at = 0;
-    for (const [index, length] of spans) {
-      crc = crc32(bytes.subarray(at, at + length), crc);
-      at += length;
-      hashed += length;
-      if (hashed === files[index].file.size) {
-        yield crc;
-        crc = 0;
-        hashed = 0;
-      }
-    }
-    spare.push(bytes.buffer);
-    readAhead();
-  }
-}
-
 const sizeOf = (piece) => (piece instanceof Blob ? piece.size : piece.length);
 /** Bytes a..b of a piece of a part: a Blob (a file or its slice) or a typed array (headers). */
 const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.subarray(a, b));
@@ -160,42 +63,36 @@ const cut = (piece, a, b) => (piece instanceof Blob ? piece.slice(a, b) : piece.
  * go in as slices of the files themselves, so a part costs no copy of them.
  */
 export async function* zipParts(files, from, partBytes, onZipped) {
-  const crcs = fileCrcs(files);
-  const pieces = zipPieces(zipLayout(files), crcs);
   let position = 0;
   let pending = [];
   let size = 0;
   let start = from;
-  try {
-    for await (let piece of pieces) {
-      let length = sizeOf(piece);
-      position += length;
-      onZipped(position);
-      if (position <= from) continue;
-      const skip = from - (position - length);
-      if (skip > 0) {
-        piece = cut(piece, skip, length);
-        length -= skip;
-      }
-      while (size + length >= partBytes) {
-        const n = partBytes - size;
-        pending.push(cut(piece, 0, n));
-        yield { start, blob: new Blob(pending) };
-        start += partBytes;
-        pending = [];
-        size = 0;
-        piece = cut(piece, n, length);
-        length -= n;
-      }
-      if (length) {
-        pending.push(piece);
-        size += length;
-      }
+  for (let piece of zipPieces(zipLayout(files))) {
+    let length = sizeOf(piece);
+    position += length;
+    onZipped(position);
+    if (position <= from) continue;
+    const skip = from - (position - length);
+    if (skip > 0) {
+      piece = cut(piece, skip, length);
+      length -= skip;
     }
-    if (size) yield { start, blob: new Blob(pending) };
-  } finally {
-    await crcs.return();
+    while (size + length >= partBytes) {
+      const n = partBytes - size;
+      pending.push(cut(piece, 0, n));
+      yield { start, blob: new Blob(pending) };
+      start += partBytes;
+      pending = [];
+      size = 0;
+      piece = cut(piece, n, length);
+      length -= n;
+    }
+    if (length) {
+      pending.push(piece);
+      size += length;
+    }
   }
+  if (size) yield { start, blob: new Blob(pending) };
 }
 
 export class Uploader {

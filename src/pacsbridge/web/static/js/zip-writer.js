@@ -1,69 +1,29 @@
 // A STORE zip written as pieces: zip headers (typed arrays) and the files themselves (Blobs).
 //
-// The layout is the one client-zip 2.5.1 writes (PKWARE APPNOTE 6.3.x), byte for byte, so an
-// archive is the same whichever of the two made it: every entry has a local header with the
-// UTF-8 name flag (bit 11) and the data descriptor flag (bit 3), its bytes stored as they are,
-// then a data descriptor with the CRC-32 and the sizes (8-byte sizes when the entry is 4 GiB
-// or more: APPNOTE 4.3.9.2); the central directory gives a ZIP64 extra field (APPNOTE 4.5.3)
-// to an entry whose size or local header offset does not fit in 32 bits; a ZIP64 end of
-// central directory record and locator (APPNOTE 4.3.14-15) follow when any entry or offset
-// needed ZIP64, and also when there are more than 65,535 entries (client-zip writes no ZIP64
-// record then; APPNOTE 4.4.21-22 wants one: the only case where the two differ).
+// The layout is client-zip 2.5.1's (PKWARE APPNOTE 6.3.x) with two differences: every entry
+// has a local header with the UTF-8 name flag (bit 11) and the data descriptor flag (bit 3),
+// its bytes stored as they are, then a data descriptor with the sizes (8-byte sizes when the
+// entry is 4 GiB or more: APPNOTE 4.3.9.2); the central directory gives a ZIP64 extra field
+// (APPNOTE 4.5.3) to an entry whose size or local header offset does not fit in 32 bits; a
+// ZIP64 end of central directory record and locator (APPNOTE 4.3.14-15) follow when any entry
+// or offset needed ZIP64, and also when there are more than 65,535 entries (APPNOTE 4.4.21-22;
+// client-zip writes none then).
 //
-// Why not client-zip itself: it computes CRC-32 a byte at a time, the largest single cost of
-// the upload in the page (docs/operator-pages.md), and it can only take the bytes as a stream,
-// whereas the upload wants each file as a Blob (a slice of the file, never a copy). Here the
-// CRC is slice-by-16 and comes from the caller, one per entry, in order.
+// The CRC-32 is left 0 in the descriptor and the central directory, and each local header and
+// central directory record carries a private extra field saying so: header ID 0x5042, 1 byte
+// of data, version 1 ("CRC-32 to be filled by the receiver", docs/operator-pages.md). The
+// server computes each CRC while it extracts the entry and writes it into the stored archive
+// (media/crcfill.py). So the page reads no byte of the files: a part is slices of the files and
+// the headers, and Chromium's browser process reads each byte once, to send it. Computing the
+// CRC here cost every byte a second trip through the browser process into the page (the
+// largest cost of the upload: bench/README.md).
 
 const BIG = 0xffffffff; // from here on a size or offset needs ZIP64 (as client-zip decides)
 const MAX_ENTRIES = 0xffff;
 const TWO_32 = 2 ** 32;
-
-/** CRC-32 (ISO-HDLC, polynomial 0xEDB88320) tables for slice-by-16: table k at k*256. */
-const TABLES = (() => {
-  const t = new Int32Array(16 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    for (let k = 1; k < 16; k++) {
-      const previous = t[(k - 1) * 256 + n];
-      t[k * 256 + n] = (previous >>> 8) ^ t[previous & 255];
-    }
-  }
-  return t;
-})();
-
-/** CRC-32 of `bytes`, going on from `crc` (the CRC of what came before, 0 at the start). */
-export function crc32(bytes, crc = 0) {
-  const t = TABLES;
-  let c = ~crc;
-  let i = 0;
-  const n = bytes.length;
-  // bytewise up to a 4-byte boundary, so the middle can be read as 32-bit words
-  while (i < n && (bytes.byteOffset + i) & 3) c = (c >>> 8) ^ t[(c ^ bytes[i++]) & 255];
-  const words = (n - i) >>> 4 << 2;
-  if (words) {
-    const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
-    for (let j = 0; j < words; j += 4) {
-      const a = w[j] ^ c;
-      const b = w[j + 1];
-      const d = w[j + 2];
-      const e = w[j + 3];
-      c = t[3840 + (a & 255)] ^ t[3584 + ((a >>> 8) & 255)] ^ t[3328 + ((a >>> 16) & 255)] ^
-        t[3072 + (a >>> 24)] ^ t[2816 + (b & 255)] ^ t[2560 + ((b >>> 8) & 255)] ^
-        t[2304 + ((b >>> 16) & 255)] ^ t[2048 + (b >>> 24)] ^ t[1792 + (d & 255)] ^
-        t[1536 + ((d >>> 8) & 255)] ^ t[1280 + ((d >>> 16) & 255)] ^ t[1024 + (d >>> 24)] ^
-        t[768 + (e & 255)] ^ t[512 + ((e >>> 8) & 255)] ^ t[256 + ((e >>> 16) & 255)] ^
-        t[e >>> 24];
-    }
-    i += words * 4;
-  }
-  while (i < n) c = (c >>> 8) ^ t[(c ^ bytes[i++]) & 255];
-  return ~c >>> 0;
-}
+/** The private extra field: "CRC-32 to be filled by the receiver" (docs/operator-pages.md). */
+export const CRC_FIELD = Uint8Array.of(0x42, 0x50, 1, 0, 1); // ID 0x5042, size 1, version 1
+const FIELD = CRC_FIELD.length;
 
 /** MS-DOS time and date (local time, as client-zip writes them). */
 function dosDateTime(date) {
@@ -96,44 +56,48 @@ export function layout(files, date) {
   };
 }
 
-/** Central directory extra field length of an entry: none, offset only, or sizes and offset. */
-const extraLength = (size, offset) => (size >= BIG ? 28 : offset >= BIG ? 12 : 0);
+/** Central directory ZIP64 extra field length of an entry: none, offset only, or sizes too. */
+const zip64Length = (size, offset) => (size >= BIG ? 28 : offset >= BIG ? 12 : 0);
 
 /** The end records are ZIP64 when any size or offset is, or there are too many entries. */
 const needsZip64 = (anyBig, count, cdOffset, cdSize) =>
   anyBig || cdOffset >= BIG || cdSize >= BIG || count > MAX_ENTRIES;
+
+/** Bytes of an entry before the central directory: local header, data, descriptor. */
+const entryLength = ({ name, size }) => 30 + FIELD + name.length + size + (size >= BIG ? 24 : 16);
 
 /** Exact byte length of the zip of `entries` (as `layout` gives them), before any byte is read. */
 export function zipLength(entries) {
   let offset = 0;
   let cdSize = 0;
   let anyBig = false;
-  for (const { name, size } of entries) {
-    const big = size >= BIG;
-    cdSize += 46 + name.length + extraLength(size, offset);
-    offset += 46 + name.length + size + (big ? 8 : 0);
-    anyBig ||= big;
+  for (const entry of entries) {
+    cdSize += 46 + entry.name.length + zip64Length(entry.size, offset) + FIELD;
+    offset += entryLength(entry);
+    anyBig ||= entry.size >= BIG;
   }
   return offset + cdSize + 22 + (needsZip64(anyBig, entries.length, offset, cdSize) ? 76 : 0);
 }
 
 export function localHeader(entry, [time, day]) {
-  const bytes = new Uint8Array(30 + entry.name.length);
+  const bytes = new Uint8Array(30 + entry.name.length + FIELD);
   const v = new DataView(bytes.buffer);
   v.setUint32(0, 0x504b0304);
   v.setUint32(4, 0x2d000808); // version 4.5; flags: descriptor (bit 3), UTF-8 name (bit 11)
   v.setUint16(10, time, true);
   v.setUint16(12, day, true);
   v.setUint16(26, entry.name.length, true);
+  v.setUint16(28, FIELD, true);
   bytes.set(entry.name, 30);
+  bytes.set(CRC_FIELD, 30 + entry.name.length);
   return bytes;
 }
 
-export function descriptor(size, crc) {
+/** The data descriptor: signature, CRC-32 0 (filled by the receiver), sizes. */
+export function descriptor(size) {
   const big = size >= BIG;
   const v = new DataView(new ArrayBuffer(big ? 24 : 16));
   v.setUint32(0, 0x504b0708);
-  v.setUint32(4, crc, true);
   if (big) {
     set64(v, 8, size);
     set64(v, 16, size);
@@ -144,34 +108,35 @@ export function descriptor(size, crc) {
   return new Uint8Array(v.buffer);
 }
 
-export function centralHeader(entry, crc, offset, [time, day]) {
+/** The central directory record: CRC-32 0, the ZIP64 extra field if needed, then ours. */
+export function centralHeader(entry, offset, [time, day]) {
   const { name, size } = entry;
-  const extra = extraLength(size, offset);
-  const bytes = new Uint8Array(46 + name.length + extra);
+  const zip64 = zip64Length(size, offset);
+  const bytes = new Uint8Array(46 + name.length + zip64 + FIELD);
   const v = new DataView(bytes.buffer);
   v.setUint32(0, 0x504b0102);
   v.setUint32(4, 0x2d032d00); // made by 4.5 on Unix, needs 4.5
   v.setUint16(8, 0x0808, true);
   v.setUint16(12, time, true);
   v.setUint16(14, day, true);
-  v.setUint32(16, crc, true);
   v.setUint32(20, Math.min(BIG, size), true);
   v.setUint32(24, Math.min(BIG, size), true);
   v.setUint16(28, name.length, true);
-  v.setUint16(30, extra, true);
+  v.setUint16(30, zip64 + FIELD, true);
   v.setUint16(40, 0o100664, true); // external attributes: a regular file, rw-rw-r--
   v.setUint32(42, Math.min(BIG, offset), true);
   bytes.set(name, 46);
-  if (extra) {
-    const at = 46 + name.length;
+  const at = 46 + name.length;
+  if (zip64) {
     v.setUint16(at, 1, true); // ZIP64 extended information
-    v.setUint16(at + 2, extra - 4, true);
-    if (extra === 28) {
+    v.setUint16(at + 2, zip64 - 4, true);
+    if (zip64 === 28) {
       set64(v, at + 4, size);
       set64(v, at + 12, size);
     }
-    set64(v, at + extra - 8, offset);
+    set64(v, at + zip64 - 8, offset);
   }
+  bytes.set(CRC_FIELD, at + zip64);
   return bytes;
 }
 
@@ -202,24 +167,19 @@ export function endRecords(count, cdOffset, cdSize, anyBig) {
 
 /**
  * The zip as pieces in order: headers as Uint8Array, each entry's data as its Blob (yielded
- * whole; the caller slices it). `crcs` is an async iterator giving each entry's CRC-32 in
- * order: it is awaited only for the data descriptor, after the entry's data piece, so the
- * caller can compute it while the pieces before are on their way.
+ * whole; the caller slices it), the central directory as one Blob. No byte of the data is read.
  */
-export async function* zipPieces({ entries, date }, crcs) {
+export function* zipPieces({ entries, date }) {
   const central = [];
   let offset = 0;
   let anyBig = false;
   for (const entry of entries) {
     yield localHeader(entry, date);
     if (entry.size) yield entry.blob;
-    const { value: crc, done } = await crcs.next();
-    if (done) throw new Error("a CRC-32 is missing");
-    yield descriptor(entry.size, crc);
-    central.push(centralHeader(entry, crc, offset, date));
-    const big = entry.size >= BIG;
-    offset += 46 + entry.name.length + entry.size + (big ? 8 : 0);
-    anyBig ||= big;
+    yield descriptor(entry.size);
+    central.push(centralHeader(entry, offset, date));
+    offset += entryLength(entry);
+    anyBig ||= entry.size >= BIG;
   }
   let cdSize = 0;
   for (const header of central) cdSize += header.length;

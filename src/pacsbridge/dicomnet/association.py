@@ -8,6 +8,10 @@ Two pynetdicom 3.0 behaviours are corrected here, for every service:
   (or C-FIND/C-MOVE) *response* off the DIMSE queue before ``send_c_*()`` waits for it; pynetdicom
   then logs "Received unexpected ... service message", drops it, and the association stalls until
   the DIMSE timeout. We hand such a response back to the queue, where the waiting call gets it.
+* The end of an association: ``Association.kill`` polls every 10 ms until the DUL thread is
+  idle (Sta1), and the DUL reaches Sta1 just *after* it hands the A-RELEASE-RP to the waiting
+  thread, so nearly every release lost 10 ms (docs/engineering-notes.md). The DUL now stops
+  itself at the step that makes it idle, once a kill was asked for, and ``kill`` joins it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -98,6 +103,40 @@ def _fix_response_race(assoc: Association) -> None:
     assoc._serve_request = serve_or_requeue  # type: ignore[method-assign]
 
 
+def _stop_dul_when_idle(assoc: Association) -> None:
+    """``kill`` without its 10 ms polls: the DUL thread ends at Sta1 and ``kill`` joins it.
+
+    pynetdicom's ``kill`` waits in ``time.sleep(0.01)`` steps for state Sta1 and then stops
+    the DUL thread (``stop_dul``: its own ``_kill_thread``, then 1 ms polls for the thread's
+    end). Here the state machine's ``transition`` (private, pynetdicom pinned at 3.0.4) stops
+    the DUL in the step that reaches Sta1 once a kill is wanted, or ``kill`` stops it when it
+    is idle already; ``kill`` then joins the thread and calls pynetdicom's own, which finds
+    it ended. A DUL that never reaches Sta1 falls back to pynetdicom's polling after
+    ``acse_timeout``.
+    """
+    dul, machine = assoc.dul, assoc.dul.state_machine
+    original_kill, original_transition = assoc.kill, machine.transition
+    wanted = threading.Event()
+
+    def transition(state: str) -> None:
+        original_transition(state)
+        if state == "Sta1" and wanted.is_set():
+            dul.kill_dul()  # the reactor leaves its loop before its next step
+
+    def kill() -> None:
+        if threading.current_thread() is not dul and dul.is_alive():
+            assoc._reactor_checkpoint.set()  # as pynetdicom's kill: its reactor must run out
+            assoc._kill = True
+            wanted.set()
+            if machine.current_state == "Sta1":
+                dul.kill_dul()
+            dul.join(assoc.acse_timeout)
+        original_kill()
+
+    machine.transition = transition  # type: ignore[method-assign]
+    assoc.kill = kill  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def associate(
     local: LocalAE,
@@ -133,6 +172,7 @@ def associate(
         _raise_for(assoc, peer)
     set_nodelay(assoc)
     _fix_response_race(assoc)
+    _stop_dul_when_idle(assoc)
     try:
         yield assoc
     except BaseException:

@@ -30,6 +30,8 @@ MAX_IOV = 1024
 
 #: A File Meta longer than this goes to the slow path (real ones are a few hundred bytes).
 META_READ = 64 * 1024
+#: The first read of a file's head: enough for an ordinary File Meta.
+META_FIRST_READ = 4096
 #: The longest PDU we take from a peer, whatever it announces: peers must honour our maximum
 #: (PS3.8 §D.1), which is far below; a longer one is aborted before anything is allocated.
 LARGEST_PDU = 64 * 1024 * 1024
@@ -89,13 +91,26 @@ def read_file_meta(path: Path) -> FileMeta | None:
 
     None when the file is not a plain Part 10 file this module can send as it is (no preamble,
     a UID that is not a UID, a deflated data set, an empty data set): pydicom reads those.
+    A first read of :data:`META_FIRST_READ` bytes holds an ordinary File Meta; only a longer
+    one is read again, up to :data:`META_READ` (64 KB for each of 300 files cost 6 ms).
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(META_READ)
+            head = f.read(META_FIRST_READ)
             size = os.fstat(f.fileno()).st_size
+            found = _parse_file_meta(head, size)
+            if found is _MORE and len(head) == META_FIRST_READ:
+                f.seek(0)
+                found = _parse_file_meta(f.read(META_READ), size)
     except OSError:
         return None
+    return found if isinstance(found, FileMeta) else None
+
+
+_MORE = object()  # the File Meta goes on past the bytes read
+
+
+def _parse_file_meta(head: bytes, size: int) -> FileMeta | object | None:
     if len(head) < 132 or head[128:132] != b"DICM":
         return None
     values: dict[int, str] = {}
@@ -107,19 +122,19 @@ def read_file_meta(path: Path) -> FileMeta | None:
         vr = head[offset + 4 : offset + 6]
         if vr in _LONG_VRS:
             if offset + 12 > len(head):
-                return None
+                return _MORE
             (length,) = struct.unpack_from("<L", head, offset + 8)
             start = offset + 12
         else:
             (length,) = struct.unpack_from("<H", head, offset + 6)
             start = offset + 8
         if start + length > len(head):
-            return None
+            return _MORE
         if element in (0x0002, 0x0003, 0x0010):
             values[element] = clean(head[start : start + length].decode("ascii", "replace"))
         offset = start + length
     else:
-        return None  # File Meta longer than META_READ, or nothing after it
+        return _MORE  # File Meta longer than the bytes read, or nothing after it
     uids = (values.get(0x0002), values.get(0x0003), values.get(0x0010))
     if not all(is_valid(uid) for uid in uids) or uids[2] == _DEFLATED or offset >= size:
         return None

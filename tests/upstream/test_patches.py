@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.upstream._copies import copy_with, run
+from ._copies import copy_with, run
 
 NODELAY = "0001-tcp-nodelay.patch"
 EVENT_DRIVEN = "0002-event-driven-dul.patch"

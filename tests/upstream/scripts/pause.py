@@ -39,7 +39,7 @@ def read_pdu(sock: socket.socket) -> bytes:
 
 
 def on_established(event: evt.Event) -> None:
-    """Acceptor: read the requestor's next PDU on the raw socket, then give it back."""
+    """Acceptor: read the requestor's next PDU on the raw socket, then give it back unread."""
     dul = event.assoc.dul
     dul.request_pause()
     sock = dul.wait_paused(5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,18 @@ def _words(client: TestClient, token: str, import_id: int, lang: str) -> str:
     return " ".join([re.sub(r"\s+", " ", text), *shown, json.dumps(progress, ensure_ascii=False)])
 
 
-def _confirmed(client: TestClient, tmp_path: Path, relay: Any = None) -> tuple[str, int]:
-    """Analysed against the PACS, then confirmed (after the relay to the PACS went down)."""
+def _confirmed(
+    client: TestClient, tmp_path: Path, after_analysis: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Analysed against the PACS, then confirmed (after ``after_analysis(import_id)``, if any:
+    the relay to the PACS goes down, a file is cut)."""
     token = launch(client)
     client.get(f"/imports/start?token={token}")  # the pages' cookie, as the browser gets it
     write_loose(tmp_path / "usb", [SampleStudy(patient=PATIENT, series_count=1)])
     document = upload(client, token, zip_folder(tmp_path / "usb"))
     drain(client)
-    if relay is not None:
-        relay.down()
+    if after_analysis is not None:
+        after_analysis(document["id"])
     confirm = client.post(
         f"/api/v1/imports/{document['id']}/confirm",
         headers=bearer(token),
@@ -111,7 +115,7 @@ def test_a_failed_or_retrying_phase_speaks_only_the_page_language(
     relay.up(pynetdicom_pacs.peer.port)
     pacs = {"ae_title": pynetdicom_pacs.peer.ae_title, "host": relay.host, "port": relay.port}
     client = make_client(pacs=pacs, jobs={"backend": "sqlite", "attempts": attempts})
-    token, import_id = _confirmed(client, tmp_path, relay)  # the PACS is gone for the send
+    token, import_id = _confirmed(client, tmp_path, lambda _: relay.down())  # gone for the send
 
     in_english = _words(client, token, import_id, "en")
     assert _no_italian(in_english) == []
@@ -143,22 +147,15 @@ def test_a_failed_verification_names_each_file_problem_in_the_page_language(
     from pacsbridge.imports import workspace
 
     client = make_client(**pacs_settings(pynetdicom_pacs), jobs={"backend": "sqlite"})
-    token = launch(client)
-    client.get(f"/imports/start?token={token}")
-    write_loose(tmp_path / "usb", [SampleStudy(patient=PATIENT, series_count=1)], junk=False)
-    document = upload(client, token, zip_folder(tmp_path / "usb"))
-    drain(client)
-    import_id = document["id"]
-    files = workspace.files_dir(client.app.state.context.data_dir, import_id)
-    victim = sorted(files.rglob("*.dcm"))[0]
-    victim.write_bytes(victim.read_bytes()[:-100])  # pixel data cut after the analysis
-    confirm = client.post(
-        f"/api/v1/imports/{import_id}/confirm",
-        headers=bearer(token),
-        json={"identity_acknowledged": True},
-    )
-    assert confirm.status_code == 202, confirm.text
-    drain(client)
+    cut: list[Path] = []
+
+    def cut_a_file(import_id: int) -> None:
+        files = workspace.files_dir(client.app.state.context.data_dir, import_id)
+        cut.append(sorted(files.rglob("IMG*.dcm"))[0])
+        cut[0].write_bytes(cut[0].read_bytes()[:-100])  # pixel data cut after the analysis
+
+    token, import_id = _confirmed(client, tmp_path, cut_a_file)
+    victim = cut[0]
 
     in_english = _words(client, token, import_id, "en")
     assert _no_italian(in_english) == []

@@ -141,6 +141,7 @@ def _movescu_argv(destination: str, study: str, qr_port: int) -> list[str]:
 def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
     recv = tmp / f"recv-dcmtk-{rep}"
     recv.mkdir()
+    c.settle_disk()
     scp = c.popen(
         [
             c.STORESCP,
@@ -161,6 +162,7 @@ def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
     move = c.run_child(_movescu_argv("STORESCP", study, qr_port), env=c.tool_env())
     scp_rss = c.stop(scp)
     got = c.count_files(recv)
+    c.settle_disk(recv)
     if move["rc"] != 0 or got != len(paths):
         raise SystemExit(
             f"movescu: rc {move['rc']}, {got}/{len(paths)} received\n{move['stderr'][-2000:]}"
@@ -172,6 +174,7 @@ def dcmtk_move(tmp, rep, paths, study, qr_port, scp_port, samples, pdu) -> None:
 
 
 def ours_move(tmp, rep, paths, study, qr_port, our_port, samples, pdu, slow, mover) -> None:
+    c.settle_disk()
     run = c.run_child(
         [
             sys.executable,
@@ -192,6 +195,7 @@ def ours_move(tmp, rep, paths, study, qr_port, our_port, samples, pdu, slow, mov
         ]
     )
     child = c.child_json(run)
+    c.settle_disk(tmp / f"recv-ours-{rep}")
     if child["status"] != 0 or child["received"] != len(paths):
         raise SystemExit(f"ours: {child}")
     cpu = child["cpu_s"] * 300 / len(paths)

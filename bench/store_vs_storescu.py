@@ -114,6 +114,7 @@ def main() -> None:
 
         def dcmtk(rep: int) -> None:
             recv = tmp / f"recv-dcmtk-{rep}"
+            c.settle_disk()
             server, port = start_storescp(recv, tmp / f"storescp-dcmtk-{rep}.log", args.max_pdu)
             run = c.run_child(
                 [
@@ -132,6 +133,7 @@ def main() -> None:
             )
             scp_rss = c.stop(server)
             got = c.count_files(recv)
+            c.settle_disk(recv)
             if run["rc"] != 0 or got != len(paths):
                 raise SystemExit(
                     f"storescu failed (rc {run['rc']}, {got} received):\n{run['stderr'][-2000:]}"
@@ -143,6 +145,7 @@ def main() -> None:
         def ours(rep: int, k: int, slow: bool) -> None:
             name = f"ours {'slow' if slow else 'fast'} {k}"
             recv = tmp / f"recv-{name.replace(' ', '-')}-{rep}"
+            c.settle_disk()
             server, port = start_storescp(
                 recv, tmp / f"storescp-{name.replace(' ', '-')}-{rep}.log", args.max_pdu, k > 1
             )
@@ -163,6 +166,7 @@ def main() -> None:
             scp_rss = c.stop(server)
             child = c.child_json(run)
             got = c.count_files(recv)
+            c.settle_disk(recv)
             if child["failed"] or got != len(paths):
                 raise SystemExit(
                     f"{name}: {child['failed']} failed "

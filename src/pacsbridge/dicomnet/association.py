@@ -215,6 +215,5 @@ def raise_no_response(assoc: Association, peer: Peer) -> NoReturn:
 
 def status_of(status: Any) -> int | None:
     """The Status of a response data set, or None when none came (timeout, abort)."""
-    if status is None or "Status" not in status:
-        return None
-    return int(status.Status)
+    code = None if status is None else status.get("Status")
+    return None if code is None or code == "" else int(code)

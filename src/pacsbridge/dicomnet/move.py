@@ -76,7 +76,8 @@ def c_move(
     return result
 
 
-def _count(result: MoveResult, status: Dataset, code: int) -> None:
+def _count(result: MoveResult, status: Any, code: int) -> None:
+    """``status``: a pynetdicom Dataset, or fast_move's dict of the same keywords."""
     result.status = code
     result.responses += 1
     comment = status.get("ErrorComment")

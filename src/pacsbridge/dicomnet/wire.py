@@ -259,6 +259,18 @@ def _command_raw(command: bytearray, element: int) -> bytes | None:
     return None
 
 
+def _command_elements(command: bytearray) -> dict[int, bytes]:
+    """Every (0000,xxxx) value of an Implicit VR Little Endian command set, in one pass."""
+    found: dict[int, bytes] = {}
+    offset = 0
+    while offset + 8 <= len(command):
+        group, elem, length = struct.unpack_from("<HHL", command, offset)
+        if group == 0x0000:
+            found.setdefault(elem, bytes(command[offset + 8 : offset + 8 + length]))
+        offset += 8 + length
+    return found
+
+
 def _command_value(command: bytearray, element: int) -> int | None:
     raw = _command_raw(command, element)
     return struct.unpack("<H", raw)[0] if raw is not None and len(raw) == 2 else None

@@ -255,6 +255,29 @@ def test_body_that_stops_arriving_answers_408_within_the_idle_bound(served: Serv
     assert time.monotonic() - start < 2 + 2
 
 
+def test_upload_part_trickling_within_the_idle_bound_is_read_until_it_stops_then_408(
+    served: Served,
+) -> None:
+    """Pauses shorter than the bound are no stall however long the part takes (3.6 s here,
+    the bound being 2 s); the bound counts from the last bytes, and those bytes are kept."""
+    token = token_for(served.url)
+    import_id = new_import(served.url, token)
+    path = f"/api/v1/imports/{import_id}/archive"
+    total = 60_000
+    sock = connect(served.port)
+    headers = {"Content-Length": str(total), "Content-Range": f"bytes 0-{total - 1}/{total}"}
+    sock.sendall(head("PUT", path, Authorization=f"Bearer {token}", **headers))
+    for _ in range(4):
+        sock.sendall(b"P" * 1000)
+        assert not answered(sock, 1.2), "answered while the part still arrived within the bound"
+    quiet_since = time.monotonic() - 1.2
+    status, answer = read_answer(sock, within=8)
+    assert status == 408 and b"request_timeout" in answer
+    assert time.monotonic() - quiet_since < 2 + 1.5
+    held = httpx.get(f"{served.url}{path}", headers=bearer(token)).json()
+    assert held["received_bytes"] == 4000  # the resume point: nothing received is lost
+
+
 @pytest.mark.parametrize(
     ("path", "key", "limit"),
     [("/api/v1/launch", RIS_KEY, 16 * 1024), ("/api/v1/retrievals", FSE_KEY, 128 * 1024)],

@@ -34,6 +34,8 @@ import _common as c  # noqa: E402
 
 NAME = "move_vs_movescu"
 AIM = 1.1
+#: dcmqrscp refuses a larger MaxPDUSize in its configuration (it exits with status 10).
+DCMQRSCP_LARGEST_PDU = 131072
 
 DCMQRSCP_CFG = """\
 NetworkTCPPort  = {port}
@@ -226,6 +228,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if not 4096 <= args.pdu <= DCMQRSCP_LARGEST_PDU:
+        parser.error(f"--pdu: dcmqrscp's MaxPDUSize takes 4096 to {DCMQRSCP_LARGEST_PDU} bytes")
 
     warning = c.busy_warning()
     if warning:

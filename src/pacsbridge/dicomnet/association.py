@@ -215,5 +215,6 @@ def raise_no_response(assoc: Association, peer: Peer) -> NoReturn:
 
 def status_of(status: Any) -> int | None:
     """The Status of a response data set, or None when none came (timeout, abort)."""
-    code = None if status is None else status.get("Status")
-    return None if code is None or code == "" else int(code)
+    if status is None or "Status" not in status:
+        return None
+    return int(status.get("Status"))  # a Dataset, or fast_move's dict by the same keywords

@@ -73,7 +73,8 @@ class BodyBudget:
         try:
             return await self.receive()
         except asyncio.CancelledError:
-            if self._stalled and task.uncancel() == 0:
+            stalled, self._stalled = self._stalled, False  # one cancel per stall, no more
+            if stalled and task.uncancel() == 0:
                 raise RequestTimeout(
                     "request body stalled", seconds=int(self.idle_seconds)
                 ) from None

@@ -31,12 +31,12 @@ from pacsbridge.dicomnet.wire import (
     _NO_DATA_SET,
     PeerEnded,
     _command_elements,
-    _command_value,
     _element,
     _even,
     _pdv_header,
-    _pdvs,
-    _read_p_data,
+    _read_message,
+    _text,
+    _unsigned_short,
 )
 
 _C_MOVE_RQ = 0x0021
@@ -65,31 +65,26 @@ def _move_command(sop_class_uid: str, message_id: int, destination: str) -> byte
     return _element(0x0000, struct.pack("<L", len(body))) + body
 
 
-def _status(command: bytearray) -> dict[str, Any]:
+def _status(elements: dict[int, bytes]) -> dict[str, Any]:
     """The response's status elements by keyword, as ``c_move`` reads them from a Dataset.
 
     A plain dict, not a pydicom Dataset: a PACS answers one Pending response per instance,
     and building a Dataset for each cost 60 us of the GIL our Storage SCP needs at that very
     moment for the same study (bench/README.md).
     """
-    elements = _command_elements(command)
     status: dict[str, Any] = {}
-    code = _short(elements.get(0x0900))
+    code = _unsigned_short(elements.get(0x0900))
     if code is None:
         return status
     status["Status"] = code
     for element, keyword in _COUNTS.items():
-        value = _short(elements.get(element))
+        value = _unsigned_short(elements.get(element))
         if value is not None:
             status[keyword] = value
-    comment = elements.get(0x0902)
+    comment = _text(elements.get(0x0902))
     if comment:
-        status["ErrorComment"] = comment.decode("ascii", "replace").rstrip("\0 ")
+        status["ErrorComment"] = comment
     return status
-
-
-def _short(raw: bytes | None) -> int | None:
-    return struct.unpack("<H", raw)[0] if raw is not None and len(raw) == 2 else None
 
 
 class FastMove:
@@ -155,26 +150,13 @@ class FastMove:
         yield status, answer
 
     def _response(self, sock: socket.socket, implicit: bool) -> tuple[dict[str, Any], Any]:
-        command, data = bytearray(), bytearray()
-        command_done = data_done = False
-        has_data = True
-        while not (command_done and (data_done or not has_data)):
-            for control, value in _pdvs(
-                _read_p_data(sock, "the C-MOVE", partial(sock.sendall, _ABORT_PDU))
-            ):
-                if control & 0x01:
-                    command += value
-                    if control & 0x02:
-                        command_done = True
-                        has_data = _command_value(command, 0x0800) != _NO_DATA_SET
-                else:
-                    data += value
-                    data_done = bool(control & 0x02)
-        if (
-            _command_value(command, 0x0100) != _C_MOVE_RSP
-            or _command_value(command, 0x0900) is None
-        ):
-            sock.sendall(_ABORT_PDU)
+        abort = partial(sock.sendall, _ABORT_PDU)
+        command, data = _read_message(sock, "the C-MOVE", abort, keep_data=True)
+        elements = _command_elements(command)
+        status = _status(elements)
+        if _unsigned_short(elements.get(0x0100)) != _C_MOVE_RSP or "Status" not in status:
+            abort()
             raise PeerEnded("the PACS answered with a message that is not a C-MOVE response")
+        has_data = _unsigned_short(elements.get(0x0800)) != _NO_DATA_SET
         answer = decode(BytesIO(bytes(data)), implicit, True) if has_data and data else None
-        return _status(command), answer
+        return status, answer

@@ -40,6 +40,7 @@ from pacsbridge.dicomnet.wire import (
     _P_DATA_TF,
     _PDU_HEADER,
     _RELEASE_RP_PDU,
+    LARGEST_COMMAND,
     LARGEST_PDU,
     MAX_IOV,
     PeerEnded,
@@ -63,10 +64,6 @@ OUT_OF_RESOURCES = 0xA700
 #: A PDU longer than :data:`PDU_SLACK` times our maximum, or than wire's :data:`LARGEST_PDU`,
 #: ends the association (peers must honour our maximum, PS3.8 §D.1).
 PDU_SLACK = 4
-#: The longest command set we gather across PDVs: a C-STORE-RQ or C-ECHO-RQ is a few hundred
-#: bytes (PS3.7 §9.3.1.1: UIDs of 64 characters, AE titles of 16), so a peer sending more
-#: command fragments than this is aborted, never buffered without end.
-LARGEST_COMMAND = 64 * 1024
 #: Smallest read buffer: many PDUs per ``recv_into`` at small PDU sizes.
 MIN_BUFFER = 1024 * 1024
 

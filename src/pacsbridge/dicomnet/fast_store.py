@@ -38,19 +38,18 @@ from pacsbridge.dicomnet.wire import (
     _A_ABORT,
     _ABORT_PDU,
     _C_STORE_RSP,
-    _NO_DATA_SET,
     MAX_IOV,
     FileMeta,
     PeerEnded,
     _abort_text,
-    _command_raw,
-    _command_value,
+    _command_elements,
     _CommandTemplate,
     _pdv_header,
-    _pdvs,
-    _read_p_data,
+    _read_message,
     _read_pdu,
     _sendmsg_all,
+    _text,
+    _unsigned_short,
 )
 
 #: Bytes read from a file (and sent with one ``sendmsg``) at a time: the memory of one send.
@@ -283,20 +282,8 @@ class DataPhase:
 
     def _read_response(self, sock: socket.socket, message_id: int) -> Response:
         sock.settimeout(self._dimse_timeout)
-        command = bytearray()
-        command_done = False
-        data_done = False
-        has_data = True
         try:
-            while not (command_done and (data_done or not has_data)):
-                for control, value in _pdvs(_read_p_data(sock, "the transfer", self._abort)):
-                    if control & 0x01:
-                        command += value
-                        if control & 0x02:
-                            command_done = True
-                            has_data = _command_value(command, 0x0800) != _NO_DATA_SET
-                    elif control & 0x02:
-                        data_done = True
+            command, _ = _read_message(sock, "the transfer", self._abort, keep_data=False)
         except TimeoutError:
             self._abort()
             raise PeerEnded("no response within the DIMSE timeout") from None
@@ -306,15 +293,14 @@ class DataPhase:
         return self._judge(command, message_id)
 
     def _judge(self, command: bytearray, message_id: int) -> Response:
-        field_ = _command_value(command, 0x0100)
-        answered = _command_value(command, 0x0120)
-        status = _command_value(command, 0x0900)
+        elements = _command_elements(command)
+        field_ = _unsigned_short(elements.get(0x0100))
+        answered = _unsigned_short(elements.get(0x0120))
+        status = _unsigned_short(elements.get(0x0900))
         if field_ != _C_STORE_RSP or answered != message_id or status is None:
             self._abort()
             raise PeerEnded("the PACS answered with a message that is not our C-STORE response")
-        raw = _command_raw(command, 0x0902)
-        comment = raw.decode("ascii", "replace").rstrip("\0 ") if raw else ""
-        return Response(int(status), comment)
+        return Response(status, _text(elements.get(0x0902)))
 
     def _abort(self) -> None:
         sock = self.ownership._raw()

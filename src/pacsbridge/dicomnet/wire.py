@@ -35,6 +35,13 @@ META_FIRST_READ = 4096
 #: The longest PDU we take from a peer, whatever it announces: peers must honour our maximum
 #: (PS3.8 §D.1), which is far below; a longer one is aborted before anything is allocated.
 LARGEST_PDU = 64 * 1024 * 1024
+#: The longest command set we gather across PDVs: a DIMSE command is a few hundred bytes
+#: (PS3.7 §9.3: UIDs of 64 characters, AE titles of 16), so a peer sending more command
+#: fragments than this is aborted, never buffered without end.
+LARGEST_COMMAND = 64 * 1024
+#: The longest data set of a response we keep (a C-MOVE's Failed SOP Instance UID List: some
+#: 250,000 UIDs); a longer one is aborted.
+LARGEST_RESPONSE_DATA = 16 * 1024 * 1024
 
 
 _P_DATA_TF = 0x04
@@ -259,6 +266,40 @@ def _command_raw(command: bytearray, element: int) -> bytes | None:
     return None
 
 
+def _read_message(
+    sock: socket.socket, during: str, abort: Callable[[], None], keep_data: bool
+) -> tuple[bytearray, bytearray]:
+    """The next DIMSE message: its command set and, with ``keep_data``, its data set.
+
+    Read over as many P-DATA-TF PDUs as it takes (PS3.8 §9.3.5, Annex E); a command set over
+    :data:`LARGEST_COMMAND` or a kept data set over :data:`LARGEST_RESPONSE_DATA` ends
+    ``during`` after ``abort()``. Without ``keep_data`` the data set is read and dropped.
+    """
+    command, data = bytearray(), bytearray()
+    command_done = data_done = False
+    has_data = True
+    while not (command_done and (data_done or not has_data)):
+        for control, value in _pdvs(_read_p_data(sock, during, abort)):
+            if control & 0x01:
+                command += value
+                if len(command) > LARGEST_COMMAND:
+                    abort()
+                    raise PeerEnded(f"a command set over {LARGEST_COMMAND} bytes during {during}")
+                if control & 0x02:
+                    command_done = True
+                    has_data = _command_value(command, 0x0800) != _NO_DATA_SET
+                continue
+            if keep_data:
+                data += value
+                if len(data) > LARGEST_RESPONSE_DATA:
+                    abort()
+                    raise PeerEnded(
+                        f"a data set over {LARGEST_RESPONSE_DATA} bytes during {during}"
+                    )
+            data_done = data_done or bool(control & 0x02)
+    return command, data
+
+
 def _command_elements(command: bytearray) -> dict[int, bytes]:
     """Every (0000,xxxx) value of an Implicit VR Little Endian command set, in one pass."""
     found: dict[int, bytes] = {}
@@ -272,8 +313,17 @@ def _command_elements(command: bytearray) -> dict[int, bytes]:
 
 
 def _command_value(command: bytearray, element: int) -> int | None:
-    raw = _command_raw(command, element)
+    return _unsigned_short(_command_raw(command, element))
+
+
+def _unsigned_short(raw: bytes | None) -> int | None:
+    """A US value (Implicit VR Little Endian), or None when absent or of another length."""
     return struct.unpack("<H", raw)[0] if raw is not None and len(raw) == 2 else None
+
+
+def _text(raw: bytes | None) -> str:
+    """A text value less its padding (NUL or space, PS3.5 §6.2); "" when absent."""
+    return raw.decode("ascii", "replace").rstrip("\0 ") if raw else ""
 
 
 def _abort_text(body: bytearray) -> str:

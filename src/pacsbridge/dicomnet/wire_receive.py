@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from pacsbridge.dicomnet.wire import _NO_DATA_SET, _command_raw, _command_value, _element, _even
+from pacsbridge.dicomnet.wire import (
+    _NO_DATA_SET,
+    _command_elements,
+    _element,
+    _even,
+    _text,
+    _unsigned_short,
+)
 
 C_STORE_RQ = 0x0001
 C_ECHO_RQ = 0x0030
@@ -36,22 +43,17 @@ class Command:
     move_originator_message_id: int | None = None
 
 
-def _text(command: bytearray, element: int) -> str:
-    raw = _command_raw(command, element)
-    return raw.decode("ascii", "replace").rstrip("\0 ") if raw else ""
-
-
 def parse_command(command: bytearray) -> Command:
-    """The command elements by tag (0000,xxxx); absent ones are None or ""."""
-    kind = _command_value(command, 0x0100)
+    """The command elements by tag (0000,xxxx), in one pass; absent ones are None or ""."""
+    elements = _command_elements(command)
     return Command(
-        field=kind,
-        message_id=_command_value(command, 0x0110),
-        sop_class_uid=_text(command, 0x0002),
-        sop_instance_uid=_text(command, 0x1000),
-        has_data_set=_command_value(command, 0x0800) != _NO_DATA_SET,
-        move_originator_ae=_text(command, 0x1030).strip(),
-        move_originator_message_id=_command_value(command, 0x1031),
+        field=_unsigned_short(elements.get(0x0100)),
+        message_id=_unsigned_short(elements.get(0x0110)),
+        sop_class_uid=_text(elements.get(0x0002)),
+        sop_instance_uid=_text(elements.get(0x1000)),
+        has_data_set=_unsigned_short(elements.get(0x0800)) != _NO_DATA_SET,
+        move_originator_ae=_text(elements.get(0x1030)).strip(),
+        move_originator_message_id=_unsigned_short(elements.get(0x1031)),
     )
 
 
